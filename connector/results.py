@@ -1,0 +1,90 @@
+"""The standard result object: one per input item, the shape playbooks rely on.
+
+The pydantic models here are the single definition of the result; manifest.json's output schema is
+checked against them by a test, so the declaration and the code cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from connector.errors import Category, ConnectorError
+
+Status = Literal["success", "failed"]
+
+
+class ErrorInfo(BaseModel):
+    """Why a result failed, in terms a playbook can branch on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    category: Category
+    http_status: int | None = None
+    code: str | None = None
+    message: str
+    correlation_id: str | None = None
+    retry_after_s: float | None = None
+
+    @classmethod
+    def from_error(cls, error: ConnectorError) -> ErrorInfo:
+        return cls(
+            category=error.category,
+            http_status=error.http_status,
+            code=error.code,
+            message=error.message,
+            correlation_id=error.correlation_id,
+            retry_after_s=error.retry_after_s,
+        )
+
+
+class IpStatistics(BaseModel):
+    """One IP's organization statistics, with Defender's own field names.
+
+    Both prevalence fields are always present whatever generation of the API answered, so that
+    playbooks written for either (the official Splunk SOAR app reads both) keep working.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    ipAddress: str = Field(description="The IP address, in canonical form")
+    organizationPrevalence: int = Field(ge=0, description="Distinct devices that communicated with the IP")
+    orgPrevalence: str = Field(description="The same count as a string, for playbooks written for the older API")
+    orgFirstSeen: str | None = Field(description="First communication in the window, RFC 3339 UTC; null if not seen")
+    orgLastSeen: str | None = Field(description="Last communication in the window, RFC 3339 UTC; null if not seen")
+    seenInOrg: bool = Field(description="True when at least one device communicated with the IP in the window")
+    lookBackHours: int = Field(ge=1, le=720, description="The look-back window the figures cover")
+
+
+class ActionResult(BaseModel):
+    """One answer for one input item."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: str
+    status: Status
+    message: str
+    parameters: dict[str, Any]
+    data: list[dict[str, Any]] = Field(default_factory=list)
+    summary: dict[str, Any] = Field(default_factory=dict)
+    error: ErrorInfo | None = None
+    cached: bool = Field(default=False, description="True when answered from the result cache")
+    cache_age_s: float | None = Field(default=None, description="Age of the cached answer in seconds")
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "success"
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def failure(cls, action: str, parameters: dict[str, Any], error: ConnectorError) -> ActionResult:
+        return cls(
+            action=action,
+            status="failed",
+            message=error.message,
+            parameters=parameters,
+            error=ErrorInfo.from_error(error),
+        )

@@ -1,0 +1,75 @@
+"""Where the connector keeps what must outlive one action run.
+
+Each SOAR action usually runs in a fresh process, so the MSAL token cache, the result cache and the
+single-flight locks live in a store shared by every process of the same connector instance. The
+interface is deliberately tiny (bytes in, bytes out, a named lock) so that a platform adapter can
+back it with whatever persistence the platform offers (Splunk SOAR's asset state, a SQLite file, Redis).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Protocol, runtime_checkable
+
+
+@runtime_checkable
+class StateStore(Protocol):
+    """A small shared key-value store with expiry and named locks."""
+
+    def get(self, key: str) -> bytes | None:
+        """The value stored under key, or None when absent or expired."""
+        ...
+
+    def set(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
+        """Store value under key; it expires after ttl_s seconds when given."""
+        ...
+
+    def delete(self, key: str) -> None: ...
+
+    def lock(self, name: str, timeout_s: float) -> AbstractContextManager[bool]:
+        """Hold a lock shared by every user of the store; yields False if not acquired in time."""
+        ...
+
+
+class MemoryStateStore:
+    """A process-local store: for tests, one-shot CLI runs without persistence, and platforms
+    whose own state object is handed in and saved by the adapter afterwards."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, tuple[bytes, float | None]] = {}
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+
+    def get(self, key: str) -> bytes | None:
+        with self._guard:
+            entry = self._values.get(key)
+            if entry is None:
+                return None
+            value, expires_at = entry
+            if expires_at is not None and expires_at <= time.monotonic():
+                del self._values[key]
+                return None
+            return value
+
+    def set(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
+        expires_at = None if ttl_s is None else time.monotonic() + ttl_s
+        with self._guard:
+            self._values[key] = (value, expires_at)
+
+    def delete(self, key: str) -> None:
+        with self._guard:
+            self._values.pop(key, None)
+
+    @contextmanager
+    def lock(self, name: str, timeout_s: float) -> Iterator[bool]:
+        with self._guard:
+            lock = self._locks.setdefault(name, threading.Lock())
+        acquired = lock.acquire(timeout=max(timeout_s, 0.0))
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                lock.release()
