@@ -1,0 +1,251 @@
+"""The connector's actions, platform-neutral: parameters in, one standard result per item out.
+
+An action never raises for bad input, bad configuration or a failing service: each item gets a
+result, in input order, and a failure in one item does not stop the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from connector.auth import TokenProvider, token_claims
+from connector.cache import ResultCache
+from connector.client import REQUIRED_ROLE, Gate, MdeClient
+from connector.errors import ConfigurationError, ConnectorError, InvalidInputError
+from connector.inputs import DEFAULT_LOOKBACK_HOURS, ParsedItem, parse_ip_items, parse_lookback_hours, show
+from connector.manifest import action_input_schema
+from connector.mapping import describe, summary_of
+from connector.ratelimit import open_rate_gate
+from connector.results import ActionResult, IpStatistics
+from connector.settings import Settings
+from connector.state import StateStore
+from connector.stores import open_state_store
+from connector.transport import build_session
+
+log = logging.getLogger(__name__)
+
+GET_IP_STATISTICS = "get_ip_statistics"
+TEST_CONNECTIVITY = "test_connectivity"
+ACTIONS = (GET_IP_STATISTICS, TEST_CONNECTIVITY)
+CONNECTIVITY_PROBE_IP = "127.0.0.1"
+"""Looked up by test_connectivity: a harmless address that proves the API answers."""
+
+Progress = Callable[[int, int], None]
+
+
+def default_state_dir() -> Path:
+    """The user's XDG state directory for this connector."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "mde-ipstats"
+
+
+class Connector:
+    """One configured connection to a tenant's Defender API, with its shared state."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        state_dir: Path | None = None,
+        token_store: StateStore | None = None,
+        gate: Gate | None = None,
+    ) -> None:
+        self.settings = settings
+        self.state_dir = state_dir or default_state_dir()
+        self.store = open_state_store(settings, self.state_dir)
+        self.session = build_session(settings)
+        self.tokens = TokenProvider(settings, self.session, token_store or self.store)
+        self.gate = gate or open_rate_gate(settings, self.state_dir)
+        self.cache = ResultCache(self.store, settings.cache_ttl_s, settings.tenant_id)
+        self.client = MdeClient(settings, self.session, self.tokens, self.gate)
+
+    def close(self) -> None:
+        self.session.close()
+        for resource in (self.gate, self.store):
+            closer = getattr(resource, "close", None)
+            if callable(closer):
+                closer()
+
+    def __enter__(self) -> Connector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- get_ip_statistics ------------------------------------------------------------------------
+
+    def get_ip_statistics(self, params: Mapping[str, Any], progress: Progress | None = None) -> list[ActionResult]:
+        items, hours_or_error = parse_get_ip_statistics(params)
+        results: list[ActionResult] = []
+        total = len(items)
+        for done, item in enumerate(items, start=1):
+            results.append(self._answer(item, hours_or_error))
+            if progress is not None:
+                progress(done, total)
+        return results
+
+    def _answer(self, item: ParsedItem, hours: int | InvalidInputError) -> ActionResult:
+        parameters = {"ip": item.ip or item.raw, "lookback_hours": hours if isinstance(hours, int) else None}
+        if item.error is not None:
+            return ActionResult.failure(GET_IP_STATISTICS, parameters, item.error)
+        if isinstance(hours, InvalidInputError):
+            return ActionResult.failure(GET_IP_STATISTICS, parameters, hours)
+        assert item.ip is not None
+        try:
+            return self.lookup(item.ip, hours)
+        except ConnectorError as exc:
+            log.info("%s: %s (%s)", item.ip, exc.category.value, exc.message)
+            return ActionResult.failure(GET_IP_STATISTICS, parameters, exc)
+
+    def lookup(self, ip: str, lookback_hours: int) -> ActionResult:
+        """One canonical IP: from the result cache when fresh, else from the API (one fetch at a time)."""
+        deadline = time.monotonic() + self.settings.item_budget_s
+        hit = self.cache.get(ip, lookback_hours)
+        if hit is None:
+            with self.cache.single_flight(ip, lookback_hours, timeout_s=self.settings.item_budget_s):
+                hit = self.cache.get(ip, lookback_hours)
+                if hit is None:
+                    stats = self.client.ip_stats(ip, lookback_hours, deadline)
+                    self.cache.put(ip, lookback_hours, stats.model_dump(mode="json"))
+                    return _success(stats)
+        stats = IpStatistics.model_validate(hit.data)
+        return _success(stats).model_copy(update={"cached": True, "cache_age_s": round(hit.age_s, 3)})
+
+    # -- test_connectivity ------------------------------------------------------------------------
+
+    def test_connectivity(self) -> ActionResult:
+        """Proves, in order, sign-in, the Ip.Read.All permission in the token, and an API answer."""
+        endpoints = self.settings.endpoints
+        checks: dict[str, Any] = {"sign_in": False, "permission": False, "api": False,
+                                  "login_url": endpoints.login_url, "api_url": endpoints.api_url,
+                                  "token_audience": None, "token_roles": []}
+        parameters: dict[str, Any] = {}
+        deadline = time.monotonic() + self.settings.item_budget_s
+        try:
+            token = self.tokens.get(deadline)
+        except ConnectorError as exc:
+            return _connectivity_failure("Sign-in failed", exc, checks)
+        checks["sign_in"] = True
+        claims = token_claims(token)
+        checks["token_audience"] = claims.get("aud")
+        roles = claims.get("roles") or []
+        checks["token_roles"] = sorted(str(r) for r in roles)
+        if REQUIRED_ROLE not in roles and REQUIRED_ROLE not in str(claims.get("scp", "")).split():
+            from connector.errors import PermissionDeniedError
+
+            exc = PermissionDeniedError(
+                f"Signed in, but the token has no {REQUIRED_ROLE} permission (roles: "
+                f"{', '.join(checks['token_roles']) or 'none'}): add the WindowsDefenderATP application "
+                f"permission {REQUIRED_ROLE} to the app registration and grant admin consent.")
+            return _connectivity_failure("Permission check failed", exc, checks)
+        checks["permission"] = True
+        try:
+            self.client.ip_stats(CONNECTIVITY_PROBE_IP, 1, deadline)
+        except ConnectorError as exc:
+            return _connectivity_failure("Signed in with the right permission, but the API call failed", exc, checks)
+        checks["api"] = True
+        return ActionResult(
+            action=TEST_CONNECTIVITY,
+            status="success",
+            message=f"Connectivity OK: signed in to {endpoints.login_url}, token has {REQUIRED_ROLE}, "
+                    f"and {endpoints.api_url} answered.",
+            parameters=parameters,
+            data=[checks],
+            summary={"sign_in": True, "permission": True, "api": True},
+        )
+
+
+def _success(stats: IpStatistics) -> ActionResult:
+    return ActionResult(
+        action=GET_IP_STATISTICS,
+        status="success",
+        message=describe(stats),
+        parameters={"ip": stats.ipAddress, "lookback_hours": stats.lookBackHours},
+        data=[stats.model_dump(mode="json")],
+        summary=summary_of(stats),
+    )
+
+
+def _connectivity_failure(stage: str, exc: ConnectorError, checks: dict[str, Any]) -> ActionResult:
+    result = ActionResult.failure(TEST_CONNECTIVITY, {}, exc)
+    return result.model_copy(update={
+        "message": f"{stage}: {exc.message}",
+        "data": [checks],
+        "summary": {k: checks[k] for k in ("sign_in", "permission", "api")},
+    })
+
+
+def parse_get_ip_statistics(params: Mapping[str, Any]) -> tuple[list[ParsedItem], int | InvalidInputError]:
+    """The items and look-back of a get_ip_statistics call, checked against manifest.json's schema.
+
+    The schema decides the document's shape (known keys, types); the item parser decides each
+    address, so one bad address fails alone while a bad look-back fails every item.
+    """
+    document = dict(params)
+    hours: int | InvalidInputError
+    problems = []
+    validator = jsonschema.Draft202012Validator(action_input_schema(GET_IP_STATISTICS))
+    for error in validator.iter_errors(document):
+        if error.absolute_path and error.absolute_path[0] in ("ip", "lookback_hours"):
+            continue  # judged below, per item and with a precise message
+        problems.append(error)
+    if "ip" not in document:
+        missing = InvalidInputError("The ip parameter is required.", code="MissingRequiredParameter")
+        return [ParsedItem("", None, missing)], DEFAULT_LOOKBACK_HOURS
+    try:
+        hours = parse_lookback_hours(document.get("lookback_hours"))
+    except InvalidInputError as exc:
+        hours = exc
+    if problems:
+        unknown = ", ".join(sorted(show(k) for k in document if k not in ("ip", "lookback_hours")))
+        hours = InvalidInputError(
+            f"Unknown parameter(s) {unknown}: get_ip_statistics takes ip and lookback_hours." if unknown
+            else f"Invalid parameters: {problems[0].message[:200]}", code="InvalidInput")
+    return parse_ip_items(document["ip"]), hours
+
+
+def run(
+    action: str,
+    params: Mapping[str, Any],
+    config: Mapping[str, Any],
+    *,
+    store: StateStore | None = None,
+    state_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> list[ActionResult]:
+    """Run one action: the entry point every platform adapter calls.
+
+    ``store`` is where the platform keeps the MSAL token cache (its own encrypted state, say);
+    ``state_dir`` is where the shared local state lives. Never raises for input, configuration or
+    service problems: they come back as failed results.
+    """
+    if action not in ACTIONS:
+        raise ValueError(f"unknown action {action!r}; known: {', '.join(ACTIONS)}")
+    try:
+        settings = Settings.load(config)
+    except ConfigurationError as exc:
+        return _configuration_failure(action, params, exc)
+    with Connector(settings, state_dir=state_dir, token_store=store) as connector:
+        if action == TEST_CONNECTIVITY:
+            return [connector.test_connectivity()]
+        return connector.get_ip_statistics(params, progress)
+
+
+def _configuration_failure(action: str, params: Mapping[str, Any], exc: ConfigurationError) -> list[ActionResult]:
+    """A configuration problem fails every item, but each still gets its own result."""
+    if action == TEST_CONNECTIVITY:
+        return [ActionResult.failure(action, {}, exc)]
+    items, hours = parse_get_ip_statistics(params)
+    results = []
+    for item in items:
+        parameters = {"ip": item.ip or item.raw, "lookback_hours": hours if isinstance(hours, int) else None}
+        error: ConnectorError = item.error or (hours if isinstance(hours, InvalidInputError) else exc)
+        results.append(ActionResult.failure(action, parameters, error))
+    return results

@@ -1,0 +1,246 @@
+"""Access tokens for the Defender API: MSAL client credentials, cached across processes.
+
+SOAR platforms start a fresh process for most action runs. Without a shared cache every run would
+sign in again, and a burst of workers would each ask Entra ID for a token at the same instant. So the
+MSAL token cache lives in the connector's state store, encrypted with a key derived from the
+configured credential (whoever can read the state but not the credential learns nothing), and a
+store-wide lock makes concurrent processes wait for the one that is signing in.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import logging
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import msal
+import requests
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from connector.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ConnectorError,
+    NetworkError,
+    UnavailableError,
+)
+from connector.redaction import redact, register_secret
+from connector.settings import Settings
+from connector.state import StateStore
+
+log = logging.getLogger(__name__)
+
+EXPIRY_MARGIN_S = 300.0
+"""MSAL treats a token with under five minutes left as expired; the in-process memo does the same."""
+
+_MICROSOFT_LOGIN_HOSTS = ("login.microsoftonline.com", "login.microsoftonline.us", "login.partner.microsoftonline.cn")
+
+# AADSTS codes worth a precise hint: (category, what to fix)
+_AADSTS_HINTS: dict[int, tuple[type[ConnectorError], str]] = {
+    7000215: (AuthenticationError,
+              "the client secret is wrong: copy the secret's Value (not its ID) into client_secret"),
+    7000222: (AuthenticationError, "the client secret has expired: create a new one in the app registration"),
+    700016: (ConfigurationError,
+             "client_id is not an application registered in this tenant: check client_id and tenant_id"),
+    90002: (ConfigurationError, "tenant_id was not found: check tenant_id and the cloud setting"),
+    900023: (ConfigurationError, "tenant_id is not a valid tenant: check tenant_id"),
+    70011: (ConfigurationError,
+            "the scope is not valid for this cloud: check the cloud setting or the scope override"),
+    700027: (AuthenticationError,
+             "the certificate was not accepted: upload it to the app registration and check the thumbprint"),
+    7000274: (AuthenticationError, "the client assertion was refused: check the certificate and thumbprint"),
+    700024: (AuthenticationError, "the client assertion is outside its validity window: check this host's clock"),
+    7000112: (AuthenticationError, "the application is disabled in the tenant"),
+    700025: (AuthenticationError,
+             "the application is public, not confidential: a client secret or certificate cannot be used"),
+}
+
+
+def token_claims(token: str) -> dict[str, Any]:
+    """The claims of a JWT, read without verifying it: only for diagnosing a 401 or 403."""
+    try:
+        payload = token.split(".")[1]
+        decoded = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        claims = json.loads(decoded)
+    except (IndexError, ValueError, binascii.Error):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def _cache_cipher(settings: Settings) -> Fernet:
+    """A key bound to the credential, the tenant, the app and the sign-in host."""
+    material = (settings.client_secret or settings.private_key)
+    assert material is not None
+    info = f"{settings.tenant_id}|{settings.client_id}|{settings.endpoints.login_url}".encode()
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"mde-ipstats token cache v1", info=info).derive(
+        material.get_secret_value().encode()
+    )
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def _credential(settings: Settings) -> str | dict[str, str]:
+    if settings.client_secret is not None:
+        return settings.client_secret.get_secret_value()
+    assert settings.private_key is not None
+    credential = {"private_key": settings.private_key.get_secret_value()}
+    if settings.public_certificate:
+        credential["public_certificate"] = settings.public_certificate
+    else:
+        assert settings.thumbprint is not None
+        credential["thumbprint"] = settings.thumbprint
+    return credential
+
+
+class TokenProvider:
+    """Hands out a valid access token, from memory, the shared cache, or Entra ID, in that order."""
+
+    def __init__(self, settings: Settings, session: requests.Session, store: StateStore) -> None:
+        self._settings = settings
+        self._session = session
+        self._store = store
+        self._cipher = _cache_cipher(settings)
+        endpoints = settings.endpoints
+        self._authority = f"{endpoints.login_url}/{settings.tenant_id}"
+        self._scopes = [endpoints.scope]
+        scope_digest = hashlib.sha256(f"{self._authority}|{endpoints.scope}".encode()).hexdigest()[:16]
+        self._cache_key = f"msal-cache:{settings.tenant_id}:{settings.client_id}:{scope_digest}"
+        self._lock_name = f"token:{settings.tenant_id}:{settings.client_id}"
+        self._cache = msal.SerializableTokenCache()
+        self._app: msal.ConfidentialClientApplication | None = None
+        self._memo: tuple[str, float] | None = None
+        self.last_source: str | None = None
+        for secret in (settings.client_secret, settings.private_key):
+            if secret is not None:
+                register_secret(secret.get_secret_value())
+
+    # -- public -----------------------------------------------------------------------------------
+
+    def get(self, deadline: float) -> str:
+        """A token valid for at least five more minutes, or a ConnectorError saying what to fix."""
+        if self._memo and self._memo[1] - EXPIRY_MARGIN_S > time.monotonic():
+            self.last_source = "memory"
+            return self._memo[0]
+        wait = max(0.0, min(deadline - time.monotonic(), 30.0))
+        with self._store.lock(self._lock_name, wait) as locked:
+            if not locked:
+                log.debug("token lock not acquired in %.1fs; signing in without it", wait)
+            self._load_cache()
+            result = self._acquire()
+            if self._cache.has_state_changed:
+                self._save_cache()
+        return self._accept(result)
+
+    def invalidate(self, token: str) -> None:
+        """Forget a token the API refused, in memory and in the shared cache, so the next get() signs in."""
+        self._memo = None
+        with self._store.lock(self._lock_name, 10.0):
+            self._load_cache()
+            for item in list(self._cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
+                if item.get("secret") == token:
+                    self._cache.remove_at(item)
+            if self._cache.has_state_changed:
+                self._save_cache()
+
+    # -- MSAL -------------------------------------------------------------------------------------
+
+    def _application(self) -> msal.ConfidentialClientApplication:
+        if self._app is None:
+            host = urlsplit(self._settings.endpoints.login_url).hostname or ""
+            try:
+                self._app = msal.ConfidentialClientApplication(
+                    self._settings.client_id,
+                    client_credential=_credential(self._settings),
+                    authority=self._authority,
+                    token_cache=self._cache,
+                    http_client=self._session,
+                    instance_discovery=host in _MICROSOFT_LOGIN_HOSTS,
+                )
+            except ConnectorError:
+                raise
+            except requests.RequestException as exc:
+                raise NetworkError(
+                    f"Could not reach the sign-in service at {self._settings.endpoints.login_url} "
+                    f"({type(exc).__name__}); check login_url, proxy and network access."
+                ) from None
+            except ValueError as exc:
+                raise self._discovery_error(exc) from None
+        return self._app
+
+    def _discovery_error(self, exc: ValueError) -> ConnectorError:
+        text = str(exc)
+        if "private key" in text.lower() or "certificate" in text.lower():
+            return ConfigurationError("The certificate credential could not be used: check private_key, "
+                                      "thumbprint and public_certificate.")
+        return ConfigurationError(
+            f"Entra ID has no tenant '{self._settings.tenant_id}' at {self._settings.endpoints.login_url} "
+            "(the OpenID configuration could not be read): check tenant_id and the cloud setting.",
+            code="AADSTS90002" if "90002" in text else None,
+        )
+
+    def _acquire(self) -> dict[str, Any]:
+        app = self._application()
+        try:
+            result: dict[str, Any] = app.acquire_token_for_client(scopes=self._scopes)
+        except ConnectorError:
+            raise
+        except requests.RequestException as exc:
+            raise NetworkError(
+                f"Could not reach the sign-in service ({type(exc).__name__}); check login_url, proxy "
+                "and network access."
+            ) from None
+        except (msal.exceptions.MsalServiceError, ValueError, KeyError) as exc:
+            raise UnavailableError(
+                f"The sign-in service failed ({type(exc).__name__}: {redact(str(exc))[:200]}); retry later."
+            ) from None
+        return result
+
+    def _accept(self, result: dict[str, Any]) -> str:
+        if "access_token" in result:
+            token = str(result["access_token"])
+            register_secret(token)
+            lifetime = float(result.get("expires_in", 0) or 0)
+            self._memo = (token, time.monotonic() + lifetime)
+            self.last_source = str(result.get("token_source", "identity_provider"))
+            log.debug("access token obtained from %s, valid %.0fs", self.last_source, lifetime)
+            return token
+        raise self._sign_in_error(result)
+
+    def _sign_in_error(self, result: dict[str, Any]) -> ConnectorError:
+        error = str(result.get("error", "unknown_error"))
+        description = redact(str(result.get("error_description", ""))).split("\r\n")[0].split("\n")[0]
+        codes = result.get("error_codes") or []
+        code = int(codes[0]) if codes and str(codes[0]).isdigit() else None
+        if code is None and description.startswith("AADSTS"):
+            digits = description[6:].split(":")[0]
+            code = int(digits) if digits.isdigit() else None
+        kind, hint = _AADSTS_HINTS.get(code or -1, (AuthenticationError, ""))
+        if not hint:
+            hint = "check tenant_id, client_id and the credential"
+        label = f"AADSTS{code}" if code else error
+        return kind(
+            f"Sign-in to Entra ID failed ({label}): {hint}. Entra ID said: {description[:300]}",
+            code=label,
+            correlation_id=str(result["correlation_id"]) if result.get("correlation_id") else None,
+        )
+
+    # -- shared cache -----------------------------------------------------------------------------
+
+    def _load_cache(self) -> None:
+        blob = self._store.get(self._cache_key)
+        if blob is None:
+            return
+        try:
+            self._cache.deserialize(self._cipher.decrypt(blob).decode())
+        except (InvalidToken, ValueError):
+            log.debug("stored token cache unreadable with the current credential; starting afresh")
+
+    def _save_cache(self) -> None:
+        self._store.set(self._cache_key, self._cipher.encrypt(self._cache.serialize().encode()))
+        self._cache.has_state_changed = False

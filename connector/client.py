@@ -1,0 +1,273 @@
+"""The Defender API call, with the retry policy a SOC can leave unattended.
+
+One lookup owns a deadline (the per-item time budget). Within it the client retries what is worth
+retrying — 429 after its Retry-After, 500/502/503/504 and connection failures with exponential
+backoff and full jitter, one 401 with a fresh token — and turns everything else into a
+:class:`ConnectorError` of the documented category as soon as it is known to be final.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import requests
+
+from connector.auth import TokenProvider, token_claims
+from connector.errors import (
+    AuthenticationError,
+    ConnectorError,
+    InvalidInputError,
+    NetworkError,
+    PermissionDeniedError,
+    RateLimitedError,
+    UnavailableError,
+    UnexpectedResponseError,
+)
+from connector.mapping import not_seen, statistics_from_body
+from connector.results import IpStatistics
+from connector.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1 << 20
+"""A statistics answer is a few hundred bytes; anything past a mebibyte is not one."""
+RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
+BACKOFF_BASE_S = 0.5
+BACKOFF_CAP_S = 8.0
+DEFAULT_RETRY_AFTER_S = 10.0
+"""Used when a 429 arrives without Retry-After (Defender always sends one; a proxy may not)."""
+REQUIRED_ROLE = "Ip.Read.All"
+
+
+class Gate(Protocol):
+    """The shared rate limit (connector.ratelimit implements it)."""
+
+    def acquire(self, deadline: float) -> None: ...
+
+    def pause(self, seconds: float) -> None: ...
+
+
+@dataclass
+class _Answer:
+    status: int
+    headers: requests.structures.CaseInsensitiveDict[str]
+    body: bytes
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After as seconds: delta-seconds (integer or decimal) or an HTTP date."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            moment = parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            return None
+        seconds = moment.timestamp() - time.time()
+    if seconds != seconds or seconds < 0:  # NaN or in the past
+        return 0.0
+    return min(seconds, 3600.0)
+
+
+class MdeClient:
+    """``GET /api/ips/{ip}/stats`` for one tenant."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        session: requests.Session,
+        tokens: TokenProvider,
+        gate: Gate,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._settings = settings
+        self._session = session
+        self._tokens = tokens
+        self._gate = gate
+        self._sleep = sleep
+        self._api_url = settings.endpoints.api_url
+
+    def ip_stats(self, ip: str, lookback_hours: int, deadline: float) -> IpStatistics:
+        """Statistics for one canonical IP; raises ConnectorError when no answer can be had in time."""
+        url = f"{self._api_url}/api/ips/{quote(ip, safe=':.')}/stats"
+        attempt = 0
+        refreshed = False
+        while True:
+            attempt += 1
+            self._gate.acquire(deadline)
+            token = self._tokens.get(deadline)
+            try:
+                answer = self._send(url, lookback_hours, token, deadline)
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+                failure: ConnectorError = NetworkError(
+                    f"The Defender API at {self._api_url} could not be reached ({type(exc).__name__}); "
+                    "check api_url, proxy and network access.")
+                self._backoff_or_raise(attempt, None, deadline, failure, f"{type(exc).__name__}")
+                continue
+            status = answer.status
+            if status == 200:
+                return statistics_from_body(ip, lookback_hours, self._json(answer))
+            if status == 404:
+                return self._not_found(ip, lookback_hours, answer)
+            code, message, correlation = self._error_fields(answer)
+            if status == 401 and not refreshed:
+                log.debug("401 %s: discarding the token and retrying once with a fresh one", code)
+                self._tokens.invalidate(token)
+                refreshed = True
+                continue
+            if status == 429:
+                wait = retry_after_seconds(answer.headers.get("Retry-After"))
+                wait = DEFAULT_RETRY_AFTER_S if wait is None else wait
+                self._gate.pause(wait)
+                failure = RateLimitedError(
+                    f"Defender is throttling this application (429 {code or 'TooManyRequests'}); "
+                    f"retry after {wait:.0f} s.",
+                    http_status=429, code=code, correlation_id=correlation, retry_after_s=wait)
+                self._wait_or_raise(wait, deadline, failure, "429")
+                continue
+            if status in RETRYABLE_STATUSES:
+                failure = UnavailableError(
+                    f"The Defender API is unavailable ({status} {code or ''}".rstrip() + "); retry later.",
+                    http_status=status, code=code, correlation_id=correlation)
+                hinted = retry_after_seconds(answer.headers.get("Retry-After"))
+                self._backoff_or_raise(attempt, hinted, deadline, failure, str(status))
+                continue
+            raise self._final_error(status, code, message, correlation, token, ip)
+
+    # -- one request ------------------------------------------------------------------------------
+
+    def _send(self, url: str, lookback_hours: int, token: str, deadline: float) -> _Answer:
+        remaining = max(deadline - time.monotonic(), 0.5)
+        connect_timeout, read_timeout = getattr(self._session, "default_timeout", (10.0, self._settings.timeout_s))
+        timeout = (min(connect_timeout, remaining), min(read_timeout, remaining))
+        started = time.monotonic()
+        with self._session.get(
+            url,
+            params={"lookBackHours": str(lookback_hours)},
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            timeout=timeout,
+            stream=True,
+            allow_redirects=False,
+        ) as response:
+            body = self._read_capped(response)
+            log.debug("GET %s?lookBackHours=%d -> %d in %.0f ms", url, lookback_hours, response.status_code,
+                      (time.monotonic() - started) * 1000)
+            return _Answer(response.status_code, response.headers, body)
+
+    @staticmethod
+    def _read_capped(response: requests.Response) -> bytes:
+        declared = response.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            raise UnexpectedResponseError(
+                f"The API answered with a {int(declared)} byte body, over the {MAX_BODY_BYTES} byte cap.",
+                http_status=response.status_code)
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(chunk_size=65536):
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise UnexpectedResponseError(
+                    f"The API answered with a body over the {MAX_BODY_BYTES} byte cap.",
+                    http_status=response.status_code)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    # -- retry decisions --------------------------------------------------------------------------
+
+    def _wait_or_raise(self, wait: float, deadline: float, failure: ConnectorError, why: str) -> None:
+        if time.monotonic() + wait >= deadline:
+            log.debug("%s: waiting %.2fs would pass the item's time budget; giving up", why, wait)
+            raise failure
+        log.debug("%s: retrying in %.2fs", why, wait)
+        self._sleep(wait)
+
+    def _backoff_or_raise(
+        self, attempt: int, hinted: float | None, deadline: float, failure: ConnectorError, why: str
+    ) -> None:
+        wait = hinted if hinted is not None else random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** attempt))
+        self._wait_or_raise(wait, deadline, failure, why)
+
+    # -- answers ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _json(answer: _Answer) -> Any:
+        content_type = answer.headers.get("Content-Type", "")
+        if "json" not in content_type.lower():
+            raise UnexpectedResponseError(
+                f"The API answered {answer.status} with content type '{content_type[:60]}' instead of JSON "
+                "(a proxy or portal page in the way? check api_url and proxy).", http_status=answer.status)
+        try:
+            return json.loads(answer.body)
+        except (ValueError, UnicodeDecodeError):
+            raise UnexpectedResponseError(
+                f"The API answered {answer.status} with a body that is not valid JSON.",
+                http_status=answer.status) from None
+
+    @staticmethod
+    def _error_fields(answer: _Answer) -> tuple[str | None, str | None, str | None]:
+        """Defender's error code, message and correlation id (``target``), when the body has them."""
+        try:
+            error = json.loads(answer.body).get("error")
+        except (ValueError, UnicodeDecodeError, AttributeError):
+            return None, None, None
+        if not isinstance(error, dict):
+            return None, None, None
+
+        def text(key: str) -> str | None:
+            value = error.get(key)
+            return str(value)[:300] if isinstance(value, str | int) else None
+
+        return text("code"), text("message"), text("target")
+
+    def _not_found(self, ip: str, lookback_hours: int, answer: _Answer) -> IpStatistics:
+        """The older API's 'never seen' — only when the 404 really is Defender's."""
+        code, _, correlation = self._error_fields(answer)
+        if code in ("NotFound", "ResourceNotFound"):
+            return not_seen(ip, lookback_hours)
+        raise UnexpectedResponseError(
+            f"The API answered 404 without Defender's error body: api_url ({self._api_url}) may not be the "
+            "Defender API.", http_status=404, code=code, correlation_id=correlation)
+
+    def _final_error(
+        self, status: int, code: str | None, message: str | None, correlation: str | None, token: str, ip: str
+    ) -> ConnectorError:
+        fields: dict[str, Any] = {"http_status": status, "code": code, "correlation_id": correlation}
+        if status == 400:
+            return InvalidInputError(
+                f"Defender refused the request for {ip} ({code or 'BadRequest'}): {message or 'bad request'}",
+                **fields)
+        claims = token_claims(token)
+        audience = claims.get("aud")
+        roles = claims.get("roles") or []
+        scopes = str(claims.get("scp", "")).split()
+        expected_audience = self._settings.endpoints.scope.removesuffix("/.default")
+        if status == 401:
+            if audience and str(audience).rstrip("/") != expected_audience.rstrip("/"):
+                why = (f"the token's audience is '{audience}', not '{expected_audience}': check the scope "
+                       "override and the cloud setting")
+            else:
+                why = "the API refused a freshly issued token: check the cloud/region (api_url) and the scope"
+            return AuthenticationError(f"Defender rejected the access token twice (401 {code or ''}): {why}.",
+                                       **fields)
+        if status == 403:
+            if REQUIRED_ROLE not in roles and REQUIRED_ROLE not in scopes:
+                why = (f"the application's token has no {REQUIRED_ROLE} permission: in the app registration "
+                       f"add the WindowsDefenderATP application permission {REQUIRED_ROLE} and grant admin consent")
+            else:
+                why = (f"the token has {REQUIRED_ROLE} but Defender refused ({code}): check that the feature is "
+                       "enabled for the tenant and, for delegated access, the user's 'View Data' role")
+            return PermissionDeniedError(f"Permission denied (403): {why}.", **fields)
+        return UnexpectedResponseError(
+            f"The API answered with an unexpected status {status} {code or ''}".rstrip() + ".", **fields)

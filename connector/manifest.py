@@ -1,0 +1,213 @@
+"""manifest.json: the connector's single declaration, derived from the pydantic models.
+
+``python -m connector.manifest --write`` regenerates manifest.json from the models below; a test
+proves the committed file equals what the models produce, so the declaration and the code cannot
+drift. Platform manifests (the Splunk SOAR app JSON, ...) are in turn generated from manifest.json.
+At run time the file is loaded and checked with jsonschema (its schemas are valid JSON Schema, and its
+examples satisfy them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from connector.errors import Category
+from connector.results import ActionResult
+from connector.settings import Settings
+
+MANIFEST_NAME = "manifest.json"
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+CATEGORY_HELP: dict[Category, str] = {
+    Category.INVALID_INPUT: "The IP address or look-back is not valid; nothing was sent to Defender.",
+    Category.CONFIGURATION: "A configuration field is wrong (the message names it): fix the asset.",
+    Category.AUTHENTICATION: "Entra ID or Defender refused the credential or token: fix the secret/certificate.",
+    Category.PERMISSION: "The app lacks Ip.Read.All (application permission, admin consent) or the feature.",
+    Category.RATE_LIMITED: "Defender's 100/min or 1,500/h limit: retry after retry_after_s.",
+    Category.UNAVAILABLE: "Defender or Entra ID answered 5xx past the retries: retry later.",
+    Category.NETWORK: "The service could not be reached (DNS, TLS, proxy, timeout).",
+    Category.UNEXPECTED_RESPONSE: "The answer was not what the API documents (body, type, size).",
+}
+
+
+class GetIpStatisticsInput(BaseModel):
+    """Inputs of get_ip_statistics."""
+
+    model_config = ConfigDict(extra="forbid", title="get_ip_statistics input")
+
+    ip: str | list[str] = Field(
+        description="One IPv4 or IPv6 address, a comma-separated list, or an array of addresses",
+        json_schema_extra={"x-primary": True, "x-contains": ["ip", "ipv6"],
+                           "examples": ["10.209.67.177", "10.209.67.177, 2001:db8::1"]},
+    )
+    lookback_hours: int = Field(
+        default=720, ge=1, le=720,
+        description="Look-back window in hours (1 to 720; Defender's maximum, 30 days, is the default)",
+    )
+
+
+class TestConnectivityInput(BaseModel):
+    """test_connectivity takes no input."""
+
+    model_config = ConfigDict(extra="forbid", title="test_connectivity input")
+
+
+def _configuration_schema() -> dict[str, Any]:
+    schema = Settings.model_json_schema()
+    for name, field in Settings.model_fields.items():
+        if SecretStr in getattr(field.annotation, "__args__", (field.annotation,)):
+            schema["properties"][name]["x-secret"] = True
+    schema["$schema"] = SCHEMA_DIALECT
+    return schema
+
+
+def _schema(model: type[BaseModel]) -> dict[str, Any]:
+    schema = model.model_json_schema()
+    schema["$schema"] = SCHEMA_DIALECT
+    return schema
+
+
+def _examples() -> list[dict[str, Any]]:
+    seen = {
+        "action": "get_ip_statistics", "status": "success",
+        "message": "10.209.67.177 was seen on 63515 devices in the last 48 hours",
+        "parameters": {"ip": "10.209.67.177", "lookback_hours": 48},
+        "data": [{"ipAddress": "10.209.67.177", "organizationPrevalence": 63515, "orgPrevalence": "63515",
+                  "orgFirstSeen": "2017-07-30T13:36:06Z", "orgLastSeen": "2017-08-29T13:32:59Z",
+                  "seenInOrg": True, "lookBackHours": 48}],
+        "summary": {"organization_prevalence": 63515, "seen_in_org": True},
+        "error": None, "cached": False, "cache_age_s": None,
+    }
+    not_seen = {
+        "action": "get_ip_statistics", "status": "success",
+        "message": "203.0.113.77 was not seen on any device in the organization in the last 720 hours",
+        "parameters": {"ip": "203.0.113.77", "lookback_hours": 720},
+        "data": [{"ipAddress": "203.0.113.77", "organizationPrevalence": 0, "orgPrevalence": "0",
+                  "orgFirstSeen": None, "orgLastSeen": None, "seenInOrg": False, "lookBackHours": 720}],
+        "summary": {"organization_prevalence": 0, "seen_in_org": False},
+        "error": None, "cached": True, "cache_age_s": 42.5,
+    }
+    invalid = {
+        "action": "get_ip_statistics", "status": "failed",
+        "message": "'1.1.1.1/../machines' is not an IP address: give one IPv4 or IPv6 address (no ranges, "
+                   "ports, zone ids, host names or URL characters).",
+        "parameters": {"ip": "1.1.1.1/../machines", "lookback_hours": 720},
+        "data": [], "summary": {},
+        "error": {"category": "invalid_input", "http_status": None, "code": "InvalidIpAddress",
+                  "message": "'1.1.1.1/../machines' is not an IP address: give one IPv4 or IPv6 address (no "
+                             "ranges, ports, zone ids, host names or URL characters).",
+                  "correlation_id": None, "retry_after_s": None},
+        "cached": False, "cache_age_s": None,
+    }
+    return [
+        {"input": {"ip": "10.209.67.177", "lookback_hours": 48}, "output": [seen]},
+        {"input": {"ip": "203.0.113.77"}, "output": [not_seen]},
+        {"input": {"ip": ["1.1.1.1/../machines"]}, "output": [invalid]},
+    ]
+
+
+def build_manifest() -> dict[str, Any]:
+    """manifest.json as the models define it."""
+    result_schema = _schema(ActionResult)
+    return {
+        "name": "mde-ipstats",
+        "display_name": "Microsoft Defender for Endpoint IP statistics",
+        "version": "0.1.0",
+        "description": "Enriches IP addresses with Defender for Endpoint organization statistics: on how many "
+                       "devices an IP was seen, first and last, in the last N hours.",
+        "product_vendor": "Microsoft",
+        "product_name": "Defender for Endpoint",
+        "publisher": "mde-ipstats maintainers",
+        "license": "MIT",
+        "api": {
+            "request": "GET /api/ips/{ip}/stats?lookBackHours={N}",
+            "permission": "Ip.Read.All (application, admin consent)",
+            "rate_limits": {"per_minute": 100, "per_hour": 1500, "per": "application and tenant"},
+        },
+        "configuration": _configuration_schema(),
+        "actions": {
+            "get_ip_statistics": {
+                "display_name": "get ip statistics",
+                "description": "Organization prevalence of IP addresses: devices that communicated with each IP, "
+                               "first and last seen, in the look-back window. One result per address.",
+                "type": "investigate",
+                "read_only": True,
+                "input": _schema(GetIpStatisticsInput),
+                "output": result_schema,
+                "examples": _examples(),
+            },
+            "test_connectivity": {
+                "display_name": "test connectivity",
+                "description": "Checks sign-in, the Ip.Read.All permission in the token, and that the API "
+                               "answers; says which of the three failed.",
+                "type": "test",
+                "read_only": True,
+                "input": _schema(TestConnectivityInput),
+                "output": result_schema,
+                "examples": [],
+            },
+        },
+        "error_categories": {category.value: text for category, text in CATEGORY_HELP.items()},
+    }
+
+
+def manifest_path() -> Path:
+    """The manifest beside the package (wheel) or at the repository root (checkout)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / MANIFEST_NAME, here.parent / MANIFEST_NAME):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"{MANIFEST_NAME} not found beside {here}")
+
+
+def validate_manifest(manifest: dict[str, Any]) -> None:
+    """Each declared schema is valid JSON Schema and every example satisfies its action's schemas."""
+    jsonschema.Draft202012Validator.check_schema(manifest["configuration"])
+    for name, action in manifest["actions"].items():
+        for part in ("input", "output"):
+            jsonschema.Draft202012Validator.check_schema(action[part])
+        for example in action["examples"]:
+            jsonschema.validate(example["input"], action["input"])
+            for result in example["output"]:
+                jsonschema.validate(result, action["output"])
+                if result["action"] != name:
+                    raise jsonschema.ValidationError(f"example of {name} claims action {result['action']}")
+
+
+@cache
+def load_manifest() -> dict[str, Any]:
+    with manifest_path().open(encoding="utf-8") as handle:
+        manifest: dict[str, Any] = json.load(handle)
+    validate_manifest(manifest)
+    return manifest
+
+
+def action_input_schema(action: str) -> dict[str, Any]:
+    return copy.deepcopy(load_manifest()["actions"][action]["input"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Generate or check manifest.json from the models.")
+    parser.add_argument("--write", type=Path, nargs="?", const=Path(MANIFEST_NAME), help="write the manifest")
+    args = parser.parse_args(argv)
+    manifest = build_manifest()
+    validate_manifest(manifest)
+    text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
+    if args.write:
+        args.write.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
