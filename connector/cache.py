@@ -1,0 +1,91 @@
+"""The result cache: one answer per (tenant, IP, look-back) for a while, and one fetch at a time.
+
+An alert storm asks about the same few IPs over and over; Defender's statistics change slowly, and
+every call spends a share of a small budget (100 a minute). A fresh answer is therefore served from
+the shared store, not-seen answers included, and concurrent lookups of the same IP from different
+processes make a single call: the first takes a lock in the store and fetches, the others wait on
+that lock and then find its answer in the cache.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from connector.state import StateStore
+
+_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class CachedAnswer:
+    data: dict[str, Any]
+    """The IpStatistics dict exactly as it was stored."""
+    age_s: float
+
+
+def _canonical_ip(ip: str) -> str:
+    try:
+        return ipaddress.ip_address(ip.strip()).compressed
+    except ValueError:
+        return ip
+
+
+class ResultCache:
+    """Answers keyed by (tenant, IP, look-back hours) in a StateStore, for ttl_s seconds (0 disables)."""
+
+    def __init__(self, store: StateStore, ttl_s: float, tenant_id: str) -> None:
+        self._store = store
+        self.ttl_s = ttl_s
+        self._tenant = tenant_id.strip().lower()
+
+    @property
+    def enabled(self) -> bool:
+        return self.ttl_s > 0
+
+    def _key(self, kind: str, ip: str, lookback_hours: int) -> str:
+        return f"{kind}:{self._tenant}:{_canonical_ip(ip)}:{int(lookback_hours)}"
+
+    def get(self, ip: str, lookback_hours: int) -> CachedAnswer | None:
+        if not self.enabled:
+            return None
+        raw = self._store.get(self._key("result", ip, lookback_hours))
+        if raw is None:
+            return None
+        try:
+            entry = json.loads(raw)
+            if entry.get("format") != _FORMAT or not isinstance(entry.get("data"), dict):
+                return None
+            age = max(0.0, time.time() - float(entry["stored_at"]))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return None  # unreadable (another version wrote it): treat as a miss, the next put replaces it
+        if age >= self.ttl_s:
+            return None
+        return CachedAnswer(data=entry["data"], age_s=round(age, 3))
+
+    def put(self, ip: str, lookback_hours: int, data: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        entry = {"format": _FORMAT, "stored_at": time.time(), "data": data}
+        self._store.set(self._key("result", ip, lookback_hours), json.dumps(entry).encode(), ttl_s=self.ttl_s)
+
+    def single_flight(self, ip: str, lookback_hours: int, timeout_s: float) -> AbstractContextManager[None]:
+        """Hold the fetch of (ip, lookback_hours) against every other process sharing the store.
+
+        A lookup that cannot get the lock within timeout_s goes ahead without it (the holder may be
+        stuck): a rare duplicate call is better than a lookup failing on somebody else's account.
+        """
+        return self._single_flight(ip, lookback_hours, timeout_s)
+
+    @contextmanager
+    def _single_flight(self, ip: str, lookback_hours: int, timeout_s: float) -> Iterator[None]:
+        if not self.enabled:
+            yield
+            return
+        with self._store.lock(self._key("flight", ip, lookback_hours), timeout_s):
+            yield

@@ -1,0 +1,386 @@
+"""Shared state stores: an embedded SQLite file for one host, Redis for a cluster.
+
+Both implement connector.state.StateStore. Values expire by wall-clock time (SQLite) or by Redis's
+own expiry, so that every process sharing the store agrees on what is fresh. Locks are *leases*: a
+holder that crashes cannot block the others for longer than the lease, while a live holder keeps
+its lease renewed for as long as it needs (a single-flight fetch may wait minutes for a rate-limit
+slot). On SQLite a waiter also steals at once a lease whose holder process is gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any
+
+from connector.errors import ConfigurationError, UnavailableError
+from connector.settings import Settings
+from connector.state import MemoryStateStore, StateStore
+
+DEFAULT_LEASE_S = 30.0
+"""How long a lock survives its holder without renewal (a crashed holder blocks no longer)."""
+
+_POLL_FIRST_S = 0.002
+_POLL_MAX_S = 0.025
+_HOST = socket.gethostname()
+
+
+def _poll_delays(deadline: float) -> Iterator[float]:
+    """Back-off delays for lock waiters: fast at first, never longer than _POLL_MAX_S, bounded."""
+    delay = _POLL_FIRST_S
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        yield min(delay, remaining)
+        delay = min(delay * 2, _POLL_MAX_S)
+
+
+class _LeaseRenewer:
+    """Renews a held lease every third of its length until stopped (one daemon thread per held lock)."""
+
+    def __init__(self, renew: Callable[[], bool], lease_s: float) -> None:
+        self._renew = renew
+        self._interval = lease_s / 3
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="state-lease-renewer", daemon=True)
+
+    def __enter__(self) -> _LeaseRenewer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                if not self._renew():
+                    return  # the lease was lost (stolen after expiry): nothing left to renew
+            except Exception:  # noqa: S112 - a failed renewal is retried at the next tick
+                continue
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def private_dir(path: Path) -> Path:
+    """Create path (mode 0700) if missing; an existing directory is left as its owner set it."""
+    path = path.expanduser()
+    if not path.exists():
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.chmod(0o700)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Create path with mode 0600 if missing, and narrow it to 0600 if it is wider."""
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+    return path
+
+
+class SqliteStateStore:
+    """A StateStore in one SQLite file (WAL), shared safely by every process on the host.
+
+    The file is created 0600 inside a 0700 directory: it holds the MSAL token cache. Writes are short
+    transactions; SQLite's own file locking serialises them across processes.
+    """
+
+    _SCHEMA = (
+        "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL, expires_at REAL)",
+        "CREATE INDEX IF NOT EXISTS kv_expires ON kv (expires_at)",
+        "CREATE TABLE IF NOT EXISTS locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT NULL,"
+        " pid INTEGER NOT NULL, expires_at REAL NOT NULL)",
+    )
+    _PURGE_EVERY_S = 60.0
+
+    def __init__(self, path: Path, *, lease_s: float = DEFAULT_LEASE_S) -> None:
+        self.path = Path(path)
+        self._lease_s = lease_s
+        private_dir(self.path.parent)
+        private_file(self.path)
+        self._guard = threading.RLock()
+        self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        for statement in self._SCHEMA:
+            self._conn.execute(statement)
+        self._last_purge = 0.0
+
+    def close(self) -> None:
+        with self._guard:
+            self._conn.close()
+
+    def __enter__(self) -> SqliteStateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction (the write lock is taken up front, so no upgrade deadlock)."""
+        with self._guard:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def get(self, key: str) -> bytes | None:
+        with self._guard:
+            row = self._conn.execute("SELECT value, expires_at FROM kv WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        value, expires_at = row
+        if expires_at is not None and expires_at <= time.time():
+            return None
+        return bytes(value)
+
+    def set(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
+        expires_at = None if ttl_s is None else time.time() + ttl_s
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO kv (key, value, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
+                (key, value, expires_at),
+            )
+            self._purge_expired(conn)
+
+    def delete(self, key: str) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM kv WHERE key = ?", (key,))
+
+    def _purge_expired(self, conn: sqlite3.Connection) -> None:
+        now_wall, now_mono = time.time(), time.monotonic()
+        if now_mono - self._last_purge >= self._PURGE_EVERY_S:
+            self._last_purge = now_mono
+            conn.execute("DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?", (now_wall,))
+            conn.execute("DELETE FROM locks WHERE expires_at <= ?", (now_wall,))
+
+    def _try_lock(self, name: str, owner: str) -> bool:
+        with self._guard:
+            row = self._conn.execute("SELECT host, pid, expires_at FROM locks WHERE name = ?", (name,)).fetchone()
+        if row is not None and not self._stale(*row):
+            return False
+        with self._write() as conn:
+            row = conn.execute("SELECT host, pid, expires_at FROM locks WHERE name = ?", (name,)).fetchone()
+            if row is not None and not self._stale(*row):
+                return False
+            conn.execute(
+                "INSERT OR REPLACE INTO locks (name, owner, host, pid, expires_at) VALUES (?, ?, ?, ?, ?)",
+                (name, owner, _HOST, os.getpid(), time.time() + self._lease_s),
+            )
+        return True
+
+    @staticmethod
+    def _stale(host: str, pid: int, expires_at: float) -> bool:
+        if expires_at <= time.time():
+            return True
+        return host == _HOST and pid != os.getpid() and not _pid_alive(pid)
+
+    def _renew(self, name: str, owner: str) -> bool:
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE locks SET expires_at = ? WHERE name = ? AND owner = ?",
+                (time.time() + self._lease_s, name, owner),
+            )
+            return cursor.rowcount == 1
+
+    def _release(self, name: str, owner: str) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM locks WHERE name = ? AND owner = ?", (name, owner))
+
+    @contextmanager
+    def lock(self, name: str, timeout_s: float) -> Iterator[bool]:
+        owner = uuid.uuid4().hex
+        acquired = self._try_lock(name, owner)
+        if not acquired:
+            for delay in _poll_delays(time.monotonic() + max(timeout_s, 0.0)):
+                time.sleep(delay)
+                if self._try_lock(name, owner):
+                    acquired = True
+                    break
+        if not acquired:
+            yield False
+            return
+        try:
+            with _LeaseRenewer(lambda: self._renew(name, owner), self._lease_s):
+                yield True
+        finally:
+            self._release(name, owner)
+
+
+_RELEASE_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+_RENEW_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+
+def redis_client(url: str) -> Any:
+    """A redis.Redis for url, shared within the process (redis-py's pool is fork-safe)."""
+    with _CLIENTS_GUARD:
+        client = _CLIENTS.get(url)
+        if client is None:
+            import redis
+
+            try:
+                client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5,
+                                              health_check_interval=30)
+            except ValueError:
+                raise ConfigurationError("store_url is not a valid Redis URL (redis://host:port/db or "
+                                         "rediss://...)") from None
+            _CLIENTS[url] = client
+        return client
+
+
+_CLIENTS: dict[str, Any] = {}
+_CLIENTS_GUARD = threading.Lock()
+
+
+def redis_errors(url: str) -> AbstractContextManager[None]:
+    """Turn redis-py errors into the connector's vocabulary, naming the server but never the password."""
+    return _redis_errors(url)
+
+
+@contextmanager
+def _redis_errors(url: str) -> Iterator[None]:
+    import redis.exceptions as rex
+
+    try:
+        yield
+    except rex.AuthenticationError:
+        raise ConfigurationError(f"Redis at {_redis_location(url)} refused the credentials in store_url") from None
+    except rex.ResponseError as exc:
+        if "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
+            raise ConfigurationError(f"Redis at {_redis_location(url)} needs a password in store_url") from None
+        raise UnavailableError(f"Redis at {_redis_location(url)} answered an error ({type(exc).__name__})") from None
+    except rex.RedisError as exc:
+        raise UnavailableError(
+            f"The shared state store (Redis at {_redis_location(url)}) is unreachable ({type(exc).__name__}); "
+            "check that it is running and that store_url is right"
+        ) from None
+
+
+def _redis_location(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{parts.hostname or '?'}:{port or 6379}"
+
+
+class RedisStateStore:
+    """A StateStore in Redis, shared by every process on every host that reaches the server.
+
+    Keys live under one namespace. Locks are SET NX PX leases released and renewed only by their
+    owner (compare-and-delete in Lua), so a late release never frees somebody else's lock.
+    """
+
+    def __init__(self, url: str, namespace: str = "mde-ipstats", *, lease_s: float = DEFAULT_LEASE_S) -> None:
+        self._url = url
+        self._ns = namespace
+        self._lease_s = lease_s
+        self.client = redis_client(url)
+        self._release_script = self.client.register_script(_RELEASE_LUA)
+        self._renew_script = self.client.register_script(_RENEW_LUA)
+
+    def key(self, key: str) -> str:
+        return f"{self._ns}:kv:{key}"
+
+    def errors(self) -> AbstractContextManager[None]:
+        return redis_errors(self._url)
+
+    def get(self, key: str) -> bytes | None:
+        with self.errors():
+            value = self.client.get(self.key(key))
+        return None if value is None else bytes(value)
+
+    def set(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
+        px = None if ttl_s is None else max(1, round(ttl_s * 1000))
+        with self.errors():
+            self.client.set(self.key(key), value, px=px)
+
+    def delete(self, key: str) -> None:
+        with self.errors():
+            self.client.delete(self.key(key))
+
+    def _lock_key(self, name: str) -> str:
+        return f"{self._ns}:lock:{name}"
+
+    def _try_lock(self, key: str, owner: str) -> bool:
+        with self.errors():
+            return bool(self.client.set(key, owner, nx=True, px=round(self._lease_s * 1000)))
+
+    @contextmanager
+    def lock(self, name: str, timeout_s: float) -> Iterator[bool]:
+        key, owner = self._lock_key(name), uuid.uuid4().hex
+        acquired = self._try_lock(key, owner)
+        if not acquired:
+            for delay in _poll_delays(time.monotonic() + max(timeout_s, 0.0)):
+                time.sleep(delay)
+                if self._try_lock(key, owner):
+                    acquired = True
+                    break
+        if not acquired:
+            yield False
+            return
+        lease_ms = round(self._lease_s * 1000)
+        try:
+            with _LeaseRenewer(lambda: bool(self._renew_script(keys=[key], args=[owner, lease_ms])),
+                               self._lease_s):
+                yield True
+        finally:
+            with contextlib.suppress(Exception):
+                self._release_script(keys=[key], args=[owner])
+
+
+_MEMORY_STORES: dict[str, MemoryStateStore] = {}
+_MEMORY_GUARD = threading.Lock()
+
+
+def memory_store(state_dir: Path) -> MemoryStateStore:
+    """The process's in-memory store for state_dir: shared by every run in the process, never persisted."""
+    with _MEMORY_GUARD:
+        return _MEMORY_STORES.setdefault(str(Path(state_dir).expanduser().absolute()), MemoryStateStore())
+
+
+STATE_FILE = "state.sqlite3"
+
+
+def open_state_store(settings: Settings, state_dir: Path) -> StateStore:
+    """The store settings.store_backend names: sqlite (default, state_dir/state.sqlite3), redis, memory."""
+    if settings.store_backend == "redis":
+        assert settings.store_url is not None  # Settings validation guarantees it
+        return RedisStateStore(settings.store_url.get_secret_value())
+    if settings.store_backend == "memory":
+        return memory_store(state_dir)
+    return SqliteStateStore(Path(state_dir) / STATE_FILE)

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Start a private redis-server on loopback for tests and benchmarks; print its URL on stdout.
+#
+#   url=$(scripts/start-redis.sh)            # installs redis-server (Debian) only if missing
+#   scripts/start-redis.sh --stop "$url"     # stops the instance that URL names (by its pid file)
+#
+# The instance keeps nothing on disk (--save '' --appendonly no), listens on 127.0.0.1 only, and
+# lives in its own directory under ${MDE_REDIS_DIR:-/tmp}/mde-redis-<port>/ (pid file, log).
+set -euo pipefail
+
+base_dir="${MDE_REDIS_DIR:-${TMPDIR:-/tmp}}"
+
+stop() {
+  local url="$1" port dir pid
+  port="${url##*:}"; port="${port%%/*}"
+  dir="$base_dir/mde-redis-$port"
+  if [[ -f "$dir/redis.pid" ]]; then
+    pid="$(cat "$dir/redis.pid")"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+  rm -rf "$dir"
+}
+
+if [[ "${1:-}" == "--stop" ]]; then
+  stop "${2:?usage: start-redis.sh --stop redis://127.0.0.1:PORT/0}"
+  exit 0
+fi
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "start-redis: installing redis-server" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2
+  apt-get install -y -qq redis-server >&2
+fi
+
+free_port() {
+  python3 - <<'PY'
+import socket
+with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    print(s.getsockname()[1])
+PY
+}
+
+for attempt in 1 2 3 4 5; do
+  port="$(free_port)"
+  dir="$base_dir/mde-redis-$port"
+  mkdir -p "$dir"
+  chmod 700 "$dir"
+  if redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+       --pidfile "$dir/redis.pid" --dir "$dir" --logfile "$dir/redis.log" >&2; then
+    for _ in $(seq 1 100); do
+      if [[ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" == "PONG" ]]; then
+        echo "redis://127.0.0.1:$port/0"
+        exit 0
+      fi
+      sleep 0.05
+    done
+  fi
+  echo "start-redis: attempt $attempt on port $port failed; log:" >&2
+  cat "$dir/redis.log" >&2 2>/dev/null || true
+  stop "redis://127.0.0.1:$port/0"
+done
+echo "start-redis: could not start redis-server" >&2
+exit 1
