@@ -1,0 +1,189 @@
+"""``mde-ipstats``: the connector from a shell, for analysts, scripts and the demo.
+
+Configuration comes from ``--config`` (JSON with manifest.json's field names), then environment
+variables ``MDE_<FIELD>``, then flags; later sources win. Secrets are accepted from the file and
+the environment only, never as flags, which would show them in process listings and shell history.
+Exit status: 0 when every result succeeded (not seen is a success), 1 when any failed, 2 for usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from connector.actions import GET_IP_STATISTICS, TEST_CONNECTIVITY, Progress, run
+from connector.manifest import load_manifest
+from connector.redaction import RedactingFilter
+from connector.results import ActionResult
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+ENV_PREFIX = "MDE_"
+
+
+class UsageError(Exception):
+    """Bad command line or unreadable configuration: exit status 2."""
+
+
+def configuration_fields() -> dict[str, dict[str, Any]]:
+    fields: dict[str, dict[str, Any]] = load_manifest()["configuration"]["properties"]
+    return fields
+
+
+def load_config(path: Path | None, flags: dict[str, Any], environ: os._Environ[str] | dict[str, str]) -> dict[str, Any]:
+    """The configuration: file, then MDE_* variables, then flags."""
+    config: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise UsageError(f"cannot read the configuration file {path}: {exc.strerror}") from None
+        except ValueError:
+            raise UsageError(f"the configuration file {path} is not valid JSON") from None
+        if not isinstance(loaded, dict):
+            raise UsageError(f"the configuration file {path} must hold a JSON object")
+        config.update(loaded)
+    for name in configuration_fields():
+        value = environ.get(ENV_PREFIX + name.upper())
+        if value is not None:
+            config[name] = value
+    config.update({k: v for k, v in flags.items() if v is not None})
+    return config
+
+
+def setup_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    if level.upper() != "DEBUG":
+        logging.getLogger("msal").setLevel(logging.WARNING)
+
+
+# -- output ---------------------------------------------------------------------------------------
+
+
+def render_json(results: Sequence[ActionResult]) -> str:
+    return json.dumps([r.to_dict() for r in results], indent=2, ensure_ascii=False)
+
+
+def _table_row(result: ActionResult) -> list[str]:
+    ip = str(result.parameters.get("ip", ""))
+    if result.status == "failed":
+        assert result.error is not None
+        return [ip, "FAILED", "-", "-", "-", f"{result.error.category.value}: {result.error.message}"]
+    if result.action == TEST_CONNECTIVITY:
+        return ["-", "OK", "-", "-", "-", result.message]
+    data = result.data[0]
+    note = f"cached, {result.cache_age_s:.0f}s old" if result.cached else ""
+    if not data["seenInOrg"]:
+        return [ip, "NOT SEEN", "0", "-", "-", note or f"not seen in the last {data['lookBackHours']} h"]
+    return [ip, "seen", str(data["organizationPrevalence"]), data["orgFirstSeen"] or "-",
+            data["orgLastSeen"] or "-", note]
+
+
+def render_table(results: Sequence[ActionResult]) -> str:
+    """Aligned columns for people; not-seen and failures stand out in the RESULT column."""
+    header = ["IP", "RESULT", "DEVICES", "FIRST SEEN", "LAST SEEN", "DETAIL"]
+    rows = [header] + [_table_row(r) for r in results]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    lines = []
+    for row in rows:
+        cells = [cell.ljust(widths[i]) if i < len(widths) else cell for i, cell in enumerate(row)]
+        cells[2] = row[2].rjust(widths[2])
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def emit(results: Sequence[ActionResult], fmt: str, out: TextIO) -> int:
+    out.write((render_json(results) if fmt == "json" else render_table(results)) + "\n")
+    return EXIT_OK if all(r.succeeded for r in results) else EXIT_FAILED
+
+
+def progress_bar(total: int, stream: TextIO) -> tuple[Progress | None, Any]:
+    """A progress bar on stderr when the batch is longer than a screenful and stderr is a terminal."""
+    if total <= shutil.get_terminal_size().lines or not stream.isatty():
+        return None, None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, file=stream, unit="ip", leave=False)
+
+    def update(done: int, _total: int) -> None:
+        bar.n = done
+        bar.refresh()
+
+    return update, bar
+
+
+# -- commands -------------------------------------------------------------------------------------
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="JSON file with manifest.json's configuration fields")
+    parser.add_argument("--state-dir", type=Path, help="token cache, rate-limit ledger and result cache "
+                        "(default: $XDG_STATE_HOME/mde-ipstats)")
+    parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.add_argument("--log-level", default="warning",
+                        choices=("debug", "info", "warning", "error"), help="logs go to stderr")
+    group = parser.add_argument_group("configuration overrides (secrets: use --config or MDE_* variables)")
+    for name, spec in configuration_fields().items():
+        if spec.get("x-secret"):
+            continue
+        group.add_argument(f"--{name.replace('_', '-')}", dest=f"cfg_{name}", metavar=name.upper(),
+                           help=spec.get("description"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mde-ipstats", description="Defender for Endpoint IP statistics.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    get = commands.add_parser("get-ip-statistics", help="organization prevalence of IP addresses")
+    get.add_argument("ips", nargs="+", metavar="IP", help="IPv4/IPv6 addresses; '-' reads them from stdin")
+    get.add_argument("--lookback-hours", default=720, help="1 to 720 (default 720)")
+    _common(get)
+    test = commands.add_parser("test-connectivity", help="check sign-in, permission and API access")
+    _common(test)
+    demo = commands.add_parser("demo", help="run the connector end to end against the built-in emulator")
+    demo.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.log_level)
+    if args.command == "demo":
+        from connector.demo import run_demo
+
+        return run_demo(stdout)
+    flags = {key.removeprefix("cfg_"): value for key, value in vars(args).items() if key.startswith("cfg_")}
+    try:
+        config = load_config(args.config, flags, os.environ)
+    except UsageError as exc:
+        parser.error(str(exc))
+    if args.command == TEST_CONNECTIVITY.replace("_", "-"):
+        return emit(run(TEST_CONNECTIVITY, {}, config, state_dir=args.state_dir), args.format, stdout)
+    ips: list[str] = []
+    for item in args.ips:
+        ips.extend(stdin.read().split() if item == "-" else [item])
+    update, bar = progress_bar(len(ips), sys.stderr)
+    try:
+        results = run(GET_IP_STATISTICS, {"ip": ips, "lookback_hours": args.lookback_hours}, config,
+                      state_dir=args.state_dir, progress=update)
+    finally:
+        if bar is not None:
+            bar.close()
+    return emit(results, args.format, stdout)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
