@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Start a private redis-server on loopback for tests and benchmarks; print its URL on stdout.
 #
-#   url=$(scripts/start-redis.sh)            # installs redis-server (Debian) only if missing
-#   scripts/start-redis.sh --stop "$url"     # stops the instance that URL names (by its pid file)
+#   url=$(scripts/start-redis.sh [start])    # installs redis-server (Debian) only if missing
+#   scripts/start-redis.sh stop [URL]        # stops the instance URL names (by its pid file), or else
+#                                            # the one the last 'start' printed
 #
 # The instance keeps nothing on disk (--save '' --appendonly no), listens on 127.0.0.1 only, and
 # lives in its own directory under ${MDE_REDIS_DIR:-/tmp}/mde-redis-<port>/ (pid file, log).
@@ -22,10 +23,18 @@ stop() {
   rm -rf "$dir"
 }
 
-if [[ "${1:-}" == "--stop" ]]; then
-  stop "${2:?usage: start-redis.sh --stop redis://127.0.0.1:PORT/0}"
-  exit 0
-fi
+last_file="$base_dir/mde-redis-last-url"
+
+case "${1:-start}" in
+  start) ;;
+  stop|--stop)
+    url="${2:-$(cat "$last_file" 2>/dev/null || true)}"
+    [[ -n "$url" ]] || { echo "start-redis: no instance to stop" >&2; exit 0; }
+    stop "$url"
+    [[ "$(cat "$last_file" 2>/dev/null || true)" == "$url" ]] && rm -f "$last_file"
+    exit 0 ;;
+  *) echo "usage: start-redis.sh [start] | stop [redis://127.0.0.1:PORT/0]" >&2; exit 2 ;;
+esac
 
 if ! command -v redis-server >/dev/null 2>&1; then
   echo "start-redis: installing redis-server" >&2
@@ -52,6 +61,7 @@ for attempt in 1 2 3 4 5; do
        --pidfile "$dir/redis.pid" --dir "$dir" --logfile "$dir/redis.log" >&2; then
     for _ in $(seq 1 100); do
       if [[ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" == "PONG" ]]; then
+        echo "redis://127.0.0.1:$port/0" > "$last_file"
         echo "redis://127.0.0.1:$port/0"
         exit 0
       fi
