@@ -21,7 +21,7 @@ import jsonschema
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from connector.errors import Category
-from connector.results import ActionResult
+from connector.results import ConnectivityResult, IpStatisticsResult
 from connector.settings import Settings
 
 MANIFEST_NAME = "manifest.json"
@@ -117,7 +117,6 @@ def _examples() -> list[dict[str, Any]]:
 
 def build_manifest() -> dict[str, Any]:
     """manifest.json as the models define it."""
-    result_schema = _schema(ActionResult)
     return {
         "name": "mde-ipstats",
         "display_name": "Microsoft Defender for Endpoint IP statistics",
@@ -142,7 +141,7 @@ def build_manifest() -> dict[str, Any]:
                 "type": "investigate",
                 "read_only": True,
                 "input": _schema(GetIpStatisticsInput),
-                "output": result_schema,
+                "output": _schema(IpStatisticsResult),
                 "examples": _examples(),
             },
             "test_connectivity": {
@@ -152,7 +151,7 @@ def build_manifest() -> dict[str, Any]:
                 "type": "test",
                 "read_only": True,
                 "input": _schema(TestConnectivityInput),
-                "output": result_schema,
+                "output": _schema(ConnectivityResult),
                 "examples": [],
             },
         },

@@ -88,3 +88,52 @@ class ActionResult(BaseModel):
             parameters=parameters,
             error=ErrorInfo.from_error(error),
         )
+
+
+class IpStatisticsSummary(BaseModel):
+    """The summary of a get_ip_statistics result (empty when it failed)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    organization_prevalence: int | None = Field(default=None, ge=0)
+    seen_in_org: bool | None = None
+
+
+class IpStatisticsResult(ActionResult):
+    """get_ip_statistics' result as declared in manifest.json: the generic result, typed."""
+
+    model_config = ConfigDict(extra="forbid", title="get_ip_statistics result")
+
+    data: list[IpStatistics] = Field(default_factory=list, max_length=1)  # type: ignore[assignment]
+    summary: IpStatisticsSummary = Field(default_factory=IpStatisticsSummary)  # type: ignore[assignment]
+
+
+class ConnectivityChecks(BaseModel):
+    """What test_connectivity proved, check by check."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sign_in: bool
+    permission: bool
+    api: bool
+    login_url: str
+    api_url: str
+    token_audience: str | None
+    token_roles: list[str]
+
+
+class ConnectivitySummary(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sign_in: bool | None = None
+    permission: bool | None = None
+    api: bool | None = None
+
+
+class ConnectivityResult(ActionResult):
+    """test_connectivity's result as declared in manifest.json."""
+
+    model_config = ConfigDict(extra="forbid", title="test_connectivity result")
+
+    data: list[ConnectivityChecks] = Field(default_factory=list, max_length=1)  # type: ignore[assignment]
+    summary: ConnectivitySummary = Field(default_factory=ConnectivitySummary)  # type: ignore[assignment]

@@ -1,0 +1,52 @@
+"""manifest.json is what the models say, is valid JSON Schema, and its examples satisfy it."""
+
+import json
+
+import jsonschema
+import pytest
+
+from connector.manifest import build_manifest, load_manifest, manifest_path
+from connector.results import ActionResult
+from connector.settings import Settings
+
+
+def test_committed_manifest_equals_the_models() -> None:
+    committed = json.loads(manifest_path().read_text(encoding="utf-8"))
+    assert committed == build_manifest(), "run: .venv/bin/python -m connector.manifest --write"
+
+
+def test_configuration_fields_are_the_settings_fields_and_secrets_are_marked() -> None:
+    properties = load_manifest()["configuration"]["properties"]
+    assert set(properties) == set(Settings.model_fields)
+    secrets = {name for name, spec in properties.items() if spec.get("x-secret")}
+    assert secrets == {"client_secret", "private_key", "store_url"}
+    for required in ("tenant_id", "client_id"):
+        assert required in load_manifest()["configuration"]["required"]
+
+
+def test_output_schema_accepts_real_results_and_refuses_drift() -> None:
+    schema = load_manifest()["actions"]["get_ip_statistics"]["output"]
+    example = load_manifest()["actions"]["get_ip_statistics"]["examples"][0]["output"][0]
+    jsonschema.validate(ActionResult.model_validate(example).to_dict(), schema)
+    drifted = dict(example, data=[dict(example["data"][0], organizationPrevalence="63515")])
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(drifted, schema)
+
+
+def test_input_schema_declares_ip_and_lookback() -> None:
+    schema = load_manifest()["actions"]["get_ip_statistics"]["input"]
+    jsonschema.validate({"ip": ["10.0.0.1", "::1"], "lookback_hours": 720}, schema)
+    jsonschema.validate({"ip": "10.0.0.1, 10.0.0.2"}, schema)
+    for bad in ({"ip": "1.1.1.1", "lookback_hours": 721}, {"lookback_hours": 1}, {"ip": "x", "extra": 1}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, schema)
+    assert schema["properties"]["lookback_hours"]["default"] == 720
+    assert schema["properties"]["ip"]["x-contains"] == ["ip", "ipv6"]
+
+
+def test_every_error_category_is_documented() -> None:
+    from connector.errors import Category
+
+    assert set(load_manifest()["error_categories"]) == {c.value for c in Category}
+    enum = load_manifest()["actions"]["get_ip_statistics"]["output"]["$defs"]["Category"]["enum"]
+    assert set(enum) == {c.value for c in Category}

@@ -1,0 +1,101 @@
+"""Configuration is validated before any traffic, and errors name the field without echoing secrets."""
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from connector.endpoints import resolve_endpoints
+from connector.errors import Category, ConfigurationError
+from connector.settings import Settings
+
+TENANT = "11111111-2222-3333-4444-555555555555"
+CLIENT = "66666666-7777-8888-9999-000000000000"
+SECRET = "s3cr3t-Value-That-Must-Not-Leak"
+
+
+def base(**overrides: object) -> dict:
+    values: dict = {"tenant_id": TENANT, "client_id": CLIENT, "client_secret": SECRET}
+    values.update(overrides)
+    return values
+
+
+def fail(**overrides: object) -> ConfigurationError:
+    with pytest.raises(ConfigurationError) as info:
+        Settings.load(base(**overrides))
+    assert info.value.category is Category.CONFIGURATION
+    assert SECRET not in info.value.message
+    return info.value
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("api_url", "http://api.security.microsoft.com"),
+        ("login_url", "http://login.microsoftonline.com"),
+        ("api_url", "ftp://x"),
+        ("tenant_id", "not a tenant"),
+        ("tenant_id", "1111-2222"),
+        ("client_id", "my-app"),
+        ("thumbprint", "xyz"),
+        ("ca_bundle", "/nonexistent/ca.pem"),
+        ("cloud", "moon"),
+        ("region", "mars"),
+        ("timeout_s", 0),
+        ("rate_limit_per_minute", 101),
+    ],
+)
+def test_each_bad_field_is_named(field: str, value: object) -> None:
+    assert field in fail(**{field: value}).message
+
+
+def test_an_unreadable_certificate_key_is_a_configuration_error() -> None:
+    error = fail(client_secret=None, private_key="-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----",
+                 thumbprint="A" * 40)
+    assert "private_key" in error.message and "not base64" not in error.message
+
+
+def test_exactly_one_credential() -> None:
+    assert "either client_secret or private_key" in fail(client_secret=None).message
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    assert "not both" in fail(private_key=key, thumbprint="A" * 40).message
+    assert "thumbprint or public_certificate" in fail(client_secret=None, private_key=key).message
+    settings = Settings.load(base(client_secret=None, private_key=key, thumbprint="ab:" * 19 + "ab"))
+    assert settings.uses_certificate and settings.thumbprint == "AB" * 20
+
+
+def test_secrets_do_not_show_in_repr() -> None:
+    settings = Settings.load(base())
+    assert SECRET not in repr(settings) and SECRET not in str(settings.model_dump())
+
+
+def test_unknown_fields_are_refused() -> None:
+    assert "client_sercet" in fail(client_sercet="x").message
+
+
+@pytest.mark.parametrize(
+    ("cloud", "region", "api", "login", "scope"),
+    [
+        ("commercial", "auto", "https://api.security.microsoft.com", "https://login.microsoftonline.com",
+         "https://api.securitycenter.microsoft.com/.default"),
+        ("commercial", "eu", "https://eu.api.security.microsoft.com", "https://login.microsoftonline.com",
+         "https://api.securitycenter.microsoft.com/.default"),
+        ("gcc", "auto", "https://api-gcc.securitycenter.microsoft.us", "https://login.microsoftonline.com",
+         "https://securitycenter.onmicrosoft.com/windowsatpservice/.default"),
+        ("gcc-high", "auto", "https://api-gov.securitycenter.microsoft.us", "https://login.microsoftonline.us",
+         "https://securitycenter.onmicrosoft.us/windowsatpservice/.default"),
+        ("dod", "us", "https://api-gov.securitycenter.microsoft.us", "https://login.microsoftonline.us",
+         "https://securitycenter.onmicrosoft.us/windowsatpservice/.default"),
+    ],
+)
+def test_endpoints_follow_cloud_and_region(cloud, region, api, login, scope) -> None:  # type: ignore[no-untyped-def]
+    endpoints = resolve_endpoints(cloud, region)
+    assert (endpoints.api_url, endpoints.login_url, endpoints.scope) == (api, login, scope)
+
+
+def test_overrides_win() -> None:
+    settings = Settings.load(base(cloud="gcc-high", api_url="https://proxy.example/", scope="api://x/.default"))
+    endpoints = settings.endpoints
+    assert endpoints.api_url == "https://proxy.example"
+    assert endpoints.login_url == "https://login.microsoftonline.us"
+    assert endpoints.scope == "api://x/.default"
