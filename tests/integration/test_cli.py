@@ -1,0 +1,86 @@
+"""The CLI as a user runs it: JSON and table output, exit statuses, configuration precedence."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from connector.cli import main
+
+DOC_IP = "10.209.67.177"
+
+
+def cli(*argv: str, stdin: str = "") -> tuple[int, str]:
+    out = io.StringIO()
+    code = main(list(argv), stdin=io.StringIO(stdin), stdout=out)
+    return code, out.getvalue()
+
+
+@pytest.fixture
+def config_file(emulator, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
+    path = tmp_path / "connector.json"
+    path.write_text(json.dumps(emulator.connector_config(app="reader", auth="secret")))
+    return path
+
+
+def test_json_output_is_one_array_in_input_order(emulator, config_file: Path, tmp_path: Path) -> None:
+    never = emulator.org.sample_ips(1, seen=False)[0]
+    code, out = cli("get-ip-statistics", never, DOC_IP, "--lookback-hours", "48", "--config", str(config_file),
+                    "--state-dir", str(tmp_path / "s"), "--format", "json")
+    results = json.loads(out)
+    assert code == 0
+    assert [r["parameters"]["ip"] for r in results] == [never, DOC_IP]
+    assert results[1]["data"][0]["lookBackHours"] == 48 and results[0]["data"][0]["seenInOrg"] is False
+
+
+def test_any_failure_exits_1_and_the_table_marks_it(emulator, config_file: Path, tmp_path: Path) -> None:
+    never = emulator.org.sample_ips(1, seen=False)[0]
+    code, out = cli("get-ip-statistics", DOC_IP, never, "not-an-ip", "--config", str(config_file),
+                    "--state-dir", str(tmp_path / "s"))
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["IP", "RESULT", "DEVICES"]
+    assert " seen " in lines[1] and "NOT SEEN" in lines[2] and "FAILED" in lines[3] and "invalid_input" in lines[3]
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as missing:
+        cli("get-ip-statistics", DOC_IP, "--config", str(tmp_path / "absent.json"))
+    assert missing.value.code == 2
+    with pytest.raises(SystemExit) as no_ip:
+        cli("get-ip-statistics")
+    assert no_ip.value.code == 2
+
+
+def test_environment_beats_file_and_flags_beat_environment(emulator, config_file: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MDE_CLIENT_SECRET", "from-the-environment")
+    code, out = cli("get-ip-statistics", DOC_IP, "--config", str(config_file), "--state-dir", str(tmp_path / "s"),
+                    "--format", "json")
+    assert code == 1 and json.loads(out)[0]["error"]["category"] == "authentication"
+    monkeypatch.delenv("MDE_CLIENT_SECRET")
+    monkeypatch.setenv("MDE_API_URL", "https://127.0.0.1:9/")
+    code, out = cli("get-ip-statistics", DOC_IP, "--config", str(config_file), "--state-dir", str(tmp_path / "s"),
+                    "--format", "json", "--api-url", emulator.api_url)
+    assert code == 0, out
+
+
+def test_ips_can_come_from_stdin(emulator, config_file: Path, tmp_path: Path) -> None:
+    ips = emulator.org.sample_ips(3, seen=True)
+    code, out = cli("get-ip-statistics", "-", "--config", str(config_file), "--state-dir", str(tmp_path / "s"),
+                    "--format", "json", stdin="\n".join(ips) + "\n")
+    assert code == 0 and [r["parameters"]["ip"] for r in json.loads(out)] == ips
+
+
+def test_debug_logs_show_requests_but_never_a_secret_or_token(emulator, config_file: Path, tmp_path: Path,
+                                                             capfd: pytest.CaptureFixture[str]) -> None:
+    secret = json.loads(config_file.read_text())["client_secret"]
+    code, _ = cli("get-ip-statistics", DOC_IP, "--config", str(config_file), "--state-dir", str(tmp_path / "s"),
+                  "--log-level", "debug")
+    err = capfd.readouterr().err
+    assert code == 0
+    assert f"/api/ips/{DOC_IP}/stats" in err and "-> 200" in err
+    assert secret not in err and "eyJ" not in err
