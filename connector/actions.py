@@ -18,7 +18,7 @@ import jsonschema
 from connector.auth import TokenProvider, token_claims
 from connector.cache import ResultCache
 from connector.client import REQUIRED_ROLE, Gate, MdeClient
-from connector.errors import ConfigurationError, ConnectorError, InvalidInputError
+from connector.errors import ConfigurationError, ConnectorError, InvalidInputError, PermissionDeniedError
 from connector.inputs import DEFAULT_LOOKBACK_HOURS, ParsedItem, parse_ip_items, parse_lookback_hours, show
 from connector.manifest import action_input_schema
 from connector.mapping import describe, summary_of
@@ -138,13 +138,11 @@ class Connector:
         roles = claims.get("roles") or []
         checks["token_roles"] = sorted(str(r) for r in roles)
         if REQUIRED_ROLE not in roles and REQUIRED_ROLE not in str(claims.get("scp", "")).split():
-            from connector.errors import PermissionDeniedError
-
-            exc = PermissionDeniedError(
+            missing = PermissionDeniedError(
                 f"Signed in, but the token has no {REQUIRED_ROLE} permission (roles: "
                 f"{', '.join(checks['token_roles']) or 'none'}): add the WindowsDefenderATP application "
                 f"permission {REQUIRED_ROLE} to the app registration and grant admin consent.")
-            return _connectivity_failure("Permission check failed", exc, checks)
+            return _connectivity_failure("Permission check failed", missing, checks)
         checks["permission"] = True
         try:
             self.client.ip_stats(CONNECTIVITY_PROBE_IP, 1, deadline)

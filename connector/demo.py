@@ -34,7 +34,7 @@ def alert_ips(path: Path = SAMPLE_ALERT) -> list[str]:
 
 def run_demo(out: TextIO) -> int:
     try:
-        from emulator import Emulator, EmulatorConfig
+        from emulator import Emulator, EmulatorConfig  # type: ignore[attr-defined,unused-ignore]
     except ImportError:
         out.write("The demo needs the emulator package: run ./run.sh demo from a checkout.\n")
         return 2

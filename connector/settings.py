@@ -7,6 +7,7 @@ pydantic SecretStr so that a repr, a log line or a validation error can never pr
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -178,7 +179,7 @@ class Settings(BaseModel):
         return self.private_key is not None
 
     @classmethod
-    def load(cls, values: dict[str, Any]) -> Settings:
+    def load(cls, values: Mapping[str, Any]) -> Settings:
         """Validate raw configuration; any problem becomes one ConfigurationError naming the fields."""
         cleaned = {k: v for k, v in values.items() if v is not None and v != ""}
         try:

@@ -50,7 +50,7 @@ class ConnectorSession(requests.Session):
         stream: bool | None,
         verify: bool | str | None,
         cert: Any,
-    ) -> dict[str, Any]:
+    ) -> Any:
         merged = super().merge_environment_settings(url, proxies, stream, verify, cert)  # type: ignore[arg-type]
         if self._configured_ca:
             merged["verify"] = self._configured_ca
