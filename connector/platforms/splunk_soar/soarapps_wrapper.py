@@ -1,0 +1,98 @@
+"""`soarapps` (the splunk-soar-sdk CLI) with two additions this project needs; same arguments.
+
+    python soarapps_wrapper.py manifests create app.json .
+    python soarapps_wrapper.py package build . -o dist/app.tgz
+
+1. The core library, mde-ipstats, is a local directory dependency in uv.lock. The SDK's packager
+   builds a wheel from a local source directory only for the packages in its DEPENDENCIES_TO_BUILD
+   set (meant for developing the SDK itself); mde-ipstats is added to that set, so the core wheel
+   goes into the app's wheels like any other dependency. The emulator is not a dependency.
+2. The packager downloads every wheel pinned in uv.lock at once, with a fixed 10 s timeout and no
+   retry, which times out on slow links. Downloads here run at most 8 at a time, with a longer
+   timeout, retries with back-off, the uv.lock hash still checked, and a local wheel cache
+   (MDE_SOAR_WHEEL_CACHE, default ~/.cache/mde-ipstats/soar-wheels) so rebuilds need no network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+import httpx
+from soar_sdk.cli import cli as soar_cli
+from soar_sdk.meta.dependencies import package as sdk_package
+from soar_sdk.meta.dependencies.sources import UvWheel
+
+CORE_PACKAGE = "mde_ipstats"
+FETCH_TIMEOUT_S = float(os.environ.get("MDE_SOAR_FETCH_TIMEOUT_S", "120"))
+FETCH_ATTEMPTS = int(os.environ.get("MDE_SOAR_FETCH_ATTEMPTS", "5"))
+FETCH_CONCURRENCY = 8
+
+_slots: asyncio.Semaphore | None = None
+
+
+def wheel_cache_dir() -> Path:
+    configured = os.environ.get("MDE_SOAR_WHEEL_CACHE")
+    if configured:
+        return Path(configured).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "mde-ipstats" / "soar-wheels"
+
+
+def _digest_ok(wheel: UvWheel, data: bytes) -> bool:
+    algorithm, expected = wheel.hash.split(":", 1)
+    return hashlib.new(algorithm, data).hexdigest() == expected
+
+
+async def _fetch(self: UvWheel) -> bytes:
+    """UvWheel.fetch with a cache, bounded concurrency, a longer timeout and retries."""
+    global _slots
+    if self.url is None:
+        raise ValueError(f"Cannot fetch wheel {self.filename or 'unknown'}: no URL in uv.lock")
+    cached = wheel_cache_dir() / f"{self.basename}.whl"
+    if cached.is_file():
+        data = cached.read_bytes()
+        if _digest_ok(self, data):
+            return data
+    if _slots is None:
+        _slots = asyncio.Semaphore(FETCH_CONCURRENCY)
+    last_error: Exception | None = None
+    async with _slots:
+        for attempt in range(1, FETCH_ATTEMPTS + 1):
+            try:
+                async with httpx.AsyncClient(timeout=httpx.Timeout(FETCH_TIMEOUT_S, connect=30.0)) as client:
+                    response = await client.get(self.url)
+                    response.raise_for_status()
+                data = response.content
+                self.validate_hash(data)
+                break
+            except (httpx.HTTPError, ValueError) as exc:
+                last_error = exc
+                print(f"soarapps_wrapper: {self.basename}: attempt {attempt}/{FETCH_ATTEMPTS} failed: "
+                      f"{type(exc).__name__}: {exc}", file=sys.stderr)
+                await asyncio.sleep(min(2**attempt, 30))
+        else:
+            raise RuntimeError(f"could not download {self.url} after {FETCH_ATTEMPTS} attempts") from last_error
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    partial = cached.with_suffix(f".{os.getpid()}.part")
+    partial.write_bytes(data)
+    partial.replace(cached)
+    return data
+
+
+def install_extensions() -> None:
+    sdk_package.DEPENDENCIES_TO_BUILD.add(CORE_PACKAGE)
+    UvWheel.fetch = _fetch  # type: ignore[method-assign]
+
+
+def main(argv: list[str] | None = None) -> None:
+    install_extensions()
+    sys.argv = ["soarapps", *(sys.argv[1:] if argv is None else argv)]
+    soar_cli.main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Create (or refresh) .venv-soar: Python 3.13 with splunk-soar-sdk 7.x, the core from this repo,
+# the emulator and the test tools. Idempotent and non-interactive; safe to run on every test run.
+#
+#   scripts/soar-venv.sh            # prints the venv's python path on the last line
+#   MDE_SOAR_VENV=/path scripts/soar-venv.sh
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="${MDE_SOAR_VENV:-$repo/.venv-soar}"
+app_dir="$repo/connector/platforms/splunk_soar"
+
+log() { printf 'soar-venv: %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# python3.13: on PATH and working (a pyenv shim on PATH may exist without the version selected),
+# else pyenv's install directory, else give up with a clear message.
+find_python313() {
+    local candidate
+    if [[ -n "${MDE_PYTHON313:-}" ]]; then
+        candidate="$MDE_PYTHON313"
+        "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null \
+            || die "MDE_PYTHON313=$candidate is not a working Python 3.13"
+        printf '%s\n' "$candidate"; return
+    fi
+    if candidate="$(command -v python3.13 2>/dev/null)" \
+        && "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 13)' >/dev/null 2>&1; then
+        printf '%s\n' "$candidate"; return
+    fi
+    if command -v pyenv >/dev/null 2>&1; then
+        local root
+        root="$(pyenv root)"
+        for candidate in "$root"/versions/3.13*/bin/python3.13; do
+            if [[ -x "$candidate" ]] && "$candidate" -c 'import sys' >/dev/null 2>&1; then
+                printf '%s\n' "$candidate"; return
+            fi
+        done
+    fi
+    for candidate in /usr/local/bin/python3.13 /usr/bin/python3.13; do
+        if [[ -x "$candidate" ]]; then printf '%s\n' "$candidate"; return; fi
+    done
+    die "no working python3.13 found (splunk-soar-sdk 7.x needs Python >= 3.13; on 3.11 pip would
+silently install the incompatible 2.x). Install Python 3.13 or set MDE_PYTHON313=/path/to/python3.13"
+}
+
+py313="$(find_python313)"
+log "using $py313 ($("$py313" --version 2>&1))"
+
+# What the venv is built from: when none of it changed, there is nothing to do.
+stamp_inputs=(
+    "${BASH_SOURCE[0]}" "$repo/pyproject.toml" "$repo/emulator/pyproject.toml" "$app_dir/pyproject.toml"
+)
+stamp="$(cat "${stamp_inputs[@]}" 2>/dev/null | sha256sum | cut -d' ' -f1)"
+if [[ -x "$venv/bin/python" && -f "$venv/.mde-stamp" && "$(cat "$venv/.mde-stamp")" == "$stamp" ]] \
+    && "$venv/bin/python" -c 'import soar_sdk, connector, emulator, pytest' >/dev/null 2>&1; then
+    log "up to date: $venv"
+    printf '%s\n' "$venv/bin/python"
+    exit 0
+fi
+
+if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null; then
+    log "creating $venv"
+    rm -rf "$venv"
+    "$py313" -m venv "$venv"
+fi
+
+pip=("$venv/bin/python" -m pip --disable-pip-version-check --no-input)
+"${pip[@]}" install --quiet --upgrade pip >&2
+# The SDK pin keeps pip from ever falling back to the 2.x line; uv is what the SDK's tooling
+# (uv.lock of the app project) is built on.
+"${pip[@]}" install --quiet \
+    'splunk-soar-sdk>=7,<8' 'uv>=0.5' 'pytest>=8' 'pytest-timeout>=2.3' \
+    -e "$repo" -e "$repo/emulator" >&2
+"$venv/bin/python" - <<'EOF' >&2
+import importlib.metadata as md, sys
+v = md.version("splunk-soar-sdk")
+assert v.split(".")[0] == "7", f"splunk-soar-sdk {v} is not 7.x"
+print(f"soar-venv: python {sys.version.split()[0]}, splunk-soar-sdk {v}")
+EOF
+printf '%s\n' "$stamp" > "$venv/.mde-stamp"
+printf '%s\n' "$venv/bin/python"
