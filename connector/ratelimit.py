@@ -144,6 +144,10 @@ class _BucketGate:
         """Milliseconds on the clock every sharer agrees on."""
         return time.time_ns() // 1_000_000
 
+    def _admit(self) -> tuple[bool, int | None]:
+        """Stamp a call and offer it to the bucket (callers hold self._guard)."""
+        return self._put(RateItem("call", self.now_ms()))
+
     def _put(self, item: RateItem) -> tuple[bool, int | None]:
         decision = self._bucket.put_decision(item)
         if not isinstance(decision, Decision):
@@ -162,7 +166,7 @@ class _BucketGate:
                 self._wait_or_fail(paused_ms / 1000, deadline, paused=True)
                 continue
             with self._guard:
-                allowed, retry_after_ms = self._put(RateItem("call", now_ms))
+                allowed, retry_after_ms = self._admit()
             if allowed:
                 self._maybe_leak(now_ms)
                 return
@@ -223,6 +227,32 @@ class SqliteRateGate(_BucketGate):
         bucket = SQLiteBucket.init_from_file(budget.rates(), table=f"calls_{gate}", db_path=str(path),
                                              use_file_lock=True)
         super().__init__(bucket, budget, pause_store, f"ratepause:{gate}")
+        self._file_lock = bucket.lock
+
+    def _admit(self) -> tuple[bool, int | None]:
+        # Stamp the call inside the cross-process lock: a stamp taken before waiting for the lock
+        # would date the call earlier than its admission, and free its slot early by the wait.
+        with self._file_lock:
+            return super()._admit()
+
+
+def _redis_put_script() -> str:
+    """pyrate-limiter's check-and-insert script, counting entries stamped *after* this call's time too.
+
+    The library counts each window up to the caller's own timestamp. With several processes, one can
+    stamp its call, lose the CPU, and run the script after another process stamped a later call and
+    inserted it; counting only up to its own stamp, it misses that call and admits one too many (the
+    multi-process test caught exactly that). Counting up to +inf closes the race.
+    """
+    from pyrate_limiter.buckets.redis_bucket import LuaScript
+
+    original = "redis.call('ZCOUNT', bucket, window_start, now)"
+    if original not in LuaScript.PUT_ITEM:
+        raise RuntimeError("pyrate-limiter's Redis script changed: review connector/ratelimit.py")
+    return LuaScript.PUT_ITEM.replace(original, "redis.call('ZCOUNT', bucket, window_start, '+inf')")
+
+
+_REDIS_PUT_SCRIPT = _redis_put_script()
 
 
 class RedisRateGate(_BucketGate):
@@ -238,7 +268,7 @@ class RedisRateGate(_BucketGate):
         self._key = f"{namespace}:rate:{gate}"
         self._rates = budget.rates()
         with redis_errors(url):
-            bucket = RedisBucket.init(self._rates, self._client, self._key)
+            bucket = RedisBucket(self._rates, self._client, self._key, self._client.script_load(_REDIS_PUT_SCRIPT))
         super().__init__(bucket, budget, RedisStateStore(url, namespace), f"ratepause:{gate}")
 
     def now_ms(self) -> int:
@@ -249,7 +279,6 @@ class RedisRateGate(_BucketGate):
     def _put(self, item: RateItem) -> tuple[bool, int | None]:
         import redis.exceptions as rex
         from pyrate_limiter import RedisBucket
-        from pyrate_limiter.buckets.redis_bucket import LuaScript
 
         with redis_errors(self._url):
             try:
@@ -257,7 +286,7 @@ class RedisRateGate(_BucketGate):
             except rex.NoScriptError:
                 # The server restarted (scripts are not persisted): load the script again, retry once.
                 assert isinstance(self._bucket, RedisBucket)
-                self._bucket.script_hash = self._client.script_load(LuaScript.PUT_ITEM)
+                self._bucket.script_hash = self._client.script_load(_REDIS_PUT_SCRIPT)
                 return super()._put(item)
 
     def _leak(self, now_ms: int) -> None:

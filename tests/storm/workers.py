@@ -1,0 +1,136 @@
+"""Separate worker processes for the cross-process tests (run as a script, one JSON line out).
+
+    python tests/storm/workers.py COMMAND '{"backend": "sqlite", "where": "/tmp/x", ...}'
+
+Each command is what one SOAR action process would do to the shared state; the tests start several
+at once and check what they did together.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from connector.cache import ResultCache
+from connector.ratelimit import Budget, RedisRateGate, SqliteRateGate
+from connector.state import StateStore
+from connector.stores import RedisStateStore, SqliteStateStore
+
+TENANT = "contoso.onmicrosoft.com"
+CLIENT = "11111111-2222-3333-4444-555555555555"
+
+
+def store_for(spec: dict[str, Any]) -> StateStore:
+    lease_s = float(spec.get("lease_s", 30.0))
+    if spec["backend"] == "redis":
+        return RedisStateStore(spec["where"], spec["namespace"], lease_s=lease_s)
+    return SqliteStateStore(Path(spec["where"]) / "state.sqlite3", lease_s=lease_s)
+
+
+def gate_for(spec: dict[str, Any]) -> SqliteRateGate | RedisRateGate:
+    budget = Budget(**spec["budget"])
+    client = spec.get("client", CLIENT)
+    if spec["backend"] == "redis":
+        return RedisRateGate(spec["where"], budget, TENANT, client, namespace=spec["namespace"])
+    return SqliteRateGate(Path(spec["where"]) / "ratelimit.sqlite3", budget, TENANT, client, store_for(spec))
+
+
+def wait_for_start(spec: dict[str, Any]) -> None:
+    """Line every worker up on one wall-clock instant, so they really compete."""
+    start_at = float(spec.get("start_at", 0.0))
+    delay = start_at - time.time()
+    if delay > 0:
+        time.sleep(delay)
+
+
+def hammer(spec: dict[str, Any]) -> Any:
+    """Acquire as fast as the gate allows for spec['seconds']; report each admission's wall time."""
+    gate = gate_for(spec)
+    wait_for_start(spec)
+    stop = time.monotonic() + float(spec["seconds"])
+    admitted: list[float] = []
+    failures = 0
+    from connector.errors import RateLimitedError
+
+    while time.monotonic() < stop:
+        try:
+            gate.acquire(stop)
+        except RateLimitedError:
+            failures += 1
+            break
+        admitted.append(time.time())
+    return {"admitted": admitted, "rate_limited": failures}
+
+
+def lock_counter(spec: dict[str, Any]) -> Any:
+    """Increment a shared counter spec['n'] times with an unprotected read-modify-write under the lock."""
+    store = store_for(spec)
+    wait_for_start(spec)
+    for _ in range(int(spec["n"])):
+        with store.lock("counter", timeout_s=30.0) as held:
+            assert held
+            value = int(store.get("counter") or b"0")
+            time.sleep(0.001)
+            store.set("counter", str(value + 1).encode())
+    return {"done": True}
+
+
+def hold_and_die(spec: dict[str, Any]) -> Any:
+    """Take the lock, say so, and die without releasing it (a crashed action run)."""
+    store = store_for(spec)
+    lock = store.lock("crash", timeout_s=5.0)
+    held = lock.__enter__()
+    print(json.dumps({"held": held}), flush=True)
+    time.sleep(float(spec.get("linger_s", 0.0)))
+    os._exit(3)
+
+
+def single_flight(spec: dict[str, Any]) -> Any:
+    """The connector's lookup path with a fake fetch that counts itself in the store."""
+    store = store_for(spec)
+    cache = ResultCache(store, ttl_s=60.0, tenant_id=TENANT)
+    wait_for_start(spec)
+    fetched = False
+    hit = cache.get(spec["ip"], 720)
+    if hit is None:
+        with cache.single_flight(spec["ip"], 720, timeout_s=30.0):
+            hit = cache.get(spec["ip"], 720)
+            if hit is None:
+                with store.lock("fetch-counter", 30.0):
+                    store.set("fetches", str(int(store.get("fetches") or b"0") + 1).encode())
+                time.sleep(float(spec.get("fetch_s", 0.3)))
+                cache.put(spec["ip"], 720, {"ipAddress": spec["ip"], "organizationPrevalence": 0})
+                fetched = True
+    return {"fetched": fetched, "cached": hit is not None}
+
+
+def pause(spec: dict[str, Any]) -> Any:
+    gate_for(spec).pause(float(spec["seconds"]))
+    return {"paused": True}
+
+
+def acquire_once(spec: dict[str, Any]) -> Any:
+    gate = gate_for(spec)
+    wait_for_start(spec)
+    started = time.monotonic()
+    from connector.errors import RateLimitedError
+
+    try:
+        gate.acquire(started + float(spec["budget_s"]))
+    except RateLimitedError as exc:
+        return {"waited_s": time.monotonic() - started, "retry_after_s": exc.retry_after_s}
+    return {"waited_s": time.monotonic() - started, "retry_after_s": None}
+
+
+COMMANDS = {f.__name__.replace("_", "-"): f for f in (hammer, lock_counter, hold_and_die, single_flight, pause,
+                                                     acquire_once)}
+
+if __name__ == "__main__":
+    result = COMMANDS[sys.argv[1]](json.loads(sys.argv[2]))
+    print(json.dumps(result), flush=True)
