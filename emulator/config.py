@@ -1,0 +1,111 @@
+"""What an emulator run looks like: one frozen value object, validated once.
+
+Every knob a test, the demo or a benchmark may turn lives here, so that an emulator can be
+described (and reproduced) by its config alone. Everything else is derived from it at start.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+Generation = Literal["current", "legacy", "both"]
+GENERATIONS: tuple[Generation, ...] = ("current", "legacy", "both")
+RetryAfterFormat = Literal["auto", "integer", "decimal"]
+
+IP_READ_ALL = "Ip.Read.All"
+
+# Token scopes Entra accepts for the Defender API (commercial, GCC, GCC High / DoD), and the
+# audience each one puts in the access token (the scope without "/.default").
+DEFENDER_SCOPE = "https://api.securitycenter.microsoft.com/.default"
+DEFENDER_SCOPES: tuple[str, ...] = (
+    DEFENDER_SCOPE,
+    "https://securitycenter.onmicrosoft.com/windowsatpservice/.default",
+    "https://securitycenter.onmicrosoft.us/windowsatpservice/.default",
+)
+DEFENDER_AUDIENCES: frozenset[str] = frozenset(s.removesuffix("/.default") for s in DEFENDER_SCOPES)
+# A resource that exists but is not Defender: Entra issues the token, the API refuses its audience.
+# This is the most common real-world misconfiguration, so the emulator reproduces it.
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+KNOWN_RESOURCES: frozenset[str] = DEFENDER_AUDIENCES | {GRAPH_SCOPE.removesuffix("/.default")}
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    """An application registration to create at start (its IDs derive from the seed)."""
+
+    name: str
+    roles: tuple[str, ...] = (IP_READ_ALL,)
+    secret: bool = True
+    certificate: bool = False
+    tenant: str = "main"
+
+
+DEFAULT_APPS: tuple[AppSpec, ...] = (
+    AppSpec("reader", roles=(IP_READ_ALL,), secret=True, certificate=True),
+    AppSpec("reader2", roles=(IP_READ_ALL,), secret=True),
+    AppSpec("noperm", roles=(), secret=True),
+)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    """All settings of one emulator; see emulator/README.md for what each one changes."""
+
+    seed: int = 7
+    now: datetime | None = None
+    generation: Generation = "current"
+    token_lifetime_s: float = 3600.0
+    time_scale: float = 1.0
+    rate_limits: tuple[tuple[int, float], ...] = ((100, 60.0), (1500, 3600.0))
+    port: int = 0
+    host: str = "127.0.0.1"
+    out_dir: Path | None = None
+    tenants: tuple[str, ...] = ("main",)
+    apps: tuple[AppSpec, ...] = DEFAULT_APPS
+    retry_after: RetryAfterFormat = "auto"
+    log_limit: int = 100_000
+    idle_timeout_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.now is not None and self.now.tzinfo is None:
+            object.__setattr__(self, "now", self.now.replace(tzinfo=UTC))
+        if self.generation not in GENERATIONS:
+            raise ValueError(f"generation must be one of {GENERATIONS}, not {self.generation!r}")
+        if not self.time_scale > 0:
+            raise ValueError("time_scale must be > 0")
+        if not self.token_lifetime_s > 0:
+            raise ValueError("token_lifetime_s must be > 0")
+        for calls, window in self.rate_limits:
+            if calls < 1 or window <= 0:
+                raise ValueError(f"bad rate limit ({calls}, {window}): need calls >= 1 and window > 0")
+        if not 0 <= self.port <= 65535:
+            raise ValueError("port must be 0..65535")
+        if not _loopback(self.host):
+            raise ValueError(f"the emulator binds loopback only (127.0.0.1, ::1, localhost), not {self.host!r}")
+        if self.retry_after not in ("auto", "integer", "decimal"):
+            raise ValueError("retry_after must be 'auto', 'integer' or 'decimal'")
+        if not self.tenants or len(set(self.tenants)) != len(self.tenants):
+            raise ValueError("tenants must be a non-empty tuple of distinct names")
+        names = [a.name for a in self.apps]
+        if len(set(names)) != len(names):
+            raise ValueError("app names must be distinct")
+        for app in self.apps:
+            if app.tenant not in self.tenants:
+                raise ValueError(f"app {app.name!r} names unknown tenant {app.tenant!r}")
+            if not (app.secret or app.certificate):
+                raise ValueError(f"app {app.name!r} needs a secret or a certificate")
+        if self.out_dir is not None and not isinstance(self.out_dir, Path):
+            object.__setattr__(self, "out_dir", Path(self.out_dir))

@@ -1,0 +1,112 @@
+"""The control endpoint, for a standalone emulator (same HTTPS port, under /_emulator/).
+
+    GET    /_emulator/info            tenant, apps (ids and roles, no secrets), URLs, settings
+    POST   /_emulator/faults          queue a fault: Fault's fields as JSON, plus "count"
+                                       ("body" as text or "body_b64"; "count": null = until cleared)
+    GET    /_emulator/faults          pending faults
+    DELETE /_emulator/faults          clear pending faults
+    GET    /_emulator/counters        emu.counters()
+    GET    /_emulator/log             emu.request_log()
+    POST   /_emulator/reset           body (optional) {"observations", "rate_limits", "faults"}:
+                                       booleans, each defaulting to true
+    POST   /_emulator/generation      {"generation": "current" | "legacy" | "both"}
+    POST   /_emulator/clock           {"advance_s": seconds} (emulated seconds)
+    POST   /_emulator/revoke-tokens   every token issued so far stops working
+
+It is unauthenticated: it listens on loopback only, like the rest of the emulator.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from emulator.faults import Fault
+from emulator.messages import Request, Response
+
+if TYPE_CHECKING:
+    from emulator.service import Emulator
+
+
+def _bad(message: str, status: int = 400) -> Response:
+    return Response.json(status, {"error": message})
+
+
+class Control:
+    def __init__(self, emulator: Emulator) -> None:
+        self._emu = emulator
+
+    def __call__(self, request: Request) -> Response:
+        path = request.path.rstrip("/").removeprefix("/_emulator")
+        try:
+            data = self._json(request)
+        except ValueError as exc:
+            return _bad(f"invalid JSON body: {exc}")
+        routes = {
+            ("GET", "/info"): lambda: self._emu.info(),
+            ("GET", "/faults"): lambda: {"pending": self._emu.pending_faults()},
+            ("POST", "/faults"): lambda: self._add_fault(data),
+            ("DELETE", "/faults"): lambda: self._clear_faults(),
+            ("GET", "/counters"): lambda: self._emu.counters(),
+            ("GET", "/log"): lambda: {"requests": self._emu.request_log()},
+            ("POST", "/reset"): lambda: self._reset(data),
+            ("POST", "/generation"): lambda: self._generation(data),
+            ("POST", "/clock"): lambda: self._clock(data),
+            ("POST", "/revoke-tokens"): lambda: self._revoke(),
+        }
+        action = routes.get((request.method, path))
+        if action is None:
+            known = sorted({p for _, p in routes})
+            if any(p == path for p in known):
+                return _bad(f"method {request.method} not allowed on /_emulator{path}", 405)
+            return _bad(f"no control route /_emulator{path}; known: {', '.join(known)}", 404)
+        try:
+            return Response.json(200, action())
+        except (ValueError, TypeError, KeyError) as exc:
+            return _bad(str(exc))
+
+    @staticmethod
+    def _json(request: Request) -> dict[str, Any]:
+        if not request.body.strip():
+            return {}
+        data = json.loads(request.body)
+        if not isinstance(data, dict):
+            raise ValueError("expected a JSON object")
+        return data
+
+    def _add_fault(self, data: dict[str, Any]) -> dict[str, Any]:
+        count = data.get("count", 1)
+        self._emu.inject_fault(Fault.from_json(data), count=None if count is None else int(count))
+        return {"pending": self._emu.pending_faults()}
+
+    def _clear_faults(self) -> dict[str, Any]:
+        self._emu.clear_faults()
+        return {"pending": []}
+
+    def _reset(self, data: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(data) - {"observations", "rate_limits", "faults"}
+        if unknown:
+            raise ValueError(f"unknown reset fields: {sorted(unknown)}")
+        done = []
+        if data.get("observations", True):
+            self._emu.reset_observations()
+            done.append("observations")
+        if data.get("rate_limits", True):
+            self._emu.reset_rate_limits()
+            done.append("rate_limits")
+        if data.get("faults", True):
+            self._emu.clear_faults()
+            done.append("faults")
+        return {"reset": done}
+
+    def _generation(self, data: dict[str, Any]) -> dict[str, Any]:
+        self._emu.set_generation(data["generation"])
+        return {"generation": self._emu.generation}
+
+    def _clock(self, data: dict[str, Any]) -> dict[str, Any]:
+        self._emu.advance_clock(float(data["advance_s"]))
+        return {"now": self._emu.now().isoformat()}
+
+    def _revoke(self) -> dict[str, Any]:
+        self._emu.revoke_tokens()
+        return {"revoked": True}

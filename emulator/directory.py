@@ -1,0 +1,96 @@
+"""The emulated Entra ID directory: tenants and their application registrations.
+
+Identifiers (tenant and client GUIDs) derive from the seed, so a given seed always yields the same
+IDs; credentials (secrets, keys) are fresh for every run.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import string
+import uuid
+from dataclasses import dataclass, field
+
+from emulator.config import AppSpec
+from emulator.pki import ClientCertificate, make_client_certificate
+
+
+def seeded_uuid(seed: int, label: str) -> str:
+    return str(uuid.UUID(int=random.Random(f"mde-emulator/{seed}/{label}").getrandbits(128), version=4))
+
+
+def _client_secret() -> str:
+    """Shaped like an Entra secret value (40 characters with the '8Q~' marker)."""
+    alphabet = string.ascii_letters + string.digits + "~._-"
+    return "".join(secrets.choice(alphabet) for _ in range(3)) + "8Q~" + "".join(
+        secrets.choice(alphabet) for _ in range(34))
+
+
+@dataclass(frozen=True)
+class Tenant:
+    name: str
+    tenant_id: str
+    domain: str
+
+
+@dataclass(frozen=True)
+class AppRegistration:
+    """One application: what a connector is configured with, and what Entra checks."""
+
+    name: str
+    client_id: str
+    client_secret: str | None
+    private_key_pem: str | None
+    certificate_pem: str | None
+    thumbprint_sha1_hex: str | None
+    roles: tuple[str, ...]
+    tenant_id: str
+    thumbprint_sha256_hex: str | None = None
+    display_name: str = ""
+    object_id: str = ""
+    certificate: ClientCertificate | None = field(default=None, repr=False, compare=False)
+
+    def __repr__(self) -> str:  # never print the secret or the key
+        return (f"AppRegistration(name={self.name!r}, client_id={self.client_id!r}, roles={self.roles!r}, "
+                f"secret={'yes' if self.client_secret else 'no'}, "
+                f"certificate={self.thumbprint_sha1_hex or 'none'})")
+
+
+class Directory:
+    def __init__(self, seed: int, tenant_names: tuple[str, ...], apps: tuple[AppSpec, ...]) -> None:
+        self.tenants: dict[str, Tenant] = {}
+        for name in tenant_names:
+            tid = seeded_uuid(seed, f"tenant/{name}")
+            self.tenants[name] = Tenant(name, tid, f"{name}-{seed}.emulated.onmicrosoft.com")
+        self.apps: dict[str, AppRegistration] = {}
+        for spec in apps:
+            tenant = self.tenants[spec.tenant]
+            cert = make_client_certificate(f"mde-emulator {spec.name}") if spec.certificate else None
+            self.apps[spec.name] = AppRegistration(
+                name=spec.name,
+                client_id=seeded_uuid(seed, f"app/{spec.name}"),
+                client_secret=_client_secret() if spec.secret else None,
+                private_key_pem=cert.private_key_pem if cert else None,
+                certificate_pem=cert.certificate_pem if cert else None,
+                thumbprint_sha1_hex=cert.thumbprint_sha1_hex if cert else None,
+                thumbprint_sha256_hex=cert.thumbprint_sha256_hex if cert else None,
+                roles=tuple(spec.roles),
+                tenant_id=tenant.tenant_id,
+                display_name=f"SOAR IP enrichment ({spec.name})",
+                object_id=seeded_uuid(seed, f"sp/{spec.name}"),
+                certificate=cert,
+            )
+        self._by_tenant_key = {t.tenant_id.lower(): t for t in self.tenants.values()}
+        self._by_tenant_key.update({t.domain.lower(): t for t in self.tenants.values()})
+        self._by_client = {(a.tenant_id, a.client_id.lower()): a for a in self.apps.values()}
+
+    def tenant(self, key: str) -> Tenant | None:
+        """Look a tenant up by GUID or domain name, as Entra accepts either in the path."""
+        return self._by_tenant_key.get(key.lower())
+
+    def tenant_by_id(self, tenant_id: str) -> Tenant | None:
+        return self._by_tenant_key.get(tenant_id.lower())
+
+    def app(self, tenant: Tenant, client_id: str) -> AppRegistration | None:
+        return self._by_client.get((tenant.tenant_id, client_id.lower()))

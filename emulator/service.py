@@ -1,0 +1,293 @@
+"""`Emulator`: the whole stand-in (Entra ID + Defender API over HTTPS) as one context manager.
+
+    with Emulator(EmulatorConfig(now=PINNED)) as emu:
+        settings = emu.connector_config()       # what a connector needs to reach it
+        emu.inject_fault(Fault(status=503))     # script the next API call's failure
+        emu.counters(), emu.request_log()       # observe what crossed the wire
+
+Starting generates fresh keys and certificates (private CA, server, token signing, client
+certificates), binds loopback, and serves in background threads until `stop()`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from emulator.clock import EmulatedClock
+from emulator.config import DEFENDER_AUDIENCES, DEFENDER_SCOPE, GENERATIONS, EmulatorConfig, Generation
+from emulator.control import Control
+from emulator.defender import DefenderApi
+from emulator.directory import AppRegistration, Directory, Tenant
+from emulator.dispatch import CONTROL_PREFIX, Dispatcher
+from emulator.entra import Entra
+from emulator.faults import Fault, FaultQueue
+from emulator.observe import Observations
+from emulator.orgdata import Organisation, org_data
+from emulator.pki import make_tls_material, write_private, write_public
+from emulator.ratelimit import SlidingWindowLimiter
+from emulator.server import TlsHttpServer, server_context
+from emulator.unresponsive import UnresponsiveEndpoint
+
+AuthKind = Literal["secret", "certificate", "certificate_chain"]
+
+
+class Emulator:
+    def __init__(self, config: EmulatorConfig | None = None, **overrides: Any) -> None:
+        base = config or EmulatorConfig()
+        self.config = dataclasses.replace(base, **overrides) if overrides else base
+        self._generation: Generation = self.config.generation
+        self._server: TlsHttpServer | None = None
+        self._thread: threading.Thread | None = None
+        self._workdir: Path | None = None
+        self._unresponsive: UnresponsiveEndpoint | None = None
+        self._stopping = threading.Event()
+        self._faults = FaultQueue()
+        self._observations = Observations(self.config.log_limit)
+        self._base_url = ""
+        self.startup_s = 0.0
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> Emulator:
+        if self._server is not None:
+            raise RuntimeError("emulator already started")
+        began = time.perf_counter()
+        cfg = self.config
+        self.clock = EmulatedClock(cfg.now, cfg.time_scale)
+        self.directory = Directory(cfg.seed, cfg.tenants, cfg.apps)
+        from emulator.tokens import TokenService
+
+        self._tokens = TokenService(self.clock, cfg.token_lifetime_s)
+        self.org = Organisation(org_data(cfg.seed), self.clock.now(), self.clock.now)
+        self._limiter = SlidingWindowLimiter(cfg.rate_limits, self.clock.elapsed)
+        tls = make_tls_material()
+
+        self._workdir = Path(tempfile.mkdtemp(prefix="mde-emulator-"))
+        self._workdir.chmod(0o700)
+        cert_file = write_public(self._workdir / "server.pem", tls.server_cert_pem)
+        key_file = write_private(self._workdir / "server.key", tls.server_key_pem)
+        ca_dir = cfg.out_dir or self._workdir
+        ca_dir.mkdir(parents=True, exist_ok=True)
+        self._ca_path = write_public(ca_dir / "ca.pem", tls.ca_cert_pem).resolve()
+
+        entra = Entra(self.directory, self._tokens, lambda: self._base_url)
+        api = DefenderApi(self.org, self._tokens, self.directory, self._limiter, self.clock,
+                          lambda: self._base_url, lambda: self._generation, cfg.retry_after)
+        dispatcher = Dispatcher(entra, api, self._tokens, self._faults, self._observations,
+                                Control(self), self._stopping)
+        family = socket.AF_INET6 if ":" in cfg.host else socket.AF_INET
+        bind_host = "127.0.0.1" if cfg.host == "localhost" else cfg.host
+        self._server = TlsHttpServer((bind_host, cfg.port), family, dispatcher,
+                                     server_context(str(cert_file), str(key_file)), cfg.idle_timeout_s)
+        port = self._server.server_address[1]
+        url_host = f"[{cfg.host}]" if family == socket.AF_INET6 else cfg.host
+        self._base_url = f"https://{url_host}:{port}"
+        self._unresponsive = UnresponsiveEndpoint(bind_host, family)
+        self._unresponsive_url = f"https://{url_host}:{self._unresponsive.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=f"mde-emulator:{port}", daemon=True)
+        self._thread.start()
+        threading.Thread(target=self.org.data.warm, name="mde-emulator-warm", daemon=True).start()
+        self.startup_s = time.perf_counter() - began
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close every connection, join threads, delete temporary files. Idempotent."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._stopping.set()
+        server.shutdown()
+        server.server_close()
+        server.close_connections()
+        if self._thread is not None:
+            self._thread.join(5)
+        if self._unresponsive is not None:
+            self._unresponsive.close()
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    # ---- where it is ---------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    @property
+    def login_url(self) -> str:
+        return self._base_url
+
+    @property
+    def api_url(self) -> str:
+        return self._base_url
+
+    @property
+    def control_url(self) -> str:
+        return self._base_url + CONTROL_PREFIX
+
+    @property
+    def ca_path(self) -> str:
+        return str(self._ca_path)
+
+    @property
+    def unresponsive_url(self) -> str:
+        """An https URL on loopback whose TCP connect never completes (see unresponsive.py)."""
+        return self._unresponsive_url
+
+    @property
+    def scope(self) -> str:
+        return DEFENDER_SCOPE
+
+    @property
+    def tenants(self) -> dict[str, Tenant]:
+        return dict(self.directory.tenants)
+
+    @property
+    def tenant_id(self) -> str:
+        return self.directory.tenants[self.config.tenants[0]].tenant_id
+
+    @property
+    def tenant_domain(self) -> str:
+        return self.directory.tenants[self.config.tenants[0]].domain
+
+    @property
+    def authority(self) -> str:
+        return f"{self.login_url}/{self.tenant_id}"
+
+    @property
+    def apps(self) -> dict[str, AppRegistration]:
+        return dict(self.directory.apps)
+
+    def connector_config(self, app: str = "reader", auth: AuthKind = "secret") -> dict[str, str]:
+        """A complete connector configuration (manifest field names) pointing at this emulator."""
+        registration = self.directory.apps[app]
+        config = {"tenant_id": registration.tenant_id, "client_id": registration.client_id}
+        if auth == "secret":
+            if not registration.client_secret:
+                raise ValueError(f"app {app!r} has no client secret")
+            config["client_secret"] = registration.client_secret
+        elif auth in ("certificate", "certificate_chain"):
+            if not registration.private_key_pem or not registration.certificate_pem:
+                raise ValueError(f"app {app!r} has no certificate")
+            config["private_key"] = registration.private_key_pem
+            if auth == "certificate":
+                config["thumbprint"] = registration.thumbprint_sha1_hex or ""
+            else:
+                config["public_certificate"] = registration.certificate_pem
+        else:
+            raise ValueError("auth must be 'secret', 'certificate' or 'certificate_chain'")
+        config.update(api_url=self.api_url, login_url=self.login_url, scope=self.scope, ca_bundle=self.ca_path)
+        return config
+
+    def write_connector_files(self, directory: Path | str) -> dict[str, Path]:
+        """Write ca.pem, connector.json (secret auth, "reader"), connector-certificate.json and the
+        reader's key (0600) and certificate, plus emulator.json (no secrets). Returns the paths."""
+        out = Path(directory).resolve()
+        out.mkdir(parents=True, exist_ok=True)
+        ca = out / "ca.pem"
+        if ca.resolve() != Path(self.ca_path):
+            write_public(ca, Path(self.ca_path).read_text(encoding="ascii"))
+        paths = {"ca": ca}
+        secret_cfg = dict(self.connector_config("reader", "secret"), ca_bundle=str(ca))
+        paths["connector"] = write_private(out / "connector.json", json.dumps(secret_cfg, indent=2) + "\n")
+        reader = self.directory.apps["reader"]
+        if reader.private_key_pem and reader.certificate_pem:
+            cert_cfg = dict(self.connector_config("reader", "certificate"), ca_bundle=str(ca))
+            paths["connector_certificate"] = write_private(out / "connector-certificate.json",
+                                                           json.dumps(cert_cfg, indent=2) + "\n")
+            paths["reader_key"] = write_private(out / "reader.key.pem", reader.private_key_pem)
+            paths["reader_cert"] = write_public(out / "reader.cert.pem", reader.certificate_pem)
+        paths["info"] = write_public(out / "emulator.json", json.dumps(self.info(), indent=2) + "\n")
+        return paths
+
+    def info(self) -> dict[str, Any]:
+        """A description without secrets (also served at GET /_emulator/info)."""
+        return {
+            "base_url": self.base_url, "login_url": self.login_url, "api_url": self.api_url,
+            "control_url": self.control_url, "ca_path": self.ca_path, "scope": self.scope,
+            "tenant_id": self.tenant_id, "tenant_domain": self.tenant_domain,
+            "tenants": {n: t.tenant_id for n, t in self.directory.tenants.items()},
+            "apps": {n: {"client_id": a.client_id, "tenant_id": a.tenant_id, "roles": list(a.roles),
+                         "secret": a.client_secret is not None,
+                         "thumbprint_sha1_hex": a.thumbprint_sha1_hex}
+                     for n, a in self.directory.apps.items()},
+            "generation": self._generation, "time_scale": self.config.time_scale,
+            "token_lifetime_s": self.config.token_lifetime_s,
+            "rate_limits": [list(x) for x in self.config.rate_limits],
+            "seed": self.config.seed, "now": self.now().isoformat(), "clock_pinned": self.clock.pinned,
+            "unresponsive_url": self.unresponsive_url,
+        }
+
+    # ---- control -------------------------------------------------------------------------
+
+    def inject_fault(self, fault: Fault, count: int | None = 1) -> None:
+        """Apply `fault` to the next `count` requests on its route (None: until cleared)."""
+        self._faults.add(fault, count)
+
+    def clear_faults(self) -> None:
+        self._faults.clear()
+
+    def pending_faults(self) -> list[dict[str, Any]]:
+        return self._faults.pending()
+
+    def counters(self) -> dict[str, Any]:
+        return self._observations.counters()
+
+    def request_log(self) -> list[dict[str, Any]]:
+        return self._observations.log()
+
+    def reset_observations(self) -> None:
+        self._observations.reset()
+
+    def reset_rate_limits(self) -> None:
+        self._limiter.reset()
+
+    @property
+    def generation(self) -> Generation:
+        return self._generation
+
+    def set_generation(self, generation: Generation) -> None:
+        if generation not in GENERATIONS:
+            raise ValueError(f"generation must be one of {GENERATIONS}")
+        self._generation = generation
+
+    def now(self) -> datetime:
+        """The emulated calendar time the statistics are computed at."""
+        return self.clock.now()
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move emulated time forward: tokens age, rate-limit windows slide, the calendar moves."""
+        self.clock.advance(seconds)
+
+    def revoke_tokens(self) -> None:
+        self._tokens.revoke_all()
+
+    def issue_token(self, app: str = "reader", lifetime_s: float | None = None,
+                    audience: str = "https://api.securitycenter.microsoft.com",
+                    roles: tuple[str, ...] | None = None) -> str:
+        """Mint an access token directly (tests of the API side without a token request)."""
+        registration = self.directory.apps[app]
+        tenant = self.directory.tenant_by_id(registration.tenant_id)
+        assert tenant is not None
+        granted = registration.roles if audience in DEFENDER_AUDIENCES else ()
+        return self._tokens.issue(tenant, registration, audience, granted if roles is None else roles,
+                                  via_certificate=False, lifetime_s=lifetime_s).access_token
