@@ -70,7 +70,7 @@ app = MdeApp(
     product_name="Defender for Endpoint",
     publisher="mde-ipstats",
     appid="f5b82165-b3fd-4c3c-aafd-40b6cd38c225",
-    python_version=["3.13"],
+    python_version="3.13",
     fips_compliant=False,
     asset_cls=Asset,
 )
