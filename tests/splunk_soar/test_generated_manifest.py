@@ -1,0 +1,184 @@
+"""The Splunk SOAR app JSON is generated from manifest.json and agrees with it, field by field."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from soar_helpers import APP_DIR, REPO
+
+MANIFEST = json.loads((REPO / "manifest.json").read_text(encoding="utf-8"))
+SOAR_TYPES = {"string": "string", "integer": "numeric", "number": "numeric", "boolean": "boolean"}
+OFFICIAL_IP_PREVALENCE_PATHS = {
+    "action_result.data.*.ipAddress": "string",
+    "action_result.data.*.organizationPrevalence": "numeric",
+    "action_result.data.*.orgPrevalence": "string",
+    "action_result.data.*.orgFirstSeen": "string",
+    "action_result.data.*.orgLastSeen": "string",
+    "action_result.summary.organization_prevalence": "numeric",
+    "action_result.status": "string",
+    "action_result.message": "string",
+}
+
+
+@pytest.fixture(scope="module")
+def app_json(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("manifest") / "app.json"
+    done = subprocess.run([sys.executable, "soarapps_wrapper.py", "manifests", "create", str(out), "."],
+                          cwd=APP_DIR, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+def resolve(root: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        node: Any = root
+        for part in schema["$ref"][2:].split("/"):
+            node = node[part]
+        schema = node
+    return schema
+
+
+def alternatives(root: dict[str, Any], schema: dict[str, Any]) -> list[dict[str, Any]]:
+    schema = resolve(root, schema)
+    if "anyOf" in schema or "oneOf" in schema:
+        return [alt for option in schema.get("anyOf", schema.get("oneOf")) for alt in alternatives(root, option)]
+    return [] if schema.get("type") == "null" else [schema]
+
+
+def soar_type(root: dict[str, Any], schema: dict[str, Any]) -> str:
+    types = [alt.get("type", "string") for alt in alternatives(root, schema)]
+    return SOAR_TYPES[next(t for t in types if t in SOAR_TYPES)]
+
+
+def leaves(root: dict[str, Any], schema: dict[str, Any], prefix: str) -> dict[str, str]:
+    """data path -> SOAR type for every scalar under an object schema."""
+    out: dict[str, str] = {}
+    for name, prop in resolve(root, schema).get("properties", {}).items():
+        objects = [alt for alt in alternatives(root, prop) if alt.get("type") == "object"]
+        if objects:
+            out.update(leaves(root, objects[0], f"{prefix}.{name}"))
+        else:
+            out[f"{prefix}.{name}"] = soar_type(root, prop)
+    return out
+
+
+def expected_outputs(action: str) -> dict[str, str]:
+    """The SOAR data paths manifest.json implies, by the mapping declarations.py documents."""
+    spec = MANIFEST["actions"][action]
+    root = spec["output"]
+    top = root["properties"]
+    paths = {"action_result.status": "string", "action_result.message": "string",
+             "summary.total_objects": "numeric", "summary.total_objects_successful": "numeric"}
+    for name, prop in spec["input"].get("properties", {}).items():
+        paths[f"action_result.parameter.{name}"] = soar_type(spec["input"], prop)
+    item = resolve(root, top["data"]["items"])
+    paths.update(leaves(root, item, "action_result.data.*"))
+    paths.update(leaves(root, top["summary"], "action_result.summary"))
+    extra = {k: v for k, v in top.items() if k not in ("action", "status", "message", "parameters", "data", "summary")}
+    paths.update(leaves(root, {"type": "object", "properties": extra}, "action_result.summary"))
+    return paths
+
+
+def test_every_configuration_field_is_an_asset_field_with_the_same_contract(app_json: dict[str, Any]) -> None:
+    config = MANIFEST["configuration"]
+    fields = app_json["configuration"]
+    assert list(fields) == list(config["properties"])
+    for name, prop in config["properties"].items():
+        field = fields[name]
+        assert field["required"] is (name in config.get("required", [])), name
+        if prop.get("x-secret"):
+            assert field["data_type"] == "password", name
+            continue
+        assert field["data_type"] == soar_type(config, prop), name
+        if prop.get("default") is not None:
+            assert field["default"] == prop["default"], name
+        enums = [alt["enum"] for alt in alternatives(config, prop) if "enum" in alt]
+        if enums:
+            assert field["value_list"] == enums[0], name
+
+
+def test_secrets_are_exactly_the_manifest_secrets(app_json: dict[str, Any]) -> None:
+    secrets = {n for n, p in MANIFEST["configuration"]["properties"].items() if p.get("x-secret")}
+    assert secrets >= {"client_secret", "private_key"}
+    assert {n for n, f in app_json["configuration"].items() if f["data_type"] == "password"} == secrets
+
+
+def test_actions_are_the_manifest_actions(app_json: dict[str, Any]) -> None:
+    actions = {a["identifier"]: a for a in app_json["actions"]}
+    assert set(actions) == set(MANIFEST["actions"])
+    for identifier, spec in MANIFEST["actions"].items():
+        assert actions[identifier]["action"] == spec["display_name"]
+        assert actions[identifier]["type"] == spec["type"]
+        assert actions[identifier]["read_only"] is spec["read_only"]
+
+
+def test_parameters_match_the_input_schemas(app_json: dict[str, Any]) -> None:
+    actions = {a["identifier"]: a for a in app_json["actions"]}
+    for identifier, spec in MANIFEST["actions"].items():
+        schema = spec["input"]
+        params = actions[identifier]["parameters"]
+        assert list(params) == list(schema.get("properties", {})), identifier
+        for name, prop in schema.get("properties", {}).items():
+            param = params[name]
+            assert param["required"] is (name in schema.get("required", [])), name
+            assert param["data_type"] == soar_type(schema, prop), name
+            assert param["primary"] is bool(prop.get("x-primary", False)), name
+            assert param.get("contains") == prop.get("x-contains"), name
+            assert param.get("default") == prop.get("default"), name
+
+
+def test_ip_parameter_makes_the_action_available_on_ip_and_ipv6_fields(app_json: dict[str, Any]) -> None:
+    [action] = [a for a in app_json["actions"] if a["identifier"] == "get_ip_statistics"]
+    assert action["parameters"]["ip"]["primary"] is True
+    assert set(action["parameters"]["ip"]["contains"]) == {"ip", "ipv6"}
+    assert action["parameters"]["lookback_hours"]["default"] == 720
+
+
+def test_output_data_paths_are_exactly_those_manifest_json_declares(app_json: dict[str, Any]) -> None:
+    [action] = [a for a in app_json["actions"] if a["identifier"] == "get_ip_statistics"]
+    generated = {o["data_path"]: o["data_type"] for o in action["output"]}
+    assert generated == expected_outputs("get_ip_statistics")
+
+
+def test_outputs_keep_the_official_defender_app_ip_prevalence_paths(app_json: dict[str, Any]) -> None:
+    [action] = [a for a in app_json["actions"] if a["identifier"] == "get_ip_statistics"]
+    generated = {o["data_path"]: o["data_type"] for o in action["output"]}
+    for path, data_type in OFFICIAL_IP_PREVALENCE_PATHS.items():
+        assert generated.get(path) == data_type, path
+    assert generated["action_result.data.*.seenInOrg"] == "boolean"
+    assert generated["action_result.data.*.lookBackHours"] == "numeric"
+    assert generated["action_result.summary.seen_in_org"] == "boolean"
+
+
+def test_table_view_has_readable_columns_and_a_custom_view(app_json: dict[str, Any]) -> None:
+    [action] = [a for a in app_json["actions"] if a["identifier"] == "get_ip_statistics"]
+    columns = sorted((o["column_order"], o["column_name"]) for o in action["output"] if "column_name" in o)
+    assert [name for _, name in columns] == ["IP", "Devices", "First seen", "Last seen", "Seen in organization",
+                                             "Look-back (hours)"]
+    assert action["render"] == {"type": "custom", "view": "src.app.render_ip_statistics"}
+
+
+def test_test_connectivity_takes_no_parameters(app_json: dict[str, Any]) -> None:
+    [action] = [a for a in app_json["actions"] if a["identifier"] == "test_connectivity"]
+    assert action["parameters"] == {} and not MANIFEST["actions"]["test_connectivity"]["input"]["properties"]
+    assert action["type"] == "test"
+
+
+def test_app_metadata_comes_from_the_app_project(app_json: dict[str, Any]) -> None:
+    assert app_json["main_module"] == "src.app:app"
+    assert app_json["python_version"] == "3.13"
+    assert app_json["product_vendor"] == MANIFEST["product_vendor"]
+    assert app_json["product_name"] == MANIFEST["product_name"]
+    modules = {w["module"] for w in app_json["pip313_dependencies"]["wheel"]}
+    assert "mde-ipstats" in modules and "splunk-soar-sdk" in modules
+    assert not any("emulator" in m for m in modules)
+
+
+def test_the_generated_app_json_is_not_committed() -> None:
+    assert not (APP_DIR / "manifest.json").exists()
+    assert not list(Path(APP_DIR).glob("*.json"))

@@ -1,0 +1,225 @@
+"""The sample playbooks read only data paths the app declares, and the enrichment playbook triages
+real results (from the SDK runner against the emulator) as it promises, failures included."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import subprocess
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+from soar_helpers import APP_DIR, PLAYBOOKS, REPO, SoarRunner
+
+PLAYBOOK_FILES = sorted(PLAYBOOKS.glob("*.py"))
+SAMPLE_ALERT = json.loads((REPO / "playbooks" / "sample_alert.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def app_outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[str]]:
+    """Action name -> declared data paths, from the generated Splunk SOAR app JSON."""
+    out = tmp_path_factory.mktemp("pb") / "app.json"
+    done = subprocess.run([sys.executable, "soarapps_wrapper.py", "manifests", "create", str(out), "."],
+                          cwd=APP_DIR, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    app = json.loads(out.read_text(encoding="utf-8"))
+    return {a["action"]: {o["data_path"] for o in a["output"]} for a in app["actions"]}
+
+
+def module_constants(tree: ast.Module) -> dict[str, Any]:
+    constants: dict[str, Any] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                constants[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                continue
+    return constants
+
+
+def fold(node: ast.AST, constants: dict[str, Any]) -> Any:
+    """The value of a constant expression: literals, module constants and f-strings of them."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name) and node.id in constants:
+        return constants[node.id]
+    if isinstance(node, ast.JoinedStr):
+        parts = []
+        for value in node.values:
+            if isinstance(value, ast.FormattedValue):
+                parts.append(str(fold(value.value, constants)))
+            else:
+                parts.append(str(fold(value, constants)))
+        return "".join(parts)
+    raise ValueError(ast.dump(node))
+
+
+def playbook_facts(path: Path) -> tuple[dict[str, str], list[str]]:
+    """(block name -> action name of each phantom.act, every action_result path the playbook reads)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    constants = module_constants(tree)
+    blocks: dict[str, str] = {}
+    paths: list[str] = []
+    fstring_parts = {id(part) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr) for part in node.values}
+    for node in ast.walk(tree):
+        if id(node) in fstring_parts:
+            continue
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "act":
+            action = fold(node.args[0], constants)
+            name = next(fold(k.value, constants) for k in node.keywords if k.arg == "name")
+            blocks[name] = action
+        if isinstance(node, (ast.Constant, ast.JoinedStr)):
+            try:
+                value = fold(node, constants)
+            except ValueError:
+                continue
+            if isinstance(value, str) and ":action_result." in value:
+                paths.append(value)
+    return blocks, paths
+
+
+def test_there_are_two_sample_playbooks() -> None:
+    assert {p.name for p in PLAYBOOK_FILES} == {"defender_ip_prevalence_enrichment.py",
+                                                "defender_ip_prevalence_single.py"}
+
+
+@pytest.mark.parametrize("playbook", PLAYBOOK_FILES, ids=lambda p: p.stem)
+def test_every_data_path_a_playbook_reads_is_declared_by_the_app(playbook: Path,
+                                                                 app_outputs: dict[str, set[str]]) -> None:
+    blocks, paths = playbook_facts(playbook)
+    assert blocks, "the playbook runs no action"
+    assert len(paths) >= 6
+    for action in blocks.values():
+        assert action in app_outputs, f"{action!r} is not an action of the app"
+    for full in paths:
+        block, path = full.split(":", 1)
+        assert block in blocks, f"{full}: no phantom.act named {block!r}"
+        assert path in app_outputs[blocks[block]], f"{full} is not declared by {blocks[block]!r}"
+
+
+def test_the_path_check_would_catch_an_undeclared_path(app_outputs: dict[str, set[str]]) -> None:
+    assert "action_result.data.*.organizationPrevalance" not in app_outputs["get ip statistics"]
+    assert "action_result.data.*.organizationPrevalence" in app_outputs["get ip statistics"]
+
+
+# --- the enrichment playbook, run with a recording stand-in for phantom.rules -------------------------
+
+def resolve_path(node: Any, parts: list[str]) -> Any:
+    if not parts:
+        return node
+    head, rest = parts[0], parts[1:]
+    if head == "*":
+        return resolve_path(node[0], rest) if node else None
+    if not isinstance(node, dict):
+        return None
+    return resolve_path(node.get(head), rest)
+
+
+class FakePhantom:
+    """Records what the playbook does; collect2 reads the sample alert and real action results."""
+
+    def __init__(self, artifacts: list[dict[str, Any]]) -> None:
+        self.artifacts = artifacts
+        self.acts: list[dict[str, Any]] = []
+        self.notes: list[dict[str, Any]] = []
+        self.tags: list[str] = []
+        self.severities: list[str] = []
+
+    def module(self) -> types.ModuleType:
+        rules = types.ModuleType("phantom.rules")
+        rules.debug = lambda *a, **k: None  # type: ignore[attr-defined]
+        rules.error = lambda *a, **k: None  # type: ignore[attr-defined]
+        rules.collect2 = self.collect2  # type: ignore[attr-defined]
+        rules.act = lambda action, **kw: self.acts.append({"action": action, **kw})  # type: ignore[attr-defined]
+        rules.add_note = lambda **kw: self.notes.append(kw)  # type: ignore[attr-defined]
+        rules.add_tags = lambda container=None, tags=None: self.tags.extend(tags)  # type: ignore[attr-defined]
+        rules.set_severity = lambda container=None, severity=None: self.severities.append(severity)  # type: ignore[attr-defined]
+        return rules
+
+    def collect2(self, container: Any = None, datapath: list[str] = (), action_results: Any = None,
+                 **kwargs: Any) -> list[list[Any]]:
+        if all(p.startswith("artifact:") for p in datapath):
+            return [[resolve_path(a, p.split(":", 1)[1].split(".")[1:]) for p in datapath] for a in self.artifacts]
+        rows = []
+        for result in action_results or []:
+            doc = {"action_result": {"parameter": result.params, "status": result.status,
+                                     "message": result.message, "data": result.data, "summary": result.summary}}
+            rows.append([resolve_path(doc, p.split(":", 1)[1].split(".")) for p in datapath])
+        return rows
+
+
+def load_playbook(fake: FakePhantom) -> types.ModuleType:
+    phantom_pkg = types.ModuleType("phantom")
+    rules = fake.module()
+    phantom_pkg.rules = rules  # type: ignore[attr-defined]
+    saved = {k: sys.modules.get(k) for k in ("phantom", "phantom.rules")}
+    sys.modules["phantom"], sys.modules["phantom.rules"] = phantom_pkg, rules
+    try:
+        source = PLAYBOOKS / "defender_ip_prevalence_enrichment.py"
+        spec = importlib.util.spec_from_file_location("pb_enrichment", source)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                sys.modules.pop(key, None)
+            else:
+                sys.modules[key] = value
+
+
+def run_enrichment(runner: SoarRunner, asset: Path) -> tuple[FakePhantom, list[str], Any]:
+    fake = FakePhantom(SAMPLE_ALERT["artifacts"])
+    playbook = load_playbook(fake)
+    container = dict(SAMPLE_ALERT["container"], id=1)
+    playbook.on_start(container)
+    [act] = fake.acts
+    ips = [p["ip"] for p in act["parameters"]]
+    out = runner.run("get-ip-statistics", asset, {"ip": ", ".join(ips), "lookback_hours": 720})
+    assert len(out.results) == len(ips), out.stderr
+    act["callback"](action=act["action"], success=True, container=container, results=out.results)
+    return fake, ips, playbook
+
+
+def test_enrichment_looks_up_each_distinct_ip_once_for_720_hours(emu: Any, runner: SoarRunner,
+                                                                  asset_file: Path) -> None:
+    fake, ips, _ = run_enrichment(runner, asset_file)
+    cef_ips = {v for a in SAMPLE_ALERT["artifacts"] for k, v in a["cef"].items() if k.endswith("Address")}
+    assert sorted(ips) == sorted(cef_ips) and len(ips) == len(set(ips)) < sum(
+        1 for a in SAMPLE_ALERT["artifacts"] for k in a["cef"] if k.endswith("Address"))
+    assert any(":" in ip for ip in ips)  # IPv6 included
+    assert fake.acts[0]["action"] == "get ip statistics"
+    assert {p["lookback_hours"] for p in fake.acts[0]["parameters"]} == {720}
+
+
+def test_enrichment_notes_tags_and_raises_severity_by_verdict(emu: Any, runner: SoarRunner,
+                                                              asset_file: Path) -> None:
+    fake, ips, playbook = run_enrichment(runner, asset_file)
+    prevalence = {ip: emu.org.stats_detail(ip, 720, None).prevalence for ip in ips}
+    verdicts = {ip: "not seen" if n == 0 else "rare" if n <= playbook.RARE_DEVICE_THRESHOLD else "common"
+                for ip, n in prevalence.items()}
+    assert set(verdicts.values()) == {"not seen", "rare", "common"}  # the sample alert has all three
+    assert len(fake.notes) == len(ips)
+    for ip, verdict in verdicts.items():
+        [note] = [n for n in fake.notes if ip in n["title"]]
+        assert verdict in note["title"], note
+    assert sorted(fake.tags) == ["defender-not-seen-in-org", "defender-rare-ip"]
+    assert fake.severities == ["high"]
+
+
+def test_failed_lookups_become_notes_with_the_error_category(emu: Any, runner: SoarRunner,
+                                                             tmp_path: Path) -> None:
+    config = emu.connector_config(app="reader", auth="secret")
+    config["client_secret"] = "wrong"
+    asset = tmp_path / "wrong.json"
+    asset.write_text(json.dumps(config), encoding="utf-8")
+    fake, ips, _ = run_enrichment(runner, asset)
+    assert len(fake.notes) == len(ips)
+    assert all(n["title"].startswith("Defender lookup failed") for n in fake.notes)
+    assert all("(authentication)" in n["title"] for n in fake.notes), [n["title"] for n in fake.notes]
+    assert fake.tags == [] and fake.severities == []
