@@ -75,6 +75,11 @@ def render_json(results: Sequence[ActionResult]) -> str:
     return json.dumps([r.to_dict() for r in results], indent=2, ensure_ascii=False)
 
 
+def _when(timestamp: str | None) -> str:
+    """A timestamp to the second for people ('2017-07-30 13:36:06Z'); the JSON keeps full precision."""
+    return f"{timestamp[:10]} {timestamp[11:19]}Z" if timestamp else "-"
+
+
 def _table_row(result: ActionResult) -> list[str]:
     ip = str(result.parameters.get("ip", ""))
     if result.status == "failed":
@@ -86,8 +91,8 @@ def _table_row(result: ActionResult) -> list[str]:
     note = f"cached, {result.cache_age_s:.0f}s old" if result.cached else ""
     if not data["seenInOrg"]:
         return [ip, "NOT SEEN", "0", "-", "-", note or f"not seen in the last {data['lookBackHours']} h"]
-    return [ip, "seen", str(data["organizationPrevalence"]), data["orgFirstSeen"] or "-",
-            data["orgLastSeen"] or "-", note]
+    return [ip, "seen", str(data["organizationPrevalence"]), _when(data["orgFirstSeen"]),
+            _when(data["orgLastSeen"]), note]
 
 
 def render_table(results: Sequence[ActionResult]) -> str:
