@@ -119,6 +119,8 @@ def test_connectivity(soar: SOARClient, asset: Asset) -> None:  # type: ignore[v
     failed = [r for r in results if not r.succeeded]
     for result in results:
         logger.progress(result.message)
+        for checks in result.data:
+            logger.info("Connectivity checks: " + json.dumps(checks, sort_keys=True))
     if failed or not results:
         raise ActionFailure(failed[0].message if failed else "The connector returned no result")
 
