@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = EmulatorConfig(seed=args.seed, now=args.now, generation=args.generation,
                                 token_lifetime_s=args.token_lifetime, time_scale=args.time_scale,
-                                rate_limits=limits, port=args.port, host=args.host, out_dir=args.out)
+                                rate_limits=limits, port=args.port, host=args.host, out_dir=args.out,
+                                fresh_keys=True)
     except ValueError as exc:
         print(f"mde-emulator: {exc}", file=sys.stderr)
         return 2

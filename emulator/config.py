@@ -78,6 +78,7 @@ class EmulatorConfig:
     retry_after: RetryAfterFormat = "auto"
     log_limit: int = 100_000
     idle_timeout_s: float = 60.0
+    fresh_keys: bool = False
 
     def __post_init__(self) -> None:
         if self.now is not None and self.now.tzinfo is None:

@@ -1,7 +1,7 @@
 """The emulated Entra ID directory: tenants and their application registrations.
 
 Identifiers (tenant and client GUIDs) derive from the seed, so a given seed always yields the same
-IDs; credentials (secrets, keys) are fresh for every run.
+IDs; secrets are fresh for every emulator, certificate keys for every process (see pki.py).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from emulator.config import AppSpec
-from emulator.pki import ClientCertificate, make_client_certificate
+from emulator.pki import ClientCertificate, make_client_certificate, shared_rsa_key
 
 
 def seeded_uuid(seed: int, label: str) -> str:
@@ -58,7 +58,8 @@ class AppRegistration:
 
 
 class Directory:
-    def __init__(self, seed: int, tenant_names: tuple[str, ...], apps: tuple[AppSpec, ...]) -> None:
+    def __init__(self, seed: int, tenant_names: tuple[str, ...], apps: tuple[AppSpec, ...],
+                 fresh_keys: bool = False) -> None:
         self.tenants: dict[str, Tenant] = {}
         for name in tenant_names:
             tid = seeded_uuid(seed, f"tenant/{name}")
@@ -66,7 +67,9 @@ class Directory:
         self.apps: dict[str, AppRegistration] = {}
         for spec in apps:
             tenant = self.tenants[spec.tenant]
-            cert = make_client_certificate(f"mde-emulator {spec.name}") if spec.certificate else None
+            cert = make_client_certificate(
+                f"mde-emulator {spec.name}", shared_rsa_key(f"client/{spec.name}", fresh_keys),
+            ) if spec.certificate else None
             self.apps[spec.name] = AppRegistration(
                 name=spec.name,
                 client_id=seeded_uuid(seed, f"app/{spec.name}"),

@@ -50,6 +50,8 @@ class Dispatcher:
         fault = self._faults.take(route)
         if fault is not None and fault.delay_s:
             self._stopping.wait(fault.delay_s)
+            if self._stopping.is_set():  # shutting down mid-delay: hang up rather than answer
+                return Reply(None, "reset")
         if fault is not None and (fault.reset or fault.status is not None):
             client_id, tenant_id = self._identify(request, route)
             outcome = Outcome(self._fault_response(route, fault, request) if not fault.reset else Response(0),

@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import ipaddress
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,27 @@ def b64url(data: bytes) -> str:
 
 def rsa_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+_shared_keys: dict[str, rsa.RSAPrivateKey] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_rsa_key(label: str, fresh: bool = False) -> rsa.RSAPrivateKey:
+    """An RSA-2048 key generated at run time, once per process and label, unless `fresh`.
+
+    Generating RSA-2048 costs 50-600 ms and holds the GIL; a test suite starting a hundred emulators
+    would spend most of its time there. Emulators in one process therefore share their RSA keys
+    (tokens stay bound to the emulator that issued them, see tokens.py); the TLS CA and server
+    keys (ECDSA, cheap) are always fresh.
+    """
+    if fresh:
+        return rsa_key()
+    with _shared_lock:
+        key = _shared_keys.get(label)
+        if key is None:
+            key = _shared_keys[label] = rsa_key()
+        return key
 
 
 def key_pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> str:
@@ -114,8 +136,8 @@ class ClientCertificate:
     certificate: x509.Certificate
 
 
-def make_client_certificate(common_name: str) -> ClientCertificate:
-    key = rsa_key()
+def make_client_certificate(common_name: str, key: rsa.RSAPrivateKey | None = None) -> ClientCertificate:
+    key = key or rsa_key()
     name = _name(common_name)
     cert = _builder(name, name, key.public_key()).sign(key, hashes.SHA256())
     return ClientCertificate(

@@ -5,8 +5,9 @@
         emu.inject_fault(Fault(status=503))     # script the next API call's failure
         emu.counters(), emu.request_log()       # observe what crossed the wire
 
-Starting generates fresh keys and certificates (private CA, server, token signing, client
-certificates), binds loopback, and serves in background threads until `stop()`.
+Starting generates a fresh private CA and server certificate, binds loopback, and serves in
+background threads until `stop()`. RSA keys (token signing, client certificates) are generated at run
+time once per process and shared by later emulators unless `fresh_keys=True` (see pki.py).
 """
 
 from __future__ import annotations
@@ -69,10 +70,10 @@ class Emulator:
         began = time.perf_counter()
         cfg = self.config
         self.clock = EmulatedClock(cfg.now, cfg.time_scale)
-        self.directory = Directory(cfg.seed, cfg.tenants, cfg.apps)
+        self.directory = Directory(cfg.seed, cfg.tenants, cfg.apps, cfg.fresh_keys)
         from emulator.tokens import TokenService
 
-        self._tokens = TokenService(self.clock, cfg.token_lifetime_s)
+        self._tokens = TokenService(self.clock, cfg.token_lifetime_s, cfg.fresh_keys)
         self.org = Organisation(org_data(cfg.seed), self.clock.now(), self.clock.now)
         self._limiter = SlidingWindowLimiter(cfg.rate_limits, self.clock.elapsed)
         tls = make_tls_material()

@@ -8,6 +8,8 @@ to a client and `EmulatedClock.advance()` can expire a token that the client sti
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import secrets
 import threading
@@ -20,7 +22,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from emulator.clock import EmulatedClock
 from emulator.directory import AppRegistration, Tenant
-from emulator.pki import b64url, key_id, rsa_key
+from emulator.pki import b64url, key_id, shared_rsa_key
 
 
 class TokenRejected(Exception):
@@ -34,13 +36,14 @@ class IssuedToken:
 
 
 class TokenService:
-    def __init__(self, clock: EmulatedClock, lifetime_s: float) -> None:
+    def __init__(self, clock: EmulatedClock, lifetime_s: float, fresh_key: bool = False) -> None:
         self._clock = clock
         self.lifetime_s = lifetime_s
-        self._key = rsa_key()
+        self._key = shared_rsa_key("token-signing", fresh_key)
+        self._instance = secrets.token_bytes(4)  # binds tokens to this emulator even if the key is shared
         self.kid = key_id(self._key.public_key())
         self._public = self._key.public_key()
-        self._revoked_before = 0.0
+        self._generation = 0  # bumped by revoke_all()
         self._cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._cache_lock = threading.Lock()
 
@@ -76,7 +79,7 @@ class TokenService:
             "rh": "0." + b64url(secrets.token_bytes(32)) + ".",
             "sub": app.object_id,
             "tid": tenant.tenant_id,
-            "uti": b64url(secrets.token_bytes(16)),
+            "uti": b64url(self._instance + self._generation.to_bytes(4, "big") + secrets.token_bytes(8)),
             "ver": "1.0",
         }
         if roles:  # Entra omits the claim entirely when the app holds no role on the resource
@@ -88,7 +91,7 @@ class TokenService:
 
     def revoke_all(self) -> None:
         """Every token issued so far becomes invalid (as after a key roll or a revocation)."""
-        self._revoked_before = self._clock.epoch() + 1
+        self._generation += 1
         with self._cache_lock:
             self._cache.clear()
 
@@ -102,9 +105,21 @@ class TokenService:
             raise TokenRejected("token expired")
         if isinstance(claims.get("nbf"), int | float) and now + 300 < claims["nbf"]:
             raise TokenRejected("token not yet valid")
-        if claims.get("iat", 0) < self._revoked_before:
+        instance, generation = self._issued_by(claims)
+        if instance != self._instance:
+            raise TokenRejected("token issued by another emulator instance")
+        if generation != self._generation:
             raise TokenRejected("token revoked")
         return claims
+
+    @staticmethod
+    def _issued_by(claims: dict[str, Any]) -> tuple[bytes, int]:
+        """(emulator instance, revocation generation), both carried inside the opaque `uti`."""
+        try:
+            raw = base64.urlsafe_b64decode(str(claims.get("uti", "")) + "==")
+        except (ValueError, binascii.Error):
+            return b"", -1
+        return raw[:4], int.from_bytes(raw[4:8], "big")
 
     def signed_claims_or_none(self, token: str) -> dict[str, Any] | None:
         try:
