@@ -10,6 +10,7 @@ slot). On SQLite a waiter also steals at once a lease whose holder process is go
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import sqlite3
@@ -24,6 +25,8 @@ from typing import Any
 from connector.errors import ConfigurationError, UnavailableError
 from connector.settings import Settings
 from connector.state import MemoryStateStore, StateStore
+
+log = logging.getLogger(__name__)
 
 DEFAULT_LEASE_S = 30.0
 """How long a lock survives its holder without renewal (a crashed holder blocks no longer)."""
@@ -44,30 +47,69 @@ def _poll_delays(deadline: float) -> Iterator[float]:
         delay = min(delay * 2, _POLL_MAX_S)
 
 
-class _LeaseRenewer:
-    """Renews a held lease every third of its length until stopped (one daemon thread per held lock)."""
+class _Renewals:
+    """One daemon thread per process that keeps every lease this process holds from expiring.
 
-    def __init__(self, renew: Callable[[], bool], lease_s: float) -> None:
-        self._renew = renew
-        self._interval = lease_s / 3
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="state-lease-renewer", daemon=True)
+    A thread per held lock would cost more than the lock itself (a single-flight lookup takes two),
+    so holders register a renew callback here and unregister on release.
+    """
 
-    def __enter__(self) -> _LeaseRenewer:
-        self._thread.start()
-        return self
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._due: dict[int, tuple[float, float, Callable[[], bool]]] = {}
+        self._next_token = 0
+        self._thread: threading.Thread | None = None
+        self._pid = 0
 
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+    def add(self, renew: Callable[[], bool], lease_s: float) -> int:
+        interval = lease_s / 3
+        with self._cond:
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._pid = os.getpid()  # after a fork the parent's thread does not exist here
+                self._due.clear()
+                self._thread = threading.Thread(target=self._run, name="state-lease-renewer", daemon=True)
+                self._thread.start()
+            self._next_token += 1
+            self._due[self._next_token] = (time.monotonic() + interval, interval, renew)
+            self._cond.notify()
+            return self._next_token
+
+    def remove(self, token: int) -> None:
+        with self._cond:
+            self._due.pop(token, None)
 
     def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                if not self._renew():
-                    return  # the lease was lost (stolen after expiry): nothing left to renew
-            except Exception:  # noqa: S112 - a failed renewal is retried at the next tick
-                continue
+        while True:
+            with self._cond:
+                now = time.monotonic()
+                soonest = min((due for due, _, _ in self._due.values()), default=now + 3600.0)
+                if soonest > now:
+                    self._cond.wait(soonest - now)
+                    continue
+                ready = [(token, interval, renew) for token, (due, interval, renew) in self._due.items()
+                         if due <= now]
+                for token, interval, renew in ready:
+                    self._due[token] = (now + interval, interval, renew)
+            for token, _, renew in ready:
+                try:
+                    still_held = renew()
+                except Exception:
+                    log.debug("lease renewal failed; retrying at the next tick", exc_info=True)
+                    continue
+                if not still_held:
+                    self.remove(token)  # the lease was lost (it lapsed and was taken): stop renewing
+
+
+_RENEWALS = _Renewals()
+
+
+@contextmanager
+def _renewed(renew: Callable[[], bool], lease_s: float) -> Iterator[None]:
+    token = _RENEWALS.add(renew, lease_s)
+    try:
+        yield
+    finally:
+        _RENEWALS.remove(token)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -98,6 +140,10 @@ def private_file(path: Path) -> Path:
     return path
 
 
+_SQLITE_READY: set[tuple[int, str]] = set()
+"""Files this process has already set up (WAL mode and schema persist in the file)."""
+
+
 class SqliteStateStore:
     """A StateStore in one SQLite file (WAL), shared safely by every process on the host.
 
@@ -116,14 +162,20 @@ class SqliteStateStore:
     def __init__(self, path: Path, *, lease_s: float = DEFAULT_LEASE_S) -> None:
         self.path = Path(path)
         self._lease_s = lease_s
-        private_dir(self.path.parent)
-        private_file(self.path)
+        ready = (os.getpid(), str(self.path.absolute()))
+        if not self.path.exists():
+            _SQLITE_READY.discard(ready)  # deleted since: set it up afresh
+        if ready not in _SQLITE_READY:
+            private_dir(self.path.parent)
+            private_file(self.path)
         self._guard = threading.RLock()
         self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
-        for statement in self._SCHEMA:
-            self._conn.execute(statement)
+        if ready not in _SQLITE_READY:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            for statement in self._SCHEMA:
+                self._conn.execute(statement)
+            _SQLITE_READY.add(ready)
         self._last_purge = 0.0
 
     def close(self) -> None:
@@ -226,7 +278,7 @@ class SqliteStateStore:
             yield False
             return
         try:
-            with _LeaseRenewer(lambda: self._renew(name, owner), self._lease_s):
+            with _renewed(lambda: self._renew(name, owner), self._lease_s):
                 yield True
         finally:
             self._release(name, owner)
@@ -355,8 +407,7 @@ class RedisStateStore:
             return
         lease_ms = round(self._lease_s * 1000)
         try:
-            with _LeaseRenewer(lambda: bool(self._renew_script(keys=[key], args=[owner, lease_ms])),
-                               self._lease_s):
+            with _renewed(lambda: bool(self._renew_script(keys=[key], args=[owner, lease_ms])), self._lease_s):
                 yield True
         finally:
             with contextlib.suppress(Exception):

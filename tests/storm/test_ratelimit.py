@@ -28,8 +28,10 @@ TENANT = "contoso.onmicrosoft.com"
 CLIENT = "11111111-2222-3333-4444-555555555555"
 OTHER_CLIENT = "99999999-2222-3333-4444-555555555555"
 
-# A minute lasts one real second; windows get 0.1 s of margin.
-FAST = {"per_minute": 20, "per_hour": 1500, "time_scale": 60.0, "margin_api_s": 0.0, "margin_floor_real_s": 0.1}
+# A minute lasts one real second; windows get 0.2 s of margin. The tests count admissions in every
+# sliding *nominal* second, as workers saw them: the margin leaves room for a worker to be descheduled
+# between its admission and noting the time.
+FAST = {"per_minute": 20, "per_hour": 1500, "time_scale": 60.0, "margin_api_s": 0.0, "margin_floor_real_s": 0.2}
 
 
 def gate(shared: dict[str, Any], client: str = CLIENT, **budget: Any) -> SqliteRateGate | RedisRateGate:
@@ -91,7 +93,7 @@ def test_calls_within_the_budget_pass_at_once_then_wait_for_the_window() -> None
         gate.acquire(started + 5)
     assert time.monotonic() - started < 0.1
     gate.acquire(started + 5)
-    assert 1.05 <= time.monotonic() - started < 1.5
+    assert 1.15 <= time.monotonic() - started < 1.6
 
 
 def test_a_slot_beyond_the_deadline_fails_at_once_saying_when_to_retry() -> None:
@@ -102,7 +104,7 @@ def test_a_slot_beyond_the_deadline_fails_at_once_saying_when_to_retry() -> None
     with pytest.raises(RateLimitedError) as caught:
         gate.acquire(started + 0.5)
     assert time.monotonic() - started < 0.05
-    assert caught.value.retry_after_s is not None and 0.9 <= caught.value.retry_after_s <= 1.2
+    assert caught.value.retry_after_s is not None and 1.1 <= caught.value.retry_after_s <= 1.3
     assert "Retry after" in caught.value.message
 
 
@@ -153,9 +155,9 @@ def test_processes_hammering_one_gate_stay_under_the_limit_in_every_sliding_wind
     spec = {**shared, "budget": FAST, "seconds": 3.4, "start_at": time.time() + 2.0}
     answers = workers.run("hammer", [spec] * 6)
     admitted = [t for answer in answers for t in answer["admitted"]]
-    # 20 per (1 s + 0.1 s margin): windows open at 0, 1.1, 2.2 and 3.3 s.
+    # 20 per (1 s + 0.2 s margin): windows open at 0, 1.2, 2.4 s (and 3.6 s, after the end).
     assert max_in_any_window(admitted, 1.0) <= 20
-    assert 60 <= len(admitted) <= 80
+    assert len(admitted) == 60
     assert sum(1 for answer in answers if answer["admitted"]) >= 2, "only one process ever got a slot"
 
 

@@ -53,7 +53,8 @@ def hammer(spec: dict[str, Any]) -> Any:
     """Acquire as fast as the gate allows for spec['seconds']; report each admission's wall time."""
     gate = gate_for(spec)
     wait_for_start(spec)
-    stop = time.monotonic() + float(spec["seconds"])
+    # Every worker stops at the same instant, however late it started.
+    stop = time.monotonic() + float(spec.get("start_at", time.time())) + float(spec["seconds"]) - time.time()
     admitted: list[float] = []
     failures = 0
     from connector.errors import RateLimitedError
