@@ -19,6 +19,7 @@ It is unauthenticated: it listens on loopback only, like the rest of the emulato
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from emulator.faults import Fault
@@ -42,7 +43,7 @@ class Control:
             data = self._json(request)
         except ValueError as exc:
             return _bad(f"invalid JSON body: {exc}")
-        routes = {
+        routes: dict[tuple[str, str], Callable[[], Any]] = {
             ("GET", "/info"): lambda: self._emu.info(),
             ("GET", "/faults"): lambda: {"pending": self._emu.pending_faults()},
             ("POST", "/faults"): lambda: self._add_fault(data),

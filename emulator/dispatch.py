@@ -94,8 +94,9 @@ class Dispatcher:
 
     def _fault_response(self, route: str, fault: Fault, request: Request) -> Response:
         status = fault.status or 500
-        if fault.body is not None:
-            return Response(status, bytes(fault.body), {}, "application/json; charset=utf-8")
+        body = fault.body_bytes
+        if body is not None:
+            return Response(status, body, {}, "application/json; charset=utf-8")
         if route in ("token", "discovery"):
             transient = status >= 500 or status == 429
             error = EntraError(status, "temporarily_unavailable" if transient else "invalid_request",

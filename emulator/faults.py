@@ -45,6 +45,10 @@ class Fault:
         if isinstance(self.body, str):
             object.__setattr__(self, "body", self.body.encode("utf-8"))
 
+    @property
+    def body_bytes(self) -> bytes | None:
+        return self.body.encode("utf-8") if isinstance(self.body, str) else self.body
+
     def describe(self) -> str:
         parts = []
         if self.delay_s:
@@ -65,7 +69,7 @@ class Fault:
 
     def to_json(self) -> dict[str, Any]:
         return {"route": self.route, "status": self.status,
-                "body": None if self.body is None else bytes(self.body).decode("utf-8", "replace"),
+                "body": None if self.body is None else (self.body_bytes or b"").decode("utf-8", "replace"),
                 "headers": dict(self.headers), "delay_s": self.delay_s, "reset": self.reset,
                 "malformed": self.malformed, "truncated": self.truncated, "content_type": self.content_type}
 

@@ -126,7 +126,7 @@ class TlsHttpServer(ThreadingHTTPServer):
         try:
             tls.do_handshake()
             tls.settimeout(self.idle_timeout_s)
-            self.RequestHandlerClass(tls, client_address, self)
+            _Handler(tls, client_address, self)
         except (OSError, ssl.SSLError) as exc:
             log.debug("connection from %s ended: %r", client_address, exc)
         finally:
