@@ -253,7 +253,7 @@ class Entra:
                              f"'{tenant.tenant_id}'. This can happen if the application has not been installed "
                              "by the administrator of the tenant or consented to by any user in the tenant. You "
                              "may have sent your authentication request to the wrong tenant.")
-        via_certificate = self._authenticate(request, form, basic, tenant, app)
+        credential = self._authenticate(request, form, basic, tenant, app)
         resource = scopes[0].removesuffix("/.default")
         if resource not in KNOWN_RESOURCES:
             raise EntraError(400, "invalid_resource", 500011,
@@ -262,21 +262,21 @@ class Entra:
                              "the administrator of the tenant or consented to by any user in the tenant. You "
                              "might have sent your authentication request to the wrong tenant.")
         roles = app.roles if resource in DEFENDER_AUDIENCES else ()
-        issued = self._tokens.issue(tenant, app, resource, roles, via_certificate)
+        issued = self._tokens.issue(tenant, app, resource, roles, credential != "client_secret")
         return Outcome(
             Response.json(200, {"token_type": "Bearer", "expires_in": issued.expires_in,
                                 "ext_expires_in": issued.expires_in, "access_token": issued.access_token},
                           headers={"Cache-Control": "no-store, no-cache", "Pragma": "no-cache",
                                    "client-request-id": correlation}),
-            client_id=app.client_id, tenant_id=tenant.tenant_id)
+            client_id=app.client_id, tenant_id=tenant.tenant_id, detail=credential)
 
     def _authenticate(self, request: Request, form: dict[str, str], basic: tuple[str, str] | None,
-                      tenant: Tenant, app: AppRegistration) -> bool:
-        """Check the client credential; True when it was a certificate (client assertion)."""
+                      tenant: Tenant, app: AppRegistration) -> str:
+        """Check the client credential; describe it for the request log (e.g. 'client_assertion
+        PS256 x5t#S256', or 'client_secret')."""
         assertion = form.get("client_assertion")
         if assertion:
-            self._check_assertion(assertion, form.get("client_assertion_type", ""), tenant, app)
-            return True
+            return self._check_assertion(assertion, form.get("client_assertion_type", ""), tenant, app)
         secret = form.get("client_secret") or (basic[1] if basic else "")
         if not secret:
             raise EntraError(401, "invalid_client", 7000218,
@@ -288,10 +288,10 @@ class Entra:
                              "Invalid client secret provided. Ensure the secret being sent in the request is "
                              "the client secret value, not the client secret ID, for a secret added to app "
                              f"'{app.client_id}'.")
-        return False
+        return "client_secret"
 
     def _check_assertion(self, assertion: str, assertion_type: str, tenant: Tenant,
-                         app: AppRegistration) -> None:
+                         app: AppRegistration) -> str:
         if not assertion_type:
             raise self._missing("client_assertion_type")
         if assertion_type != JWT_BEARER:
@@ -362,6 +362,7 @@ class Entra:
                              f"Client assertion is not within its valid time range. Current time: {_iso7(now)}, "
                              f"assertion valid from {valid_from}, expiry time of assertion {expires}. "
                              f"{_CERT_DOCS}")
+        return f"client_assertion {algorithm} {thumb_key}"
 
     def _audiences(self, tenant: Tenant) -> set[str]:
         base = self._base_url().lower()

@@ -68,6 +68,7 @@ class Emulator:
         if self._server is not None:
             raise RuntimeError("emulator already started")
         began = time.perf_counter()
+        self._stopping.clear()
         cfg = self.config
         self.clock = EmulatedClock(cfg.now, cfg.time_scale)
         self.directory = Directory(cfg.seed, cfg.tenants, cfg.apps, cfg.fresh_keys)

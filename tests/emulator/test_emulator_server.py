@@ -138,3 +138,16 @@ def test_connector_config_uses_the_manifest_field_names(emulator: Emulator) -> N
     assert emulator.connector_config()["ca_bundle"] == emulator.ca_path
     with pytest.raises(ValueError):
         emulator.connector_config("noperm", auth="certificate")
+
+
+def test_a_stopped_emulator_can_be_started_again(make_emulator) -> None:  # type: ignore[no-untyped-def]
+    from emulator import Fault
+
+    emu = make_emulator()
+    emu.stop()
+    emu.start()
+    emu.inject_fault(Fault(delay_s=0.2))
+    started = time.monotonic()
+    answer = https_session(emu.ca_path).get(f"{emu.api_url}/api/ips/1.2.3.4/stats")
+    assert answer.status_code == 401
+    assert time.monotonic() - started >= 0.2

@@ -46,6 +46,18 @@ def test_token_claims_are_shaped_like_an_entra_application_token(emulator_sessio
     assert result["ext_expires_in"] == result["expires_in"]
 
 
+@pytest.mark.parametrize(("auth", "credential"), [
+    ("secret", "client_secret"),
+    ("certificate", "client_assertion RS256 x5t"),
+    ("certificate_chain", "client_assertion PS256 x5t#S256"),
+])
+def test_msal_sends_the_credential_form_expected_for_each_configuration(emulator: Emulator, auth: str,
+                                                                        credential: str) -> None:
+    assert "access_token" in msal_app(emulator, "reader", auth).acquire_token_for_client([emulator.scope])
+    (token_request,) = [e for e in emulator.request_log() if e["route"] == "token"]
+    assert token_request["detail"] == credential
+
+
 def test_msal_serves_the_second_request_from_its_cache(emulator: Emulator) -> None:
     app = msal_app(emulator)
     first = app.acquire_token_for_client([emulator.scope])
