@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -39,10 +40,10 @@ from typing import Any, Protocol, runtime_checkable
 from pyrate_limiter import AbstractBucket, Rate, RateItem
 from pyrate_limiter.abstracts.algorithm import Decision
 
-from connector.errors import RateLimitedError
+from connector.errors import ConfigurationError, RateLimitedError
 from connector.settings import Settings
 from connector.state import MemoryStateStore, StateStore
-from connector.stores import RedisStateStore, private_dir, private_file, redis_client, redis_errors
+from connector.stores import RedisStateStore, private_dir, private_file, redis_client, redis_errors, sqlite_errors
 
 MARGIN_API_S = 1.5
 """Added to each window, in the API's seconds (1.5 s on 60 s: a 2.5% slower minute at worst)."""
@@ -221,19 +222,28 @@ class SqliteRateGate(_BucketGate):
     def __init__(self, path: Path, budget: Budget, tenant_id: str, client_id: str, pause_store: StateStore) -> None:
         from pyrate_limiter import SQLiteBucket
 
-        private_dir(path.parent)
-        private_file(path)
         gate = _gate_id(tenant_id, client_id)
-        bucket = SQLiteBucket.init_from_file(budget.rates(), table=f"calls_{gate}", db_path=str(path),
-                                             use_file_lock=True)
+        try:
+            private_dir(path.parent)
+            private_file(path)
+            bucket = SQLiteBucket.init_from_file(budget.rates(), table=f"calls_{gate}", db_path=str(path),
+                                                 use_file_lock=True)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigurationError(f"Cannot keep the rate-limit log in {path.parent} ({type(exc).__name__}: "
+                                     f"{exc}); choose a writable state directory") from None
         super().__init__(bucket, budget, pause_store, f"ratepause:{gate}")
         self._file_lock = bucket.lock
+        self._path = path
 
     def _admit(self) -> tuple[bool, int | None]:
         # Stamp the call inside the cross-process lock: a stamp taken before waiting for the lock
         # would date the call earlier than its admission, and free its slot early by the wait.
-        with self._file_lock:
+        with sqlite_errors(self._path), self._file_lock:
             return super()._admit()
+
+    def _leak(self, now_ms: int) -> None:
+        with sqlite_errors(self._path):
+            super()._leak(now_ms)
 
 
 def _redis_put_script() -> str:

@@ -140,6 +140,17 @@ def private_file(path: Path) -> Path:
     return path
 
 
+@contextmanager
+def sqlite_errors(path: Path) -> Iterator[None]:
+    """SQLite failures in the connector's vocabulary: the state file is a local dependency like any other."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise UnavailableError(
+            f"The connector's state file {path} could not be used ({type(exc).__name__}: {exc}); check the "
+            "disk and that no other program holds the file") from None
+
+
 _SQLITE_READY: set[tuple[int, str]] = set()
 """Files this process has already set up (WAL mode and schema persist in the file)."""
 
@@ -162,6 +173,15 @@ class SqliteStateStore:
     def __init__(self, path: Path, *, lease_s: float = DEFAULT_LEASE_S) -> None:
         self.path = Path(path)
         self._lease_s = lease_s
+        self._last_purge = 0.0
+        try:
+            self._open()
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigurationError(
+                f"Cannot keep state in {self.path.parent} ({type(exc).__name__}: {exc}); "
+                "choose a writable state directory") from None
+
+    def _open(self) -> None:
         ready = (os.getpid(), str(self.path.absolute()))
         if not self.path.exists():
             _SQLITE_READY.discard(ready)  # deleted since: set it up afresh
@@ -172,11 +192,15 @@ class SqliteStateStore:
         self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
         self._conn.execute("PRAGMA synchronous=NORMAL")
         if ready not in _SQLITE_READY:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            for statement in self._SCHEMA:
-                self._conn.execute(statement)
+            # Switching to WAL needs the database to itself, and SQLite may refuse that at once (no busy
+            # wait) while another process is opening it: set up one process at a time.
+            from filelock import FileLock
+
+            with FileLock(f"{self.path}.setup-lock", mode=0o600, timeout=60):
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                for statement in self._SCHEMA:
+                    self._conn.execute(statement)
             _SQLITE_READY.add(ready)
-        self._last_purge = 0.0
 
     def close(self) -> None:
         with self._guard:
@@ -191,7 +215,7 @@ class SqliteStateStore:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One IMMEDIATE transaction (the write lock is taken up front, so no upgrade deadlock)."""
-        with self._guard:
+        with sqlite_errors(self.path), self._guard:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
@@ -201,7 +225,7 @@ class SqliteStateStore:
             self._conn.execute("COMMIT")
 
     def get(self, key: str) -> bytes | None:
-        with self._guard:
+        with sqlite_errors(self.path), self._guard:
             row = self._conn.execute("SELECT value, expires_at FROM kv WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
@@ -232,7 +256,7 @@ class SqliteStateStore:
             conn.execute("DELETE FROM locks WHERE expires_at <= ?", (now_wall,))
 
     def _try_lock(self, name: str, owner: str) -> bool:
-        with self._guard:
+        with sqlite_errors(self.path), self._guard:
             row = self._conn.execute("SELECT host, pid, expires_at FROM locks WHERE name = ?", (name,)).fetchone()
         if row is not None and not self._stale(*row):
             return False

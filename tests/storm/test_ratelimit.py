@@ -152,8 +152,9 @@ def test_open_rate_gate_reuses_one_gate_per_application_in_a_process(tmp_path: P
 def test_processes_hammering_one_gate_stay_under_the_limit_in_every_sliding_window(
         shared: dict[str, Any], workers: Any) -> None:
     gate(shared)  # create the bucket before the race
-    spec = {**shared, "budget": FAST, "seconds": 3.4, "start_at": time.time() + 2.0}
+    spec = {**shared, "budget": FAST, "seconds": 3.4, "start_at": time.time() + 5.0}
     answers = workers.run("hammer", [spec] * 6)
+    assert all(answer["on_time"] for answer in answers), "a worker started after the common start: machine too busy"
     admitted = [t for answer in answers for t in answer["admitted"]]
     # 20 per (1 s + 0.2 s margin): windows open at 0, 1.2, 2.4 s (and 3.6 s, after the end).
     assert max_in_any_window(admitted, 1.0) <= 20
@@ -164,14 +165,14 @@ def test_processes_hammering_one_gate_stay_under_the_limit_in_every_sliding_wind
 def test_processes_share_the_hourly_budget_and_then_fail_fast(shared: dict[str, Any], workers: Any) -> None:
     budget = {**FAST, "per_minute": 10, "per_hour": 15}  # an "hour" lasts 60 s here
     gate(shared, **{k: v for k, v in budget.items() if k in ("per_minute", "per_hour")})
-    spec = {**shared, "budget": budget, "seconds": 2.5, "start_at": time.time() + 2.0}
+    spec = {**shared, "budget": budget, "seconds": 2.5, "start_at": time.time() + 5.0}
     started = time.monotonic()
     answers = workers.run("hammer", [spec] * 4)
     admitted = [t for answer in answers for t in answer["admitted"]]
     assert len(admitted) == 15
     assert max_in_any_window(admitted, 1.0) <= 10
     assert all(answer["rate_limited"] == 1 for answer in answers), "each worker should give up, not wait 58 s"
-    assert time.monotonic() - started < 15
+    assert time.monotonic() - started < 20
 
 
 def test_a_pause_in_one_process_holds_back_the_others(shared: dict[str, Any], workers: Any) -> None:

@@ -176,3 +176,10 @@ def test_open_state_store_follows_the_backend_setting(tmp_path: Path, redis_url:
     memory = open_state_store(settings(store_backend="memory"), tmp_path)
     assert isinstance(memory, MemoryStateStore)
     assert open_state_store(settings(store_backend="memory"), tmp_path) is memory
+
+
+def test_a_state_directory_that_cannot_be_created_is_a_configuration_error(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(ConfigurationError) as caught:
+        SqliteStateStore(tmp_path / "a-file" / "state" / "state.sqlite3")
+    assert "state directory" in caught.value.message

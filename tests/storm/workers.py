@@ -41,18 +41,19 @@ def gate_for(spec: dict[str, Any]) -> SqliteRateGate | RedisRateGate:
     return SqliteRateGate(Path(spec["where"]) / "ratelimit.sqlite3", budget, TENANT, client, store_for(spec))
 
 
-def wait_for_start(spec: dict[str, Any]) -> None:
-    """Line every worker up on one wall-clock instant, so they really compete."""
+def wait_for_start(spec: dict[str, Any]) -> bool:
+    """Line every worker up on one wall-clock instant, so they really compete; False if already late."""
     start_at = float(spec.get("start_at", 0.0))
     delay = start_at - time.time()
     if delay > 0:
         time.sleep(delay)
+    return delay > 0
 
 
 def hammer(spec: dict[str, Any]) -> Any:
     """Acquire as fast as the gate allows for spec['seconds']; report each admission's wall time."""
     gate = gate_for(spec)
-    wait_for_start(spec)
+    on_time = wait_for_start(spec)
     # Every worker stops at the same instant, however late it started.
     stop = time.monotonic() + float(spec.get("start_at", time.time())) + float(spec["seconds"]) - time.time()
     admitted: list[float] = []
@@ -66,7 +67,7 @@ def hammer(spec: dict[str, Any]) -> Any:
             failures += 1
             break
         admitted.append(time.time())
-    return {"admitted": admitted, "rate_limited": failures}
+    return {"admitted": admitted, "rate_limited": failures, "on_time": on_time}
 
 
 def lock_counter(spec: dict[str, Any]) -> Any:
