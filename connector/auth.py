@@ -4,7 +4,8 @@ SOAR platforms start a fresh process for most action runs. Without a shared cach
 sign in again, and a burst of workers would each ask Entra ID for a token at the same instant. So the
 MSAL token cache lives in the connector's state store, encrypted with a key derived from the
 configured credential (whoever can read the state but not the credential learns nothing), and a
-store-wide lock makes concurrent processes wait for the one that is signing in.
+store-wide lock makes concurrent processes wait for the one that is signing in. A sign-in service
+that fails transiently (5xx, reset, timeout) is retried with backoff within the item's time budget.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import hashlib
 import json
 import logging
 import time
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,8 +34,10 @@ from connector.errors import (
     UnavailableError,
 )
 from connector.redaction import redact, register_secret
+from connector.retry import backoff_s, wait_or_raise
 from connector.settings import Settings
 from connector.state import StateStore
+from connector.transport import TLS_VERIFICATION_FAILED, ConnectorSession, connection_failure
 
 log = logging.getLogger(__name__)
 
@@ -127,15 +131,18 @@ class TokenProvider:
         if self._memo and self._memo[1] - EXPIRY_MARGIN_S > time.monotonic():
             self.last_source = "memory"
             return self._memo[0]
-        wait = max(0.0, min(deadline - time.monotonic(), 30.0))
-        with self._store.lock(self._lock_name, wait) as locked:
-            if not locked:
-                log.debug("token lock not acquired in %.1fs; signing in without it", wait)
-            self._load_cache()
-            result = self._acquire()
-            if self._cache.has_state_changed:
-                self._save_cache()
-        return self._accept(result)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._accept(self._sign_in(deadline))
+            except (UnavailableError, NetworkError) as exc:
+                if exc.code == TLS_VERIFICATION_FAILED:
+                    raise
+                failure = exc
+            # Transient: retry outside the lock. MSAL replays a 5xx for its Retry-After (5 s without
+            # one) from its own throttling cache, so Entra ID is not asked again sooner than that.
+            wait_or_raise(backoff_s(attempt), deadline, failure, f"sign-in {failure.category.value}")
 
     def invalidate(self, token: str) -> None:
         """Forget a token the API refused, in memory and in the shared cache, so the next get() signs in."""
@@ -149,6 +156,23 @@ class TokenProvider:
                 self._save_cache()
 
     # -- MSAL -------------------------------------------------------------------------------------
+
+    def _sign_in(self, deadline: float) -> dict[str, Any]:
+        """One try: the shared cache, else Entra ID, under the store-wide lock and within the deadline."""
+        wait = max(0.0, min(deadline - time.monotonic(), 30.0))
+        with self._store.lock(self._lock_name, wait) as locked, self._within(deadline):
+            if not locked:
+                log.debug("token lock not acquired in %.1fs; signing in without it", wait)
+            self._load_cache()
+            result = self._acquire()
+            if self._cache.has_state_changed:
+                self._save_cache()
+        return result
+
+    def _within(self, deadline: float) -> AbstractContextManager[None]:
+        if isinstance(self._session, ConnectorSession):
+            return self._session.deadline(deadline)
+        return nullcontext()
 
     def _application(self) -> msal.ConfidentialClientApplication:
         if self._app is None:
@@ -165,10 +189,11 @@ class TokenProvider:
             except ConnectorError:
                 raise
             except requests.RequestException as exc:
-                raise NetworkError(
-                    f"Could not reach the sign-in service at {self._settings.endpoints.login_url} "
-                    f"({type(exc).__name__}); check login_url, proxy and network access."
-                ) from None
+                raise connection_failure(exc, "the sign-in service", self._settings.endpoints.login_url) from None
+            except msal.exceptions.MsalServiceError as exc:  # a 5xx from OpenID discovery
+                raise UnavailableError(
+                    f"The sign-in service at {self._settings.endpoints.login_url} failed during discovery "
+                    f"({redact(str(exc))[:100]}); retry later.") from None
             except ValueError as exc:
                 raise self._discovery_error(exc) from None
         return self._app
@@ -191,10 +216,7 @@ class TokenProvider:
         except ConnectorError:
             raise
         except requests.RequestException as exc:
-            raise NetworkError(
-                f"Could not reach the sign-in service ({type(exc).__name__}); check login_url, proxy "
-                "and network access."
-            ) from None
+            raise connection_failure(exc, "the sign-in service", self._settings.endpoints.login_url) from None
         except (msal.exceptions.MsalServiceError, ValueError, KeyError) as exc:
             raise UnavailableError(
                 f"The sign-in service failed ({type(exc).__name__}: {redact(str(exc))[:200]}); retry later."

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +24,6 @@ from connector.errors import (
     AuthenticationError,
     ConnectorError,
     InvalidInputError,
-    NetworkError,
     PermissionDeniedError,
     RateLimitedError,
     UnavailableError,
@@ -33,15 +31,15 @@ from connector.errors import (
 )
 from connector.mapping import not_seen, statistics_from_body
 from connector.results import IpStatistics
+from connector.retry import backoff_s, wait_or_raise
 from connector.settings import Settings
+from connector.transport import connection_failure, is_certificate_failure, timeout_within
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1 << 20
 """A statistics answer is a few hundred bytes; anything past a mebibyte is not one."""
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
-BACKOFF_BASE_S = 0.5
-BACKOFF_CAP_S = 8.0
 DEFAULT_RETRY_AFTER_S = 10.0
 """Used when a 429 arrives without Retry-After (Defender always sends one; a proxy may not)."""
 REQUIRED_ROLE = "Ip.Read.All"
@@ -111,9 +109,9 @@ class MdeClient:
             try:
                 answer = self._send(url, lookback_hours, token, deadline)
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-                failure: ConnectorError = NetworkError(
-                    f"The Defender API at {self._api_url} could not be reached ({type(exc).__name__}); "
-                    "check api_url, proxy and network access.")
+                failure: ConnectorError = connection_failure(exc, "the Defender API", self._api_url)
+                if is_certificate_failure(exc):
+                    raise failure from None  # an untrusted certificate stays untrusted: no retry
                 self._backoff_or_raise(attempt, None, deadline, failure, f"{type(exc).__name__}")
                 continue
             status = answer.status
@@ -149,9 +147,8 @@ class MdeClient:
     # -- one request ------------------------------------------------------------------------------
 
     def _send(self, url: str, lookback_hours: int, token: str, deadline: float) -> _Answer:
-        remaining = max(deadline - time.monotonic(), 0.5)
-        connect_timeout, read_timeout = getattr(self._session, "default_timeout", (10.0, self._settings.timeout_s))
-        timeout = (min(connect_timeout, remaining), min(read_timeout, remaining))
+        default: tuple[float, float] = getattr(self._session, "default_timeout", (10.0, self._settings.timeout_s))
+        timeout = timeout_within(default, deadline)
         started = time.monotonic()
         with self._session.get(
             url,
@@ -161,13 +158,14 @@ class MdeClient:
             stream=True,
             allow_redirects=False,
         ) as response:
-            body = self._read_capped(response)
+            body = self._read_capped(response, deadline)
             log.debug("GET %s?lookBackHours=%d -> %d in %.0f ms", url, lookback_hours, response.status_code,
                       (time.monotonic() - started) * 1000)
             return _Answer(response.status_code, response.headers, body)
 
     @staticmethod
-    def _read_capped(response: requests.Response) -> bytes:
+    def _read_capped(response: requests.Response, deadline: float) -> bytes:
+        """The body, refused past MAX_BODY_BYTES (declared or actual) and given up past the deadline."""
         declared = response.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
             raise UnexpectedResponseError(
@@ -182,21 +180,19 @@ class MdeClient:
                     f"The API answered with a body over the {MAX_BODY_BYTES} byte cap.",
                     http_status=response.status_code)
             chunks.append(chunk)
+            if time.monotonic() > deadline:
+                raise requests.exceptions.ReadTimeout("the answer was still arriving at the item's deadline")
         return b"".join(chunks)
 
     # -- retry decisions --------------------------------------------------------------------------
 
     def _wait_or_raise(self, wait: float, deadline: float, failure: ConnectorError, why: str) -> None:
-        if time.monotonic() + wait >= deadline:
-            log.debug("%s: waiting %.2fs would pass the item's time budget; giving up", why, wait)
-            raise failure
-        log.debug("%s: retrying in %.2fs", why, wait)
-        self._sleep(wait)
+        wait_or_raise(wait, deadline, failure, why, self._sleep)
 
     def _backoff_or_raise(
         self, attempt: int, hinted: float | None, deadline: float, failure: ConnectorError, why: str
     ) -> None:
-        wait = hinted if hinted is not None else random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** attempt))
+        wait = hinted if hinted is not None else backoff_s(attempt)
         self._wait_or_raise(wait, deadline, failure, why)
 
     # -- answers ----------------------------------------------------------------------------------

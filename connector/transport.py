@@ -8,17 +8,65 @@ switched off by a stray variable.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
 
-from connector.errors import ConfigurationError
+from connector.errors import ConfigurationError, NetworkError
 from connector.settings import Settings
 
 USER_AGENT = "mde-ipstats/0.1 (+SOAR connector; Defender for Endpoint IP statistics)"
 CONNECT_TIMEOUT_S = 10.0
+MIN_ATTEMPT_S = 0.1
+"""The shortest timeout an attempt is given when its item's time budget is nearly spent."""
+TLS_VERIFICATION_FAILED = "TlsVerificationFailed"
+
+
+def timeout_within(default: tuple[float, float], deadline: float | None) -> tuple[float, float]:
+    """The (connect, read) timeout of one request, cut so that it cannot outlast the deadline by more
+    than MIN_ATTEMPT_S (deadline in time.monotonic() seconds; None: no deadline)."""
+    if deadline is None:
+        return default
+    remaining = max(deadline - time.monotonic(), MIN_ATTEMPT_S)
+    return min(default[0], remaining), min(default[1], remaining)
+
+
+def is_certificate_failure(exc: BaseException) -> bool:
+    """True when TLS failed because the peer's certificate is not trusted or not for this host:
+    retrying cannot help, only ca_bundle (or the URL) can."""
+    text = str(exc)
+    return "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text or "doesn't match" in text
+
+
+def connection_failure(exc: requests.RequestException, service: str, url: str) -> NetworkError:
+    """A NetworkError saying what failed on the way to ``service`` at ``url`` and what to check.
+
+    Built from the exception's type only (its text may carry a proxy URL with credentials)."""
+    if is_certificate_failure(exc):
+        return NetworkError(
+            f"TLS certificate verification failed for {service} at {url}: the certificate presented is not "
+            "trusted or not issued for that host. If a private CA or a TLS-inspecting proxy signs it, put that "
+            "CA's certificate (PEM) in ca_bundle; verification is never switched off.",
+            code=TLS_VERIFICATION_FAILED)
+    if isinstance(exc, requests.exceptions.ProxyError):
+        why = "the configured proxy refused or failed the connection; check proxy"
+    elif isinstance(exc, requests.exceptions.SSLError):
+        why = "the TLS handshake failed; check ca_bundle, proxy and network access"
+    elif isinstance(exc, requests.exceptions.ConnectTimeout):
+        why = "timed out connecting; check the URL, proxy and firewall"
+    elif isinstance(exc, requests.exceptions.ReadTimeout):
+        why = "no answer within timeout_s"
+    elif isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        why = "the connection broke in the middle of the answer"
+    else:
+        why = "could not connect or the connection was reset; check the URL, proxy and network access"
+    return NetworkError(f"{service[:1].upper()}{service[1:]} at {url} could not be reached "
+                        f"({type(exc).__name__}: {why}).")
 
 
 class ConnectorSession(requests.Session):
@@ -28,6 +76,7 @@ class ConnectorSession(requests.Session):
         super().__init__()
         self._configured_ca = ca_bundle
         self._configured_proxy = proxy
+        self._local = threading.local()
         self.verify = ca_bundle if ca_bundle else True
         if proxy:
             self.proxies = {"https": proxy, "http": proxy}
@@ -37,10 +86,21 @@ class ConnectorSession(requests.Session):
 
     default_timeout: tuple[float, float] = (CONNECT_TIMEOUT_S, 30.0)
 
+    @contextmanager
+    def deadline(self, deadline: float) -> Iterator[None]:
+        """Requests made without a timeout of their own in this thread and block (MSAL's) end by
+        ``deadline`` (time.monotonic() seconds), so that sign-in respects the item's time budget too."""
+        previous = getattr(self._local, "deadline", None)
+        self._local.deadline = deadline
+        try:
+            yield
+        finally:
+            self._local.deadline = previous
+
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         """Every request gets a timeout, including MSAL's, which passes none of its own."""
         if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self.default_timeout
+            kwargs["timeout"] = timeout_within(self.default_timeout, getattr(self._local, "deadline", None))
         return super().request(method, url, *args, **kwargs)
 
     def merge_environment_settings(
