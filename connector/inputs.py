@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import reprlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,11 @@ MAX_ITEMS = 5000
 _ADDRESS_CHARS = re.compile(r"^[0-9A-Fa-f.:]{2,45}$")
 _SEPARATORS = re.compile(r"[,\s]+")
 _SHOWN_CHARS = 60
+_LOOKBACK_DIGITS = re.compile(r"0*[0-9]{1,4}")
+"""At most four significant digits: int() of a longer text costs time, and past 4,300 digits raises."""
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 2
+_REPR.maxother = _SHOWN_CHARS
 
 
 @dataclass(frozen=True)
@@ -38,7 +44,7 @@ class ParsedItem:
 
 def show(value: object) -> str:
     """A safe, bounded rendering of user input for a message: control characters escaped."""
-    text = value if isinstance(value, str) else repr(value)
+    text = value[: _SHOWN_CHARS * 2] if isinstance(value, str) else _REPR.repr(value)
     rendered = text.encode("unicode_escape").decode("ascii")
     if len(rendered) > _SHOWN_CHARS:
         rendered = rendered[: _SHOWN_CHARS - 3] + "..."
@@ -124,7 +130,7 @@ def parse_lookback_hours(value: Any) -> int:
         hours = value
     elif isinstance(value, float) and value.is_integer():
         hours = int(value)
-    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+    elif isinstance(value, str) and _LOOKBACK_DIGITS.fullmatch(value.strip()):
         hours = int(value.strip())
     if hours is None or not MIN_LOOKBACK_HOURS <= hours <= MAX_LOOKBACK_HOURS:
         raise InvalidInputError(

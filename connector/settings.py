@@ -97,6 +97,8 @@ class Settings(BaseModel):
             raise ValueError("must be an https:// URL")
         if parts.query or parts.fragment:
             raise ValueError("must not carry a query or fragment")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("must not carry a user name or password (requests would send them instead of the token)")
         return value.rstrip("/")
 
     @field_validator("proxy")
