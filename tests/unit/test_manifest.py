@@ -50,3 +50,13 @@ def test_every_error_category_is_documented() -> None:
     assert set(load_manifest()["error_categories"]) == {c.value for c in Category}
     enum = load_manifest()["actions"]["get_ip_statistics"]["output"]["$defs"]["Category"]["enum"]
     assert set(enum) == {c.value for c in Category}
+
+
+def test_every_declared_schema_is_valid_json_schema() -> None:
+    from connector.manifest import validate_manifest
+
+    validate_manifest(load_manifest(), meta=True)
+    broken = json.loads(manifest_path().read_text(encoding="utf-8"))
+    broken["actions"]["get_ip_statistics"]["input"]["properties"]["lookback_hours"]["type"] = "whole number"
+    with pytest.raises(jsonschema.SchemaError):
+        validate_manifest(broken, meta=True)
