@@ -36,6 +36,7 @@ ROOMY_S = 5.0
 """Budget for cases that must succeed after retrying: the retries' worst case fits in it."""
 TIMEOUT_S = 0.3
 """Per-request read timeout (and connect timeout) in these tests; injected delays exceed it."""
+OVERSIZED = b'{"ipAddress": "10.209.67.177", "organizationPrevalence": 1, "pad": "' + b"9" * (1 << 20) + b'"}'
 PORTAL_PAGE = b"<html><head><title>Sign in to your proxy</title></head><body>Access denied</body></html>"
 
 
@@ -64,6 +65,12 @@ class Case:
     check: Callable[[ActionResult, Emulator, str], None] | None = None
 
 
+def chunked(body: bytes, size: int = 65536) -> bytes:
+    """The body in HTTP/1.1 chunked framing, so that it arrives without a Content-Length."""
+    chunks = (body[i:i + size] for i in range(0, len(body), size))
+    return b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for chunk in chunks) + b"0\r\n\r\n"
+
+
 def inject(fault: Fault, count: int | None = 1) -> Callable[[Emulator], None]:
     return lambda emu: emu.inject_fault(fault, count=count)
 
@@ -84,6 +91,14 @@ def retried_then_gave_up(result: ActionResult, emu: Emulator, ip: str) -> None:
 
 def not_retried(result: ActionResult, emu: Emulator, ip: str) -> None:
     assert len(api_calls_for(emu, ip)) == 1, "a final answer must not be asked again"
+
+
+def refused_by_size(streamed: bool) -> Callable[[ActionResult, Emulator, str], None]:
+    """Refused from the declared Content-Length, or while reading when none was declared."""
+    def check(result: ActionResult, emu: Emulator, ip: str) -> None:
+        assert "cap" in result.message and ("byte body" in result.message) is not streamed, result.message
+        not_retried(result, emu, ip)
+    return check
 
 
 def retry_after(seconds: float) -> Callable[[ActionResult, Emulator, str], None]:
@@ -152,8 +167,12 @@ CASES = [
     Case("malformed_json", inject(Fault(malformed=True)), "unexpected_response", check=not_retried),
     Case("unexpected_content_type", inject(Fault(status=200, body=PORTAL_PAGE, content_type="text/html")),
          "unexpected_response", check=not_retried),
-    Case("body_over_the_size_cap", inject(Fault(status=200, body=b'{"ipAddress": "' + b"9" * (1 << 20) + b'"}')),
-         "unexpected_response", check=not_retried),
+    Case("body_over_the_size_cap", inject(Fault(status=200, body=OVERSIZED)), "unexpected_response",
+         check=refused_by_size(streamed=False)),
+    Case("body_over_the_size_cap_streamed_without_length",
+         inject(Fault(status=200, body=chunked(OVERSIZED), headers={"Transfer-Encoding": "chunked",
+                                                                   "Content-Length": ""})),
+         "unexpected_response", check=refused_by_size(streamed=True)),
     # -- sign-in ----------------------------------------------------------------------------------
     Case("token_endpoint_503_once_with_retry_after",
          inject(Fault(route="token", status=503, headers={"Retry-After": "1"})), None, 9.0, route="token",
