@@ -67,6 +67,10 @@ _AADSTS_HINTS: dict[int, tuple[type[ConnectorError], str]] = {
 }
 
 
+_TRANSIENT_OAUTH_ERRORS = frozenset({"temporarily_unavailable", "server_error"})
+"""RFC 6749 error codes that say "not now" rather than "not you"."""
+
+
 def token_claims(token: str) -> dict[str, Any]:
     """The claims of a JWT, read without verifying it: only for diagnosing a 401 or 403."""
     try:
@@ -243,6 +247,8 @@ class TokenProvider:
             digits = description[6:].split(":")[0]
             code = int(digits) if digits.isdigit() else None
         kind, hint = _AADSTS_HINTS.get(code or -1, (AuthenticationError, ""))
+        if error in _TRANSIENT_OAUTH_ERRORS:  # Entra ID's own hiccup (a 429, say): retried within the budget
+            kind, hint = UnavailableError, "the sign-in service is busy or failing; retry later"
         if not hint:
             hint = "check tenant_id, client_id and the credential"
         label = f"AADSTS{code}" if code else error
