@@ -15,6 +15,7 @@ import binascii
 import hashlib
 import json
 import logging
+import threading
 import time
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
@@ -82,7 +83,7 @@ def token_claims(token: str) -> dict[str, Any]:
     return claims if isinstance(claims, dict) else {}
 
 
-def _cache_cipher(settings: Settings) -> Fernet:
+def _cache_key(settings: Settings) -> bytes:
     """A key bound to the credential, the tenant, the app and the sign-in host."""
     material = (settings.client_secret or settings.private_key)
     assert material is not None
@@ -90,7 +91,24 @@ def _cache_cipher(settings: Settings) -> Fernet:
     key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"mde-ipstats token cache v1", info=info).derive(
         material.get_secret_value().encode()
     )
-    return Fernet(base64.urlsafe_b64encode(key))
+    return key
+
+
+def _cache_cipher(settings: Settings) -> Fernet:
+    return Fernet(base64.urlsafe_b64encode(_cache_key(settings)))
+
+
+_process_tokens: dict[str, tuple[str, float]] = {}
+"""Tokens this process already holds, by cache key and credential: a burst of lookups in one worker
+process (a batch, or many action runs in a long-lived worker) needs no lock, no MSAL application and no
+OpenID discovery once it has a token."""
+_process_tokens_guard = threading.Lock()
+
+
+def forget_process_tokens() -> None:
+    """Start afresh as a new process would (tests that model separate SOAR action runs)."""
+    with _process_tokens_guard:
+        _process_tokens.clear()
 
 
 def _credential(settings: Settings) -> str | dict[str, str]:
@@ -122,7 +140,8 @@ class TokenProvider:
         self._lock_name = f"token:{settings.tenant_id}:{settings.client_id}"
         self._cache = msal.SerializableTokenCache()
         self._app: msal.ConfidentialClientApplication | None = None
-        self._memo: tuple[str, float] | None = None
+        credential_digest = hashlib.sha256(_cache_key(settings)).hexdigest()[:16]
+        self._memo_key = f"{self._cache_key}:{credential_digest}"
         self.last_source: str | None = None
         for secret in (settings.client_secret, settings.private_key):
             if secret is not None:
@@ -132,9 +151,11 @@ class TokenProvider:
 
     def get(self, deadline: float) -> str:
         """A token valid for at least five more minutes, or a ConnectorError saying what to fix."""
-        if self._memo and self._memo[1] - EXPIRY_MARGIN_S > time.monotonic():
+        with _process_tokens_guard:
+            memo = _process_tokens.get(self._memo_key)
+        if memo and memo[1] - EXPIRY_MARGIN_S > time.monotonic():
             self.last_source = "memory"
-            return self._memo[0]
+            return memo[0]
         attempt = 0
         while True:
             attempt += 1
@@ -150,7 +171,9 @@ class TokenProvider:
 
     def invalidate(self, token: str) -> None:
         """Forget a token the API refused, in memory and in the shared cache, so the next get() signs in."""
-        self._memo = None
+        with _process_tokens_guard:
+            if _process_tokens.get(self._memo_key, ("",))[0] == token:
+                del _process_tokens[self._memo_key]
         with self._store.lock(self._lock_name, 10.0):
             self._load_cache()
             for item in list(self._cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
@@ -232,7 +255,8 @@ class TokenProvider:
             token = str(result["access_token"])
             register_secret(token)
             lifetime = float(result.get("expires_in", 0) or 0)
-            self._memo = (token, time.monotonic() + lifetime)
+            with _process_tokens_guard:
+                _process_tokens[self._memo_key] = (token, time.monotonic() + lifetime)
             self.last_source = str(result.get("token_source", "identity_provider"))
             log.debug("access token obtained from %s, valid %.0fs", self.last_source, lifetime)
             return token

@@ -102,16 +102,23 @@ class MdeClient:
         url = f"{self._api_url}/api/ips/{quote(ip, safe=':.')}/stats"
         attempt = 0
         refreshed = False
+        previous: ConnectorError | None = None
         while True:
             attempt += 1
-            self._gate.acquire(deadline)
+            # The token first: the gate admits a call for *now*, and the server counts it when it
+            # arrives, so nothing slow (a sign-in, a wait for the token lock) may come in between.
             token = self._tokens.get(deadline)
+            self._gate.acquire(deadline)
             try:
                 answer = self._send(url, lookback_hours, token, deadline)
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
                 failure: ConnectorError = connection_failure(exc, "the Defender API", self._api_url)
                 if is_certificate_failure(exc):
                     raise failure from None  # an untrusted certificate stays untrusted: no retry
+                if previous is not None and time.monotonic() >= deadline:
+                    # The budget cut this last try short: the service's own earlier answer says more.
+                    raise previous from None
+                previous = failure
                 self._backoff_or_raise(attempt, None, deadline, failure, f"{type(exc).__name__}")
                 continue
             status = answer.status
@@ -129,14 +136,14 @@ class MdeClient:
                 wait = retry_after_seconds(answer.headers.get("Retry-After"))
                 wait = DEFAULT_RETRY_AFTER_S if wait is None else wait
                 self._gate.pause(wait)
-                failure = RateLimitedError(
+                failure = previous = RateLimitedError(
                     f"Defender is throttling this application (429 {code or 'TooManyRequests'}); "
                     f"retry after {wait:.0f} s.",
                     http_status=429, code=code, correlation_id=correlation, retry_after_s=wait)
                 self._wait_or_raise(wait, deadline, failure, "429")
                 continue
             if status in RETRYABLE_STATUSES:
-                failure = UnavailableError(
+                failure = previous = UnavailableError(
                     f"The Defender API is unavailable ({status} {code or ''}".rstrip() + "); retry later.",
                     http_status=status, code=code, correlation_id=correlation)
                 hinted = retry_after_seconds(answer.headers.get("Retry-After"))

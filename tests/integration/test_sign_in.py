@@ -108,3 +108,11 @@ def test_connectivity_says_the_api_failed(emulator, tmp_path: Path) -> None:
     [result] = run("test_connectivity", {}, config, state_dir=tmp_path)
     assert result.summary == {"sign_in": True, "permission": True, "api": False}
     assert result.error.category is Category.NETWORK
+
+
+def test_a_process_that_holds_a_token_needs_no_sign_in_for_the_next_run(emulator, tmp_path: Path) -> None:
+    config = emulator.connector_config(app="reader", auth="certificate")
+    for run_number in range(3):
+        assert only(lookup(config, tmp_path / f"run{run_number}", DOC_IP, 24 + run_number)).status == "success"
+    assert emulator.counters()["token_requests"] == 1
+    assert emulator.counters()["api_calls"] == 3

@@ -27,7 +27,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from connector import ActionResult, run
-from connector.auth import TokenProvider
+from connector.auth import TokenProvider, forget_process_tokens
 from connector.errors import ConnectorError
 from connector.settings import Settings
 from connector.state import MemoryStateStore
@@ -75,10 +75,12 @@ class Audit:
         return results
 
     def lookup(self, name: str, config: dict[str, Any], ip: Any = DOC_IP, **params: Any) -> ActionResult:
+        forget_process_tokens()  # each lookup stands for a separate action run, i.e. a new process
         [result, *_] = self.keep(run("get_ip_statistics", {"ip": ip, **params}, config, state_dir=self.state(name)))
         return result
 
     def connectivity(self, name: str, config: dict[str, Any]) -> ActionResult:
+        forget_process_tokens()
         [result] = self.keep(run("test_connectivity", {}, config, state_dir=self.state(name)))
         return result
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from connector import run
-from connector.auth import TokenProvider, _cache_cipher
+from connector.auth import TokenProvider, _cache_cipher, forget_process_tokens
 from connector.settings import Settings
 from connector.state import MemoryStateStore
 from connector.stores import open_state_store
@@ -25,6 +25,8 @@ from .helpers import DOC_IP, JWT, config_for, record_issued_tokens
 
 
 def lookup(config: dict[str, Any], state: Path) -> Any:
+    """One action run, as a new process makes it: only the state directory carries the token over."""
+    forget_process_tokens()
     [result] = run("get_ip_statistics", {"ip": DOC_IP, "lookback_hours": 24}, config, state_dir=state)
     return result
 
