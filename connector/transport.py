@@ -13,11 +13,13 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 
 from connector.errors import ConfigurationError, NetworkError
+from connector.redaction import register_secret
 from connector.settings import Settings
 
 USER_AGENT = "mde-ipstats/0.1 (+SOAR connector; Defender for Endpoint IP statistics)"
@@ -125,6 +127,8 @@ class ConnectorSession(requests.Session):
 
 
 def build_session(settings: Settings) -> ConnectorSession:
+    if settings.proxy:
+        register_secret(urlsplit(settings.proxy).password)  # a proxy's password is masked like any secret
     session = ConnectorSession(ca_bundle=settings.ca_bundle, proxy=settings.proxy)
     session.default_timeout = (min(CONNECT_TIMEOUT_S, settings.timeout_s), settings.timeout_s)
     return session

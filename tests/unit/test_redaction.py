@@ -24,3 +24,14 @@ def test_filter_cleans_arguments_and_tracebacks(caplog) -> None:  # type: ignore
         logger.exception("failed with %s", "Another-Distinctive-Secret")
     assert "Another-Distinctive-Secret" not in caplog.text
     assert "boom ***" in caplog.text
+
+
+def test_a_proxy_password_is_masked_once_the_session_is_built() -> None:
+    from connector.settings import Settings
+    from connector.transport import build_session
+
+    settings = Settings.load({"tenant_id": "contoso.onmicrosoft.com",
+                              "client_id": "11111111-1111-1111-1111-111111111111", "client_secret": "x" * 12,
+                              "proxy": "http://svc:Proxy-Pass-9876@proxy.example:3128"})
+    build_session(settings).close()
+    assert "Proxy-Pass-9876" not in redact("CONNECT via http://svc:Proxy-Pass-9876@proxy.example:3128")
