@@ -34,6 +34,25 @@ class StateStore(Protocol):
         ...
 
 
+class ProcessLocks:
+    """Named locks within one process: enough for a store whose users all live in that process."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+
+    @contextmanager
+    def lock(self, name: str, timeout_s: float) -> Iterator[bool]:
+        with self._guard:
+            lock = self._locks.setdefault(name, threading.Lock())
+        acquired = lock.acquire(timeout=max(timeout_s, 0.0))
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                lock.release()
+
+
 class MemoryStateStore:
     """A process-local store: for tests, one-shot CLI runs without persistence, and platforms
     whose own state object is handed in and saved by the adapter afterwards."""
@@ -41,7 +60,7 @@ class MemoryStateStore:
     def __init__(self) -> None:
         self._values: dict[str, tuple[bytes, float | None]] = {}
         self._guard = threading.Lock()
-        self._locks: dict[str, threading.Lock] = {}
+        self._locks = ProcessLocks()
 
     def get(self, key: str) -> bytes | None:
         with self._guard:
@@ -63,13 +82,5 @@ class MemoryStateStore:
         with self._guard:
             self._values.pop(key, None)
 
-    @contextmanager
-    def lock(self, name: str, timeout_s: float) -> Iterator[bool]:
-        with self._guard:
-            lock = self._locks.setdefault(name, threading.Lock())
-        acquired = lock.acquire(timeout=max(timeout_s, 0.0))
-        try:
-            yield acquired
-        finally:
-            if acquired:
-                lock.release()
+    def lock(self, name: str, timeout_s: float) -> AbstractContextManager[bool]:
+        return self._locks.lock(name, timeout_s)

@@ -14,9 +14,11 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, MutableMapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
+
+from connector.state import ProcessLocks
 
 _VALUE = "v"
 _EXPIRES = "e"
@@ -34,7 +36,7 @@ class AssetStateStore:
         self._state = state
         self._clock = clock
         self._guard = threading.RLock()
-        self._locks: dict[str, threading.Lock] = {}
+        self._locks = ProcessLocks()
 
     @contextmanager
     def session(self) -> Iterator[AssetStateStore]:
@@ -81,16 +83,8 @@ class AssetStateStore:
             if key in self._state:
                 del self._state[key]
 
-    @contextmanager
-    def lock(self, name: str, timeout_s: float) -> Iterator[bool]:
-        with self._guard:
-            lock = self._locks.setdefault(name, threading.Lock())
-        acquired = lock.acquire(timeout=max(timeout_s, 0.0))
-        try:
-            yield acquired
-        finally:
-            if acquired:
-                lock.release()
+    def lock(self, name: str, timeout_s: float) -> AbstractContextManager[bool]:
+        return self._locks.lock(name, timeout_s)
 
     def _purge_expired(self) -> None:
         with self._guard:
