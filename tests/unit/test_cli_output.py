@@ -1,0 +1,47 @@
+"""The CLI's people-facing output: the progress bar and the table."""
+
+import io
+
+import pytest
+
+from connector.cli import progress_bar, render_table
+from connector.errors import InvalidInputError
+from connector.results import ActionResult
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_batch_longer_than_a_screenful_gets_a_progress_bar_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LINES", "24")
+    monkeypatch.setenv("COLUMNS", "80")
+    stream = Terminal()
+    update, bar = progress_bar(100, stream)
+    assert update is not None
+    update(50, 100)
+    bar.close()
+    assert "50/100" in stream.getvalue()
+
+
+def test_no_bar_for_a_short_batch_or_when_stderr_is_not_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LINES", "24")
+    assert progress_bar(10, Terminal()) == (None, None)
+    assert progress_bar(1000, io.StringIO()) == (None, None)
+
+
+def test_the_table_marks_not_seen_and_failures() -> None:
+    seen = ActionResult(action="get_ip_statistics", status="success", message="m",
+                        parameters={"ip": "10.0.0.1", "lookback_hours": 720},
+                        data=[{"ipAddress": "10.0.0.1", "organizationPrevalence": 12, "orgPrevalence": "12",
+                               "orgFirstSeen": "2025-01-01T00:00:00.123Z", "orgLastSeen": "2025-01-02T00:00:00Z",
+                               "seenInOrg": True, "lookBackHours": 720}])
+    never = seen.model_copy(update={"data": [dict(seen.data[0], organizationPrevalence=0, seenInOrg=False,
+                                                  orgFirstSeen=None, orgLastSeen=None)], "cached": True,
+                                    "cache_age_s": 42.0})
+    failed = ActionResult.failure("get_ip_statistics", {"ip": "x"}, InvalidInputError("'x' is not an IP address"))
+    lines = render_table([seen, never, failed]).splitlines()
+    assert lines[1].split()[:5] == ["10.0.0.1", "seen", "12", "2025-01-01", "00:00:00Z"]
+    assert "NOT SEEN" in lines[2] and "cached, 42s old" in lines[2]
+    assert "FAILED" in lines[3] and "invalid_input: 'x' is not an IP address" in lines[3]
