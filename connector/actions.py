@@ -13,21 +13,19 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from connector.auth import TokenProvider, token_claims
 from connector.cache import ResultCache
 from connector.client import REQUIRED_ROLE, Gate, MdeClient
 from connector.errors import ConfigurationError, ConnectorError, InvalidInputError, PermissionDeniedError
 from connector.inputs import DEFAULT_LOOKBACK_HOURS, ParsedItem, parse_ip_items, parse_lookback_hours, show
-from connector.manifest import action_input_schema
+from connector.manifest import input_validator
 from connector.mapping import describe, summary_of
 from connector.ratelimit import open_rate_gate
 from connector.results import ActionResult, IpStatistics
 from connector.settings import Settings
 from connector.state import StateStore
 from connector.stores import open_state_store
-from connector.transport import build_session
+from connector.transport import shared_session
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +58,13 @@ class Connector:
         self.settings = settings
         self.state_dir = state_dir or default_state_dir()
         self.store = open_state_store(settings, self.state_dir)
-        self.session = build_session(settings)
+        self.session = shared_session(settings)
         self.tokens = TokenProvider(settings, self.session, token_store or self.store)
         self.gate = gate or open_rate_gate(settings, self.state_dir)
         self.cache = ResultCache(self.store, settings.cache_ttl_s, settings.tenant_id)
         self.client = MdeClient(settings, self.session, self.tokens, self.gate)
 
     def close(self) -> None:
-        self.session.close()
         for resource in (self.gate, self.store):
             closer = getattr(resource, "close", None)
             if callable(closer):
@@ -189,7 +186,7 @@ def parse_get_ip_statistics(params: Mapping[str, Any]) -> tuple[list[ParsedItem]
     document = dict(params)
     hours: int | InvalidInputError
     problems = []
-    validator = jsonschema.Draft202012Validator(action_input_schema(GET_IP_STATISTICS))
+    validator = input_validator(GET_IP_STATISTICS)
     for error in validator.iter_errors(document):
         if error.absolute_path and error.absolute_path[0] in ("ip", "lookback_hours"):
             continue  # judged below, per item and with a precise message

@@ -201,6 +201,12 @@ def action_input_schema(action: str) -> dict[str, Any]:
     return copy.deepcopy(load_manifest()["actions"][action]["input"])
 
 
+@cache
+def input_validator(action: str) -> jsonschema.protocols.Validator:
+    """The validator of an action's input schema, built once per process (it is on every call's path)."""
+    return jsonschema.Draft202012Validator(load_manifest()["actions"][action]["input"])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Generate or check manifest.json from the models.")
     parser.add_argument("--write", type=Path, nargs="?", const=Path(MANIFEST_NAME), help="write the manifest")

@@ -132,3 +132,18 @@ def build_session(settings: Settings) -> ConnectorSession:
     session = ConnectorSession(ca_bundle=settings.ca_bundle, proxy=settings.proxy)
     session.default_timeout = (min(CONNECT_TIMEOUT_S, settings.timeout_s), settings.timeout_s)
     return session
+
+
+_shared_sessions: dict[tuple[str | None, str | None, float], ConnectorSession] = {}
+_shared_sessions_guard = threading.Lock()
+
+
+def shared_session(settings: Settings) -> ConnectorSession:
+    """One session per process and transport configuration, so that consecutive lookups in a
+    long-lived worker reuse their TLS connections instead of paying a handshake each time."""
+    key = (settings.ca_bundle, settings.proxy, settings.timeout_s)
+    with _shared_sessions_guard:
+        session = _shared_sessions.get(key)
+        if session is None:
+            session = _shared_sessions[key] = build_session(settings)
+        return session
