@@ -186,15 +186,31 @@ class TokenProvider:
 
     def _sign_in(self, deadline: float) -> dict[str, Any]:
         """One try: the shared cache, else Entra ID, under the store-wide lock and within the deadline."""
+        self._load_cache()
+        cached = self._cached_token()
+        if cached is not None:  # another process signed in already: no lock, no MSAL application
+            return cached
         wait = max(0.0, min(deadline - time.monotonic(), 30.0))
         with self._store.lock(self._lock_name, wait) as locked, self._within(deadline):
             if not locked:
                 log.debug("token lock not acquired in %.1fs; signing in without it", wait)
             self._load_cache()
-            result = self._acquire()
+            result = self._cached_token() or self._acquire()
             if self._cache.has_state_changed:
                 self._save_cache()
         return result
+
+    def _cached_token(self) -> dict[str, Any] | None:
+        """A token for this app, tenant and scope from the shared cache with over five minutes left,
+        answered as MSAL would, without building an MSAL application (which fetches OpenID discovery)."""
+        now = time.time()
+        query = {"client_id": self._settings.client_id}
+        for item in self._cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN, target=self._scopes,
+                                       query=query):
+            expires_in = float(item.get("expires_on", 0) or 0) - now
+            if expires_in > EXPIRY_MARGIN_S and item.get("secret"):
+                return {"access_token": item["secret"], "expires_in": expires_in, "token_source": "cache"}
+        return None
 
     def _within(self, deadline: float) -> AbstractContextManager[None]:
         if isinstance(self._session, ConnectorSession):

@@ -116,3 +116,14 @@ def test_a_process_that_holds_a_token_needs_no_sign_in_for_the_next_run(emulator
         assert only(lookup(config, tmp_path / f"run{run_number}", DOC_IP, 24 + run_number)).status == "success"
     assert emulator.counters()["token_requests"] == 1
     assert emulator.counters()["api_calls"] == 3
+
+
+def test_a_new_process_takes_the_shared_token_without_even_asking_for_discovery(emulator, tmp_path: Path) -> None:
+    from connector.auth import forget_process_tokens
+
+    config = emulator.connector_config(app="reader", auth="secret") | {"cache_ttl_s": 0}
+    assert only(lookup(config, tmp_path, DOC_IP)).status == "success"
+    forget_process_tokens()  # what the next SOAR action run, a new process, starts with
+    emulator.reset_observations()
+    assert only(lookup(config, tmp_path, DOC_IP)).status == "success"
+    assert [entry["route"] for entry in emulator.request_log()] == ["api"]
