@@ -49,10 +49,11 @@ CONFIGURATIONS = ("sqlite", "redis", "naive")
 NAIVE_MAX_RETRIES = 3
 NAIVE_ITEM_BUDGET_API_S = 120.0  # a naive client gives up on a Retry-After longer than this
 READY_TIMEOUT_S = 180.0
-DEFAULT_TIME_SCALE = 5.0
+DEFAULT_TIME_SCALE = 3.0
 """Compression shrinks the windows, not the CPU time a burst of lookups takes on the machine: the
 overhead above the lower bound is a number of real seconds, so the stronger the compression, the
-larger its share. At 5x a minute lasts 12 s and the whole run takes about five minutes."""
+larger its share (at real time it would be about 1%). At 3x a minute lasts 20 s and the whole run
+takes about seven minutes, most of it the naive client."""
 
 
 # -- the storm --------------------------------------------------------------------------------------
