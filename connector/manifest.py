@@ -10,7 +10,6 @@ examples satisfy them).
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import sys
 from functools import cache
@@ -198,10 +197,6 @@ def load_manifest() -> dict[str, Any]:
         manifest: dict[str, Any] = json.load(handle)
     validate_manifest(manifest, meta=False)
     return manifest
-
-
-def action_input_schema(action: str) -> dict[str, Any]:
-    return copy.deepcopy(load_manifest()["actions"][action]["input"])
 
 
 @cache
