@@ -16,7 +16,7 @@ from typing import Any
 from connector.auth import TokenProvider, token_claims
 from connector.cache import ResultCache
 from connector.client import REQUIRED_ROLE, Gate, MdeClient
-from connector.errors import ConfigurationError, ConnectorError, InvalidInputError, PermissionDeniedError
+from connector.errors import ConnectorError, InvalidInputError, PermissionDeniedError
 from connector.inputs import DEFAULT_LOOKBACK_HOURS, ParsedItem, parse_ip_items, parse_lookback_hours, show
 from connector.manifest import input_validator
 from connector.mapping import describe, summary_of
@@ -225,16 +225,18 @@ def run(
         raise ValueError(f"unknown action {action!r}; known: {', '.join(ACTIONS)}")
     try:
         settings = Settings.load(config)
-    except ConfigurationError as exc:
-        return _configuration_failure(action, params, exc)
-    with Connector(settings, state_dir=state_dir, token_store=store) as connector:
+        connector = Connector(settings, state_dir=state_dir, token_store=store)
+    except ConnectorError as exc:  # bad configuration, or shared state that cannot be opened
+        return _failure_for_every_item(action, params, exc)
+    with connector:
         if action == TEST_CONNECTIVITY:
             return [connector.test_connectivity()]
         return connector.get_ip_statistics(params, progress)
 
 
-def _configuration_failure(action: str, params: Mapping[str, Any], exc: ConfigurationError) -> list[ActionResult]:
-    """A configuration problem fails every item, but each still gets its own result."""
+def _failure_for_every_item(action: str, params: Mapping[str, Any], exc: ConnectorError) -> list[ActionResult]:
+    """A problem before any lookup fails every item, but each still gets its own result (and an
+    invalid item keeps its own, more precise, verdict)."""
     if action == TEST_CONNECTIVITY:
         return [ActionResult.failure(action, {}, exc)]
     items, hours = parse_get_ip_statistics(params)

@@ -127,3 +127,14 @@ def test_a_new_process_takes_the_shared_token_without_even_asking_for_discovery(
     emulator.reset_observations()
     assert only(lookup(config, tmp_path, DOC_IP)).status == "success"
     assert [entry["route"] for entry in emulator.request_log()] == ["api"]
+
+
+def test_an_unusable_state_directory_is_a_result_per_item_not_a_crash(emulator, tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the state directory should be")
+    results = lookup(emulator.connector_config(app="reader", auth="secret"), blocker / "state",
+                     [DOC_IP, "bad-ip", "10.0.0.1"])
+    assert [r.status for r in results] == ["failed"] * 3
+    assert results[0].error.category is Category.CONFIGURATION and "state" in results[0].message.lower()
+    assert results[1].error.category is Category.INVALID_INPUT
+    assert emulator.counters()["api_calls"] == 0
