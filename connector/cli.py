@@ -85,8 +85,6 @@ def _table_row(result: ActionResult) -> list[str]:
     if result.status == "failed":
         assert result.error is not None
         return [ip, "FAILED", "-", "-", "-", f"{result.error.category.value}: {result.error.message}"]
-    if result.action == TEST_CONNECTIVITY:
-        return ["-", "OK", "-", "-", "-", result.message]
     data = result.data[0]
     note = f"cached, {result.cache_age_s:.0f}s old" if result.cached else ""
     if not data["seenInOrg"]:
@@ -108,8 +106,28 @@ def render_table(results: Sequence[ActionResult]) -> str:
     return "\n".join(lines)
 
 
+def render_connectivity(result: ActionResult) -> str:
+    """Each check on its line, so that a person sees at once which of the three failed."""
+    checks = result.data[0] if result.data else {}
+    lines = []
+    for key, label in (("sign_in", "sign-in"), ("permission", "Ip.Read.All"), ("api", "API call")):
+        state = "ok" if checks.get(key) else ("FAILED" if result.status == "failed" else "-")
+        lines.append(f"{label:<12} {state}")
+        if state == "FAILED":
+            break
+    lines.append("")
+    lines.append(result.message)
+    return "\n".join(lines)
+
+
 def emit(results: Sequence[ActionResult], fmt: str, out: TextIO) -> int:
-    out.write((render_json(results) if fmt == "json" else render_table(results)) + "\n")
+    if fmt == "json":
+        text = render_json(results)
+    elif len(results) == 1 and results[0].action == TEST_CONNECTIVITY:
+        text = render_connectivity(results[0])
+    else:
+        text = render_table(results)
+    out.write(text + "\n")
     return EXIT_OK if all(r.succeeded for r in results) else EXIT_FAILED
 
 

@@ -45,3 +45,16 @@ def test_the_table_marks_not_seen_and_failures() -> None:
     assert lines[1].split()[:5] == ["10.0.0.1", "seen", "12", "2025-01-01", "00:00:00Z"]
     assert "NOT SEEN" in lines[2] and "cached, 42s old" in lines[2]
     assert "FAILED" in lines[3] and "invalid_input: 'x' is not an IP address" in lines[3]
+
+
+def test_connectivity_shows_which_check_failed() -> None:
+    from connector.cli import render_connectivity
+    from connector.errors import PermissionDeniedError
+
+    checks = {"sign_in": True, "permission": False, "api": False, "login_url": "https://l", "api_url": "https://a",
+              "token_audience": "x", "token_roles": []}
+    failed = ActionResult.failure("test_connectivity", {}, PermissionDeniedError("no Ip.Read.All")).model_copy(
+        update={"data": [checks]})
+    lines = render_connectivity(failed).splitlines()
+    assert lines[:2] == ["sign-in      ok", "Ip.Read.All  FAILED"]
+    assert lines[-1] == "no Ip.Read.All"
