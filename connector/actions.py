@@ -15,12 +15,12 @@ from typing import Any
 
 from connector.auth import TokenProvider, token_claims
 from connector.cache import ResultCache
-from connector.client import REQUIRED_ROLE, Gate, MdeClient
+from connector.client import REQUIRED_ROLE, MdeClient
 from connector.errors import ConnectorError, InvalidInputError, PermissionDeniedError
 from connector.inputs import DEFAULT_LOOKBACK_HOURS, ParsedItem, parse_ip_items, parse_lookback_hours, show
 from connector.manifest import input_validator
 from connector.mapping import describe, summary_of
-from connector.ratelimit import open_rate_gate
+from connector.ratelimit import RateGate, open_rate_gate
 from connector.results import ActionResult, IpStatistics
 from connector.settings import Settings
 from connector.state import StateStore
@@ -53,7 +53,7 @@ class Connector:
         *,
         state_dir: Path | None = None,
         token_store: StateStore | None = None,
-        gate: Gate | None = None,
+        gate: RateGate | None = None,
     ) -> None:
         self.settings = settings
         self.state_dir = state_dir or default_state_dir()

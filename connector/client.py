@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import quote
 
 import requests
@@ -30,6 +30,7 @@ from connector.errors import (
     UnexpectedResponseError,
 )
 from connector.mapping import not_seen, statistics_from_body
+from connector.ratelimit import RateGate
 from connector.results import IpStatistics
 from connector.retry import backoff_s, wait_or_raise
 from connector.settings import Settings
@@ -43,14 +44,6 @@ RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
 DEFAULT_RETRY_AFTER_S = 10.0
 """Used when a 429 arrives without Retry-After (Defender always sends one; a proxy may not)."""
 REQUIRED_ROLE = "Ip.Read.All"
-
-
-class Gate(Protocol):
-    """The shared rate limit (connector.ratelimit implements it)."""
-
-    def acquire(self, deadline: float) -> None: ...
-
-    def pause(self, seconds: float) -> None: ...
 
 
 @dataclass
@@ -86,7 +79,7 @@ class MdeClient:
         settings: Settings,
         session: requests.Session,
         tokens: TokenProvider,
-        gate: Gate,
+        gate: RateGate,
         *,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
