@@ -9,7 +9,6 @@ that lock and then find its answer in the cache.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import time
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from connector.inputs import canonical_ip
 from connector.state import StateStore
 
 _FORMAT = 1
@@ -27,13 +27,6 @@ class CachedAnswer:
     data: dict[str, Any]
     """The IpStatistics dict exactly as it was stored."""
     age_s: float
-
-
-def _canonical_ip(ip: str) -> str:
-    try:
-        return ipaddress.ip_address(ip.strip()).compressed
-    except ValueError:
-        return ip
 
 
 class ResultCache:
@@ -49,7 +42,7 @@ class ResultCache:
         return self.ttl_s > 0
 
     def _key(self, kind: str, ip: str, lookback_hours: int) -> str:
-        return f"{kind}:{self._tenant}:{_canonical_ip(ip)}:{int(lookback_hours)}"
+        return f"{kind}:{self._tenant}:{canonical_ip(ip)}:{int(lookback_hours)}"
 
     def get(self, ip: str, lookback_hours: int) -> CachedAnswer | None:
         if not self.enabled:
