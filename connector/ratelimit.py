@@ -226,6 +226,7 @@ class SqliteRateGate(_BucketGate):
         try:
             private_dir(path.parent)
             private_file(path)
+            private_file(path.with_name(path.name + ".lock"))  # filelock keeps an existing file's mode
             bucket = SQLiteBucket.init_from_file(budget.rates(), table=f"calls_{gate}", db_path=str(path),
                                                  use_file_lock=True)
         except (OSError, sqlite3.Error) as exc:
