@@ -47,6 +47,17 @@ def _poll_delays(deadline: float) -> Iterator[float]:
         delay = min(delay * 2, _POLL_MAX_S)
 
 
+def _acquire_polling(try_once: Callable[[], bool], timeout_s: float) -> bool:
+    """Try once, then again with back-off until timeout_s has passed: the lock wait of both stores."""
+    if try_once():
+        return True
+    for delay in _poll_delays(time.monotonic() + max(timeout_s, 0.0)):
+        time.sleep(delay)
+        if try_once():
+            return True
+    return False
+
+
 class _Renewals:
     """One daemon thread per process that keeps every lease this process holds from expiring.
 
@@ -291,14 +302,7 @@ class SqliteStateStore:
     @contextmanager
     def lock(self, name: str, timeout_s: float) -> Iterator[bool]:
         owner = uuid.uuid4().hex
-        acquired = self._try_lock(name, owner)
-        if not acquired:
-            for delay in _poll_delays(time.monotonic() + max(timeout_s, 0.0)):
-                time.sleep(delay)
-                if self._try_lock(name, owner):
-                    acquired = True
-                    break
-        if not acquired:
+        if not _acquire_polling(lambda: self._try_lock(name, owner), timeout_s):
             yield False
             return
         try:
@@ -419,14 +423,7 @@ class RedisStateStore:
     @contextmanager
     def lock(self, name: str, timeout_s: float) -> Iterator[bool]:
         key, owner = self._lock_key(name), uuid.uuid4().hex
-        acquired = self._try_lock(key, owner)
-        if not acquired:
-            for delay in _poll_delays(time.monotonic() + max(timeout_s, 0.0)):
-                time.sleep(delay)
-                if self._try_lock(key, owner):
-                    acquired = True
-                    break
-        if not acquired:
+        if not _acquire_polling(lambda: self._try_lock(key, owner), timeout_s):
             yield False
             return
         lease_ms = round(self._lease_s * 1000)
