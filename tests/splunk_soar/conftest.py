@@ -36,6 +36,15 @@ def asset_file(emu: Any, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def wrong_secret_asset(emu: Any, tmp_path: Path) -> Path:
+    """The reader's asset with a client secret Entra ID refuses."""
+    path = tmp_path / "wrong.json"
+    config = emu.connector_config(app="reader", auth="secret") | {"client_secret": "not-the-secret"}
+    path.write_text(json.dumps(config), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
 def runner(tmp_path: Path) -> Any:
     """Run an action through the SDK's runner; each test has its own local asset state."""
     from soar_helpers import SoarRunner

@@ -212,13 +212,9 @@ def test_enrichment_notes_tags_and_raises_severity_by_verdict(emu: Any, runner: 
     assert fake.severities == ["high"]
 
 
-def test_failed_lookups_become_notes_with_the_error_category(emu: Any, runner: SoarRunner,
-                                                             tmp_path: Path) -> None:
-    config = emu.connector_config(app="reader", auth="secret")
-    config["client_secret"] = "wrong"
-    asset = tmp_path / "wrong.json"
-    asset.write_text(json.dumps(config), encoding="utf-8")
-    fake, ips, _ = run_enrichment(runner, asset)
+def test_failed_lookups_become_notes_with_the_error_category(runner: SoarRunner,
+                                                             wrong_secret_asset: Path) -> None:
+    fake, ips, _ = run_enrichment(runner, wrong_secret_asset)
     assert len(fake.notes) == len(ips)
     assert all(n["title"].startswith("Defender lookup failed") for n in fake.notes)
     assert all("(authentication)" in n["title"] for n in fake.notes), [n["title"] for n in fake.notes]

@@ -79,13 +79,9 @@ def test_test_connectivity_succeeds_against_the_emulator(emu: Any, runner: SoarR
     assert "Connectivity OK" in out.stdout
 
 
-def test_test_connectivity_fails_with_a_wrong_secret_and_says_so(emu: Any, runner: SoarRunner,
-                                                              tmp_path: Path) -> None:
-    config = emu.connector_config(app="reader", auth="secret")
-    config["client_secret"] = "not-the-secret"
-    asset = tmp_path / "wrong.json"
-    asset.write_text(json.dumps(config), encoding="utf-8")
-    out = runner.run("test-connectivity", asset)
+def test_test_connectivity_fails_with_a_wrong_secret_and_says_so(runner: SoarRunner,
+                                                              wrong_secret_asset: Path) -> None:
+    out = runner.run("test-connectivity", wrong_secret_asset)
     [result] = out.results
     assert not result.success
     assert "Sign-in failed" in result.message or "sign" in result.message.lower()
