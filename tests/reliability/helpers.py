@@ -105,7 +105,11 @@ def assert_one_result_per_item(results: list[ActionResult], ips: list[str]) -> N
 
 def _relay(a: socket.socket, b: socket.socket, stop: threading.Event, until: float,
            counted: list[int] | None = None) -> None:
-    """Copy bytes both ways until either side closes, stop is set, or the deadline passes."""
+    """Copy bytes both ways until either side closes, stop is set, or the deadline passes.
+
+    ``counted[0]`` grows as bytes pass, so a reader sees the figure even when the relay ends because
+    ``close_live()`` closed its sockets under it (which surfaces here as an OSError, not a crash).
+    """
     selector = selectors.DefaultSelector()
     peers = {a: b, b: a}
     try:
@@ -119,21 +123,16 @@ def _relay(a: socket.socket, b: socket.socket, stop: threading.Event, until: flo
                     data = source.recv(65536)
                 except (BlockingIOError, InterruptedError):
                     continue
-                except OSError:
-                    return
                 if not data:
                     return
                 if counted is not None:
                     counted[0] += len(data)
                 target = peers[source]
-                target.setblocking(True)
                 target.settimeout(5.0)
-                try:
-                    target.sendall(data)
-                except OSError:
-                    return
-                finally:
-                    target.setblocking(False)
+                target.sendall(data)
+                target.setblocking(False)
+    except OSError:
+        return
     finally:
         selector.close()
         for sock in peers:
@@ -283,7 +282,7 @@ class ConnectProxy(_LoopbackServer):
 
     def __init__(self, max_connections: int = 32, lifetime_s: float = 60.0, refuse: bool = False) -> None:
         self.tunnels: list[str] = []
-        self.bytes_relayed: dict[str, list[int]] = {}
+        self._relayed: list[tuple[str, list[int]]] = []
         self.requests: list[str] = []
         self.refuse = refuse
         super().__init__(max_connections, lifetime_s)
@@ -291,6 +290,14 @@ class ConnectProxy(_LoopbackServer):
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def bytes_relayed(self) -> dict[str, list[int]]:
+        """Bytes carried so far, per target, one figure per tunnel (live, also for open tunnels)."""
+        figures: dict[str, list[int]] = {}
+        for target, counted in list(self._relayed):
+            figures.setdefault(target, []).append(counted[0])
+        return figures
 
     def _handle(self, client: socket.socket) -> None:
         client.settimeout(5.0)
@@ -327,13 +334,12 @@ class ConnectProxy(_LoopbackServer):
             return
         counted = [0]
         self.tunnels.append(target)
-        self.bytes_relayed.setdefault(target, []).append(0)
+        self._relayed.append((target, counted))
         client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
         leftover = head.split(b"\r\n\r\n", 1)[1]
         if leftover:
             upstream.sendall(leftover)
         _relay(client, upstream, self._stop, self._until, counted)
-        self.bytes_relayed[target][-1] = counted[0]
 
 
 @contextlib.contextmanager
