@@ -91,9 +91,9 @@ def test_calls_within_the_budget_pass_at_once_then_wait_for_the_window() -> None
     started = time.monotonic()
     for _ in range(3):
         gate.acquire(started + 5)
-    assert time.monotonic() - started < 0.1
+    assert time.monotonic() - started < 0.6  # well short of the 1.2 s a wait would take
     gate.acquire(started + 5)
-    assert 1.15 <= time.monotonic() - started < 1.6
+    assert 1.15 <= time.monotonic() - started < 3.0
 
 
 def test_a_slot_beyond_the_deadline_fails_at_once_saying_when_to_retry() -> None:
@@ -103,7 +103,7 @@ def test_a_slot_beyond_the_deadline_fails_at_once_saying_when_to_retry() -> None
     started = time.monotonic()
     with pytest.raises(RateLimitedError) as caught:
         gate.acquire(started + 0.5)
-    assert time.monotonic() - started < 0.05
+    assert time.monotonic() - started < 0.3  # did not sit out the 0.5 s up to the deadline
     assert caught.value.retry_after_s is not None and 1.1 <= caught.value.retry_after_s <= 1.3
     assert "Retry after" in caught.value.message
 
@@ -114,7 +114,7 @@ def test_a_pause_delays_the_next_call_and_a_shorter_one_does_not_cut_it() -> Non
     gate.pause(0.1)
     started = time.monotonic()
     gate.acquire(started + 5)
-    assert 0.45 <= time.monotonic() - started < 0.8
+    assert 0.45 <= time.monotonic() - started < 1.5
 
 
 def test_a_pause_beyond_the_deadline_fails_at_once() -> None:
@@ -123,7 +123,7 @@ def test_a_pause_beyond_the_deadline_fails_at_once() -> None:
     started = time.monotonic()
     with pytest.raises(RateLimitedError) as caught:
         gate.acquire(started + 0.5)
-    assert time.monotonic() - started < 0.05
+    assert time.monotonic() - started < 0.3  # did not sit out the 0.5 s up to the deadline
     assert caught.value.retry_after_s is not None and 2.5 < caught.value.retry_after_s <= 3.1
     assert "429" in caught.value.message
 
