@@ -56,7 +56,8 @@ run_tests() {
   log "starting a private redis-server on loopback"
   local redis_url
   redis_url=$(scripts/start-redis.sh start)
-  trap 'scripts/start-redis.sh stop >/dev/null 2>&1 || true' EXIT
+  # Stop this run's own instance by its URL, not "the last one started", which a concurrent run may own.
+  trap "scripts/start-redis.sh stop '$redis_url' >/dev/null 2>&1 || true" EXIT
   log "core, emulator, reliability and storm tests (Python $(.venv/bin/python -c 'import platform; print(platform.python_version())'))"
   MDE_TEST_REDIS_URL="$redis_url" .venv/bin/python -m pytest -q
   log "Splunk SOAR app tests (Python 3.13, splunk-soar-sdk)"
