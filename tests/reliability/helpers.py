@@ -281,8 +281,7 @@ class ConnectProxy(_LoopbackServer):
     """
 
     def __init__(self, max_connections: int = 32, lifetime_s: float = 60.0, refuse: bool = False) -> None:
-        self.tunnels: list[str] = []
-        self._relayed: list[tuple[str, list[int]]] = []
+        self._relayed: list[tuple[str, list[int]]] = []  # (target, [bytes so far]) per tunnel
         self.requests: list[str] = []
         self.refuse = refuse
         super().__init__(max_connections, lifetime_s)
@@ -290,6 +289,10 @@ class ConnectProxy(_LoopbackServer):
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def tunnels(self) -> list[str]:
+        return [target for target, _ in self._relayed]
 
     @property
     def bytes_relayed(self) -> dict[str, list[int]]:
@@ -333,7 +336,6 @@ class ConnectProxy(_LoopbackServer):
             client.close()
             return
         counted = [0]
-        self.tunnels.append(target)
         self._relayed.append((target, counted))
         client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
         leftover = head.split(b"\r\n\r\n", 1)[1]
