@@ -53,11 +53,12 @@ class Connector:
         *,
         state_dir: Path | None = None,
         token_store: StateStore | None = None,
+        shared_store: StateStore | None = None,
         gate: RateGate | None = None,
     ) -> None:
         self.settings = settings
         self.state_dir = state_dir or default_state_dir()
-        self.store = open_state_store(settings, self.state_dir)
+        self.store = shared_store or open_state_store(settings, self.state_dir)
         self.session = shared_session(settings)
         self.tokens = TokenProvider(settings, self.session, token_store or self.store)
         self.gate = gate or open_rate_gate(settings, self.state_dir)
@@ -213,19 +214,23 @@ def run(
     *,
     store: StateStore | None = None,
     state_dir: Path | None = None,
+    shared_store: StateStore | None = None,
+    gate: RateGate | None = None,
     progress: Progress | None = None,
 ) -> list[ActionResult]:
     """Run one action: the entry point every platform adapter calls.
 
     ``store`` is where the platform keeps the MSAL token cache (its own encrypted state, say);
-    ``state_dir`` is where the shared local state lives. Never raises for input, configuration or
-    service problems: they come back as failed results.
+    ``state_dir`` is where the shared local state lives (SQLite by default). A platform that runs each
+    action in a fresh container, where no local file outlives the run, passes its own ``shared_store``
+    (result cache, locks) and ``gate`` (the rate-limit ledger) instead. Never raises for input,
+    configuration or service problems: they come back as failed results.
     """
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}; known: {', '.join(ACTIONS)}")
     try:
         settings = Settings.load(config)
-        connector = Connector(settings, state_dir=state_dir, token_store=store)
+        connector = Connector(settings, state_dir=state_dir, token_store=store, shared_store=shared_store, gate=gate)
     except ConnectorError as exc:  # bad configuration, or shared state that cannot be opened
         return _failure_for_every_item(action, params, exc)
     with connector:

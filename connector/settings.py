@@ -6,7 +6,10 @@ pydantic SecretStr so that a repr, a log line or a validation error can never pr
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +31,7 @@ from connector.errors import ConfigurationError
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _TENANT_DOMAIN = re.compile(r"^(?=.{4,253}$)([a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$")
 _THUMBPRINT = re.compile(r"^[0-9a-fA-F]{40}$")
+PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
 
 StoreBackend = Literal["sqlite", "redis", "memory"]
 
@@ -48,7 +52,7 @@ class Settings(BaseModel):
     api_url: str | None = Field(default=None, description="Override: Defender API base URL")
     login_url: str | None = Field(default=None, description="Override: Entra ID sign-in host")
     scope: str | None = Field(default=None, description="Override: token scope")
-    ca_bundle: str | None = Field(default=None, description="Path to a CA bundle (PEM) to trust")
+    ca_bundle: str | None = Field(default=None, description="CA bundle to trust: a PEM file's path, or the PEM text")
     proxy: str | None = Field(default=None, description="HTTPS proxy URL for sign-in and API calls")
     timeout_s: float = Field(default=30.0, gt=0, le=300, description="Read timeout per HTTP request, seconds")
     item_budget_s: float = Field(default=120.0, gt=0, le=3600,
@@ -114,14 +118,18 @@ class Settings(BaseModel):
     @field_validator("ca_bundle")
     @classmethod
     def _ca_bundle(cls, value: str | None) -> str | None:
-        if value is None or value == "":
+        """A path to a PEM file, or the PEM text itself (what XSOAR and Cortex users paste): text is
+        written once to a content-addressed file, since requests verifies against a path."""
+        if value is None or value.strip() == "":
             return None
+        if PEM_CERTIFICATE in value:
+            return str(materialise_pem(value))
         path = Path(value).expanduser()
         try:
             text = path.read_text(encoding="ascii", errors="strict")
         except (OSError, UnicodeDecodeError) as exc:
             raise ValueError(f"cannot read the CA bundle file ({type(exc).__name__})") from None
-        if "-----BEGIN CERTIFICATE-----" not in text:
+        if PEM_CERTIFICATE not in text:
             raise ValueError("is not a PEM file of certificates")
         return str(path)
 
@@ -188,6 +196,28 @@ class Settings(BaseModel):
             return cls.model_validate(cleaned)
         except ValidationError as exc:
             raise ConfigurationError(describe_validation_error(exc)) from None
+
+
+def materialise_pem(text: str) -> Path:
+    """PEM certificates given as text, as a file requests can verify against (named by its digest,
+    so every process and run shares one file; certificates are public, the file is still 0600)."""
+    from cryptography.x509 import load_pem_x509_certificates
+
+    try:
+        load_pem_x509_certificates(text.strip().encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        raise ValueError("holds PEM text that is not a list of certificates") from None
+    digest = hashlib.sha256(text.strip().encode("ascii")).hexdigest()[:32]
+    folder = Path(tempfile.gettempdir()) / f"mde-ipstats-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    path = folder / f"ca-{digest}.pem"
+    if not path.is_file():
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+            handle.write(text.strip() + "\n")
+        partial.replace(path)
+    return path
 
 
 def describe_validation_error(exc: ValidationError) -> str:
