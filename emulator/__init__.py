@@ -4,9 +4,9 @@ For the demo, the integration tests and the benchmarks; never shipped inside a c
 See emulator/README.md.
 """
 
-from emulator.config import AppSpec, EmulatorConfig
+from emulator.config import AppSpec, EmulatorConfig, UserSpec
 from emulator.directory import AppRegistration
 from emulator.faults import Fault
 from emulator.service import Emulator
 
-__all__ = ["AppRegistration", "AppSpec", "Emulator", "EmulatorConfig", "Fault"]
+__all__ = ["AppRegistration", "AppSpec", "Emulator", "EmulatorConfig", "Fault", "UserSpec"]

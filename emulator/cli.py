@@ -2,7 +2,8 @@
 
 Writes DIR/ca.pem, DIR/connector.json (secret auth for the "reader" app; 0600),
 DIR/connector-certificate.json, DIR/reader.key.pem (0600), DIR/reader.cert.pem and
-DIR/emulator.json (URLs and IDs, no secrets), prints the URL, and serves.
+DIR/connector-delegated.json (device-code sign-in, app "delegated"), DIR/emulator.json (URLs
+and IDs, no secrets), prints the URL, and serves.
 """
 
 from __future__ import annotations
@@ -49,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--rate-limit", type=_rate_limit, action="append", default=None, metavar="CALLS/SECONDS",
                        help="a sliding window (repeatable); default 100/60 and 1500/3600")
     serve.add_argument("--no-rate-limit", action="store_true", help="disable throttling")
+    serve.add_argument("--auto-approve", metavar="USER", default=None,
+                       help="approve every device code as USER (e.g. analyst) by itself (demo)")
+    serve.add_argument("--auto-approve-polls", type=int, default=2, metavar="N",
+                       help="...when its N-th poll arrives (default 2: the first poll is pending)")
+    serve.add_argument("--device-code-interval", type=int, default=5, metavar="S",
+                       help="polling interval the device authorization endpoint announces (real seconds)")
     return parser
 
 
@@ -59,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         config = EmulatorConfig(seed=args.seed, now=args.now, generation=args.generation,
                                 token_lifetime_s=args.token_lifetime, time_scale=args.time_scale,
                                 rate_limits=limits, port=args.port, host=args.host, out_dir=args.out,
-                                fresh_keys=True)
+                                fresh_keys=True, device_auto_approve=args.auto_approve,
+                                device_auto_approve_polls=args.auto_approve_polls,
+                                device_code_interval_s=args.device_code_interval)
     except ValueError as exc:
         print(f"mde-emulator: {exc}", file=sys.stderr)
         return 2
@@ -76,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  tenant      {emu.tenant_id}", flush=True)
         print(f"  CA bundle   {paths['ca']}", flush=True)
         print(f"  connector   {paths['connector']}", flush=True)
+        if "connector_delegated" in paths:
+            print(f"  delegated   {paths['connector_delegated']}", flush=True)
         print(f"  control     {emu.control_url}/info", flush=True)
         while not stop.wait(0.5):
             pass

@@ -42,13 +42,38 @@ class AppSpec:
     secret: bool = True
     certificate: bool = False
     tenant: str = "main"
+    public_client: bool = False          # "Allow public client flows" (device code grant without a credential)
+    delegated: tuple[str, ...] = ()      # delegated permissions on the Defender API, admin-consented
+
+
+@dataclass(frozen=True)
+class UserSpec:
+    """A work account that can sign in with the device code (its object id derives from the seed)."""
+
+    name: str
+    view_data: bool = True               # holds Defender's "View data" role permission
+    tenant: str = "main"
+    display_name: str = ""
 
 
 DEFAULT_APPS: tuple[AppSpec, ...] = (
     AppSpec("reader", roles=(IP_READ_ALL,), secret=True, certificate=True),
     AppSpec("reader2", roles=(IP_READ_ALL,), secret=True),
     AppSpec("noperm", roles=(), secret=True),
+    # A registration for delegated sign-in: public client flows on, delegated Ip.Read.All consented,
+    # no application role. It also holds a secret (as many real registrations do) that a public
+    # client must never send.
+    AppSpec("delegated", roles=(), secret=True, public_client=True, delegated=(IP_READ_ALL,)),
 )
+
+DEFAULT_USERS: tuple[UserSpec, ...] = (
+    UserSpec("analyst", view_data=True, display_name="Ada Analyst"),
+    UserSpec("analyst2", view_data=True, display_name="Bea Analyst"),
+    UserSpec("norole", view_data=False, display_name="Noel Norole"),
+)
+
+OIDC_SCOPES: frozenset[str] = frozenset({"openid", "profile", "offline_access", "email"})
+DAY_S = 86_400.0
 
 
 def _loopback(host: str) -> bool:
@@ -79,6 +104,12 @@ class EmulatorConfig:
     log_limit: int = 100_000
     idle_timeout_s: float = 60.0
     fresh_keys: bool = False
+    users: tuple[UserSpec, ...] = DEFAULT_USERS
+    device_code_lifetime_s: float = 900.0            # emulated seconds (Entra: 15 minutes)
+    device_code_interval_s: int = 5                  # real seconds between polls, as MSAL sleeps them
+    refresh_token_inactivity_s: float = 90 * DAY_S   # emulated seconds (Entra: 90 days of inactivity)
+    device_auto_approve: str | None = None           # a user name: approve every device code as them...
+    device_auto_approve_polls: int = 2               # ...when this poll arrives (earlier ones are pending)
 
     def __post_init__(self) -> None:
         if self.now is not None and self.now.tzinfo is None:
@@ -106,7 +137,21 @@ class EmulatorConfig:
         for app in self.apps:
             if app.tenant not in self.tenants:
                 raise ValueError(f"app {app.name!r} names unknown tenant {app.tenant!r}")
-            if not (app.secret or app.certificate):
-                raise ValueError(f"app {app.name!r} needs a secret or a certificate")
+            if not (app.secret or app.certificate or app.public_client):
+                raise ValueError(f"app {app.name!r} needs a secret, a certificate or public client flows")
+        user_names = [u.name for u in self.users]
+        if len(set(user_names)) != len(user_names):
+            raise ValueError("user names must be distinct")
+        for user in self.users:
+            if user.tenant not in self.tenants:
+                raise ValueError(f"user {user.name!r} names unknown tenant {user.tenant!r}")
+        if self.device_auto_approve is not None and self.device_auto_approve not in user_names:
+            raise ValueError(f"device_auto_approve names unknown user {self.device_auto_approve!r}")
+        if self.device_auto_approve_polls < 1:
+            raise ValueError("device_auto_approve_polls must be >= 1")
+        if not self.device_code_lifetime_s > 0 or not self.refresh_token_inactivity_s > 0:
+            raise ValueError("device_code_lifetime_s and refresh_token_inactivity_s must be > 0")
+        if not isinstance(self.device_code_interval_s, int) or self.device_code_interval_s < 1:
+            raise ValueError("device_code_interval_s must be an integer >= 1 (MSAL busy-polls on 0)")
         if self.out_dir is not None and not isinstance(self.out_dir, Path):
             object.__setattr__(self, "out_dir", Path(self.out_dir))

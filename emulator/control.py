@@ -13,6 +13,20 @@
     POST   /_emulator/clock           {"advance_s": seconds} (emulated seconds)
     POST   /_emulator/revoke-tokens   every token issued so far stops working
 
+Delegated sign-in (the person at the browser, and the tenant's policies):
+
+    GET    /_emulator/device-codes                 pending device codes (user codes, no device codes)
+    POST   /_emulator/device-codes/approve         {"user_code", "user"}
+    POST   /_emulator/device-codes/decline         {"user_code"}
+    POST   /_emulator/device-codes/expire          {"user_code"}
+    POST   /_emulator/device-codes/slow-down       {"user_code", "polls": 1}
+    POST   /_emulator/device-codes/auto-approve    {"user": name | null, "after_polls": 2}
+    POST   /_emulator/users/revoke                 {"user"}: refresh tokens fail with AADSTS50173
+    POST   /_emulator/users/expire                 {"user"}: refresh tokens fail with AADSTS700082
+    POST   /_emulator/users/refuse-refresh         {"user", "code"}: 700082, 50173, 70043, 50076, 50078, 53003
+    POST   /_emulator/users/block-device-flow      {"user", "blocked": true}: Conditional Access, AADSTS53003
+    POST   /_emulator/apps/public-client           {"app", "enabled"}: "Allow public client flows"
+
 It is unauthenticated: it listens on loopback only, like the rest of the emulator.
 """
 
@@ -54,6 +68,25 @@ class Control:
             ("POST", "/generation"): lambda: self._generation(data),
             ("POST", "/clock"): lambda: self._clock(data),
             ("POST", "/revoke-tokens"): lambda: self._revoke(),
+            ("GET", "/device-codes"): lambda: {"pending": self._emu.pending_device_codes()},
+            ("POST", "/device-codes/approve"): lambda: self._done(
+                self._emu.approve_device_code(str(data["user_code"]), str(data.get("user", "analyst")))),
+            ("POST", "/device-codes/decline"): lambda: self._done(
+                self._emu.decline_device_code(str(data["user_code"]))),
+            ("POST", "/device-codes/expire"): lambda: self._done(
+                self._emu.expire_device_code(str(data["user_code"]))),
+            ("POST", "/device-codes/slow-down"): lambda: self._done(
+                self._emu.slow_down_device_code(str(data["user_code"]), int(data.get("polls", 1)))),
+            ("POST", "/device-codes/auto-approve"): lambda: self._done(
+                self._emu.set_device_auto_approve(data.get("user"), int(data.get("after_polls", 2)))),
+            ("POST", "/users/revoke"): lambda: self._done(self._emu.revoke_refresh_tokens(str(data["user"]))),
+            ("POST", "/users/expire"): lambda: self._done(self._emu.expire_refresh_tokens(str(data["user"]))),
+            ("POST", "/users/refuse-refresh"): lambda: self._done(
+                self._emu.refuse_refresh(str(data["user"]), int(data["code"]))),
+            ("POST", "/users/block-device-flow"): lambda: self._done(
+                self._emu.block_device_flow(str(data["user"]), bool(data.get("blocked", True)))),
+            ("POST", "/apps/public-client"): lambda: self._done(
+                self._emu.set_public_client_flows(str(data["app"]), bool(data["enabled"]))),
         }
         action = routes.get((request.method, path))
         if action is None:
@@ -65,6 +98,10 @@ class Control:
             return Response.json(200, action())
         except (ValueError, TypeError, KeyError) as exc:
             return _bad(str(exc))
+
+    @staticmethod
+    def _done(_: None) -> dict[str, Any]:
+        return {"done": True}
 
     @staticmethod
     def _json(request: Request) -> dict[str, Any]:

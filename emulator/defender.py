@@ -124,12 +124,9 @@ class DefenderApi:
         if self._directory.tenant_by_id(str(claims.get("tid", ""))) is None or \
                 claims.get("iss") != self._tokens.issuer(str(claims.get("tid"))):
             return Outcome(self._unauthorized(), client_id, tenant_id, detail="unknown tenant or issuer")
-        roles = claims.get("roles") or []
-        if IP_READ_ALL not in roles:
-            return Outcome(api_error(403, "Forbidden",
-                                     "The application does not have any of the required application permissions "
-                                     f"({IP_READ_ALL}) to access the resource."),
-                           client_id, tenant_id, detail=f"roles={roles}")
+        refused = self._authorise(claims)
+        if refused is not None:
+            return Outcome(api_error(403, "Forbidden", refused[0]), client_id, tenant_id, detail=refused[1])
 
         # 2. Throttling, per (tenant, application).
         decision = self._limiter.acquire((str(tenant_id), str(client_id)))
@@ -157,7 +154,28 @@ class DefenderApi:
                            client_id, tenant_id, detail="invalid lookBackHours")
 
         # 4. The answer, computed.
-        return Outcome(self.answer(ip, hours, prefix), client_id, tenant_id)
+        return Outcome(self.answer(ip, hours, prefix), client_id, tenant_id,
+                       detail=f"user {claims['upn']}" if "upn" in claims else None)
+
+    def _authorise(self, claims: dict[str, object]) -> tuple[str, str] | None:
+        """(message, log detail) when the token may not read IP statistics. An application token
+        needs the Ip.Read.All role; a delegated one (it has `scp`) needs the Ip.Read.All scope and a
+        user holding Defender's "View data" role permission."""
+        if "scp" not in claims:
+            roles = claims.get("roles") or []
+            if not isinstance(roles, list) or IP_READ_ALL not in roles:
+                return ("The application does not have any of the required application permissions "
+                        f"({IP_READ_ALL}) to access the resource.", f"roles={roles}")
+            return None
+        scopes = str(claims.get("scp", "")).split()
+        if IP_READ_ALL not in scopes:
+            return (f"Missing required delegated permission ({IP_READ_ALL}) in the token's scopes.",
+                    f"scp={' '.join(scopes)}")
+        user = self._directory.user_by_oid(str(claims.get("oid", "")))
+        if user is None or not user.view_data:
+            return (f"User {claims.get('upn', '')} does not have the required role permission (View data) "
+                    "to access the resource.", f"user {claims.get('upn', '')} without View data")
+        return None
 
     def answer(self, ip: str, hours: int, prefix: str = "/api", now: datetime | None = None) -> Response:
         generation = self._generation()

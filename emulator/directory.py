@@ -12,7 +12,7 @@ import string
 import uuid
 from dataclasses import dataclass, field
 
-from emulator.config import AppSpec
+from emulator.config import AppSpec, UserSpec
 from emulator.pki import ClientCertificate, make_client_certificate, shared_rsa_key
 
 
@@ -50,6 +50,8 @@ class AppRegistration:
     display_name: str = ""
     object_id: str = ""
     certificate: ClientCertificate | None = field(default=None, repr=False, compare=False)
+    public_client: bool = False
+    delegated: tuple[str, ...] = ()
 
     def __repr__(self) -> str:  # never print the secret or the key
         return (f"AppRegistration(name={self.name!r}, client_id={self.client_id!r}, roles={self.roles!r}, "
@@ -57,9 +59,21 @@ class AppRegistration:
                 f"certificate={self.thumbprint_sha1_hex or 'none'})")
 
 
+@dataclass(frozen=True)
+class User:
+    """A work account: what a token's `oid`/`upn` name, and whether Defender lets it view data."""
+
+    name: str
+    upn: str
+    object_id: str
+    tenant_id: str
+    display_name: str
+    view_data: bool
+
+
 class Directory:
     def __init__(self, seed: int, tenant_names: tuple[str, ...], apps: tuple[AppSpec, ...],
-                 fresh_keys: bool = False) -> None:
+                 fresh_keys: bool = False, users: tuple[UserSpec, ...] = ()) -> None:
         self.tenants: dict[str, Tenant] = {}
         for name in tenant_names:
             tid = seeded_uuid(seed, f"tenant/{name}")
@@ -83,7 +97,17 @@ class Directory:
                 display_name=f"SOAR IP enrichment ({spec.name})",
                 object_id=seeded_uuid(seed, f"sp/{spec.name}"),
                 certificate=cert,
+                public_client=spec.public_client,
+                delegated=tuple(spec.delegated),
             )
+        self.users: dict[str, User] = {}
+        for user in users:
+            tenant = self.tenants[user.tenant]
+            self.users[user.name] = User(
+                name=user.name, upn=f"{user.name}@{tenant.domain}",
+                object_id=seeded_uuid(seed, f"user/{user.tenant}/{user.name}"), tenant_id=tenant.tenant_id,
+                display_name=user.display_name or user.name, view_data=user.view_data)
+        self._users_by_oid = {u.object_id: u for u in self.users.values()}
         self._by_tenant_key = {t.tenant_id.lower(): t for t in self.tenants.values()}
         self._by_tenant_key.update({t.domain.lower(): t for t in self.tenants.values()})
         self._by_client = {(a.tenant_id, a.client_id.lower()): a for a in self.apps.values()}
@@ -97,3 +121,13 @@ class Directory:
 
     def app(self, tenant: Tenant, client_id: str) -> AppRegistration | None:
         return self._by_client.get((tenant.tenant_id, client_id.lower()))
+
+    def user(self, name: str) -> User:
+        """A user by name (KeyError naming the known ones otherwise)."""
+        try:
+            return self.users[name]
+        except KeyError:
+            raise KeyError(f"unknown user {name!r}; known: {', '.join(sorted(self.users))}") from None
+
+    def user_by_oid(self, object_id: str) -> User | None:
+        return self._users_by_oid.get(object_id)

@@ -16,10 +16,15 @@ from emulator.server import Reply
 from emulator.tokens import TokenService
 
 CONTROL_PREFIX = "/_emulator"
+_DEVICE_LOGIN = (b"<!doctype html><title>Enter code</title><h1>mde-emulator: device sign-in</h1>"
+                 b"<p>This emulator has no sign-in page. A test or the demo approves a user code through "
+                 b"<code>POST /_emulator/device-codes/approve</code> (or <code>Emulator.approve_device_code</code>), "
+                 b"or the emulator approves it by itself when started with an auto-approving user.</p>")
 
 
 def classify(path: str) -> tuple[str, tuple[str, str] | None]:
-    """Route name ('api', 'token', 'discovery', 'control' or 'other') and Entra's (kind, tenant)."""
+    """Route name ('api', 'token', 'devicecode', 'discovery', 'control' or 'other') and Entra's
+    (kind, tenant)."""
     if path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/"):
         return "control", None
     if DefenderApi.is_api(path):
@@ -27,7 +32,7 @@ def classify(path: str) -> tuple[str, tuple[str, str] | None]:
     entra = Entra.classify(path)
     if entra is None:
         return "other", None
-    return ("token" if entra[0] == "token" else "discovery"), entra
+    return (entra[0] if entra[0] in ("token", "devicecode") else "discovery"), entra
 
 
 class Dispatcher:
@@ -79,11 +84,13 @@ class Dispatcher:
             return self._api.handle(request)
         if entra is not None:
             return self._entra.handle(request, *entra)
+        if request.path.rstrip("/").lower() == "/devicelogin":
+            return Outcome(Response(200, _DEVICE_LOGIN, {}, "text/html; charset=utf-8"), detail="device login page")
         return Outcome(api_error(404, "NotFound", f"No resource at '{request.path}'."), detail="unknown path")
 
     def _identify(self, request: Request, route: str) -> tuple[str | None, str | None]:
         """Who sent a request that a fault answers (best effort, for per-app counters)."""
-        if route == "token":
+        if route in ("token", "devicecode"):
             return self._entra.claimed_client(request), None
         scheme, _, token = request.header("authorization").partition(" ")
         if route == "api" and scheme.lower() == "bearer":
@@ -97,7 +104,7 @@ class Dispatcher:
         body = fault.body_bytes
         if body is not None:
             return Response(status, body, {}, "application/json; charset=utf-8")
-        if route in ("token", "discovery"):
+        if route in ("token", "devicecode", "discovery"):
             transient = status >= 500 or status == 429
             error = EntraError(status, "temporarily_unavailable" if transient else "invalid_request",
                                90033 if transient else 50000,

@@ -1,4 +1,5 @@
-"""The emulated Entra ID: OIDC discovery, JWKS and the v2.0 token endpoint (client credentials).
+"""The emulated Entra ID: OIDC discovery, JWKS, the v2.0 token endpoint (client credentials here;
+the device_code and refresh_token grants in delegation.py) and the device authorization endpoint.
 
 Errors carry Entra's body shape (`error`, `error_description` beginning with an AADSTS code and
 ending with trace/correlation ids and a timestamp, `error_codes`, `timestamp`, `trace_id`,
@@ -20,7 +21,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote_plus
 
 import jwt
@@ -31,6 +32,10 @@ from emulator.directory import AppRegistration, Directory, Tenant
 from emulator.messages import Outcome, Request, Response
 from emulator.tokens import TokenService
 
+if TYPE_CHECKING:
+    from emulator.delegation import Delegation
+
+DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", re.I)
@@ -48,26 +53,31 @@ def _iso7(epoch: float) -> str:
 
 
 class EntraError(Exception):
-    def __init__(self, status: int, error: str, code: int, message: str, codes: list[int] | None = None) -> None:
+    def __init__(self, status: int, error: str, code: int, message: str, codes: list[int] | None = None,
+                 suberror: str | None = None) -> None:
         super().__init__(f"AADSTS{code}: {message}")
         self.status = status
         self.error = error
         self.code = code
         self.message = message
         self.codes = codes or [code]
+        self.suberror = suberror
 
 
 class Entra:
-    def __init__(self, directory: Directory, tokens: TokenService, base_url: Callable[[], str]) -> None:
+    def __init__(self, directory: Directory, tokens: TokenService, base_url: Callable[[], str],
+                 delegation: Delegation | None = None) -> None:
         self._directory = directory
         self._tokens = tokens
         self._base_url = base_url
+        self._delegation = delegation
 
     # ---- routing -------------------------------------------------------------------------
 
     @staticmethod
     def classify(path: str) -> tuple[str, str] | None:
-        """(kind, tenant segment) for Entra paths: kind is 'discovery', 'jwks', 'instance' or 'token'."""
+        """(kind, tenant segment) for Entra paths: kind is 'discovery', 'jwks', 'instance', 'token' or
+        'devicecode'."""
         parts = path.split("/")
         if len(parts) < 3 or parts[0] != "":
             return None
@@ -80,6 +90,8 @@ class Entra:
             return "instance", tenant
         if rest == "oauth2/v2.0/token":
             return "token", tenant
+        if rest == "oauth2/v2.0/devicecode":
+            return "devicecode", tenant
         return None
 
     def handle(self, request: Request, kind: str, tenant_key: str) -> Outcome:
@@ -87,6 +99,10 @@ class Entra:
         try:
             if kind == "instance":
                 return Outcome(self._instance(request))
+            if kind == "devicecode" and tenant_key.lower() in ("common", "consumers"):
+                raise EntraError(400, "invalid_request", 9001023,
+                                 "The grant type isn't supported over the /common or /consumers endpoints. Please "
+                                 "use the /organizations or tenant-specific endpoint.")
             if kind == "jwks" and tenant_key.lower() == "common":
                 return Outcome(Response.json(200, self._tokens.jwks(self._issuer("{tenantid}"))))
             tenant = self._tenant(tenant_key)
@@ -95,6 +111,8 @@ class Entra:
             if kind == "jwks":
                 return Outcome(Response.json(200, self._tokens.jwks(self._issuer(tenant.tenant_id))),
                                tenant_id=tenant.tenant_id)
+            if kind == "devicecode":
+                return self._devicecode(request, tenant, correlation)
             return self._token(request, tenant, correlation)
         except EntraError as exc:
             return Outcome(self.error_response(exc, correlation), client_id=self.claimed_client(request),
@@ -158,7 +176,7 @@ class Entra:
         stamp = _stamp(datetime.now(UTC))
         description = (f"AADSTS{exc.code}: {exc.message}\r\nTrace ID: {trace}\r\n"
                        f"Correlation ID: {correlation}\r\nTimestamp: {stamp}")
-        return Response.json(exc.status, {
+        body: dict[str, Any] = {
             "error": exc.error,
             "error_description": description,
             "error_codes": exc.codes,
@@ -166,7 +184,10 @@ class Entra:
             "trace_id": trace,
             "correlation_id": correlation,
             "error_uri": f"{self._base_url()}/error?code={exc.code}",
-        }, headers={"x-ms-request-id": trace, "client-request-id": correlation,
+        }
+        if exc.suberror:
+            body["suberror"] = exc.suberror
+        return Response.json(exc.status, body, headers={"x-ms-request-id": trace, "client-request-id": correlation,
                     "Cache-Control": "no-store, no-cache", "Pragma": "no-cache"})
 
     def _tenant(self, key: str) -> Tenant:
@@ -225,6 +246,8 @@ class Entra:
         grant = form.get("grant_type")
         if not grant:
             raise self._missing("grant_type")
+        if grant in (DEVICE_CODE_GRANT, "refresh_token") and self._delegation is not None:
+            return self._delegated(grant, form, basic, request, tenant, correlation)
         if grant != "client_credentials":
             raise EntraError(400, "unsupported_grant_type", 70003,
                              f"The app requested an unsupported grant type '{grant}'.")
@@ -269,6 +292,70 @@ class Entra:
                           headers={"Cache-Control": "no-store, no-cache", "Pragma": "no-cache",
                                    "client-request-id": correlation}),
             client_id=app.client_id, tenant_id=tenant.tenant_id, detail=credential)
+
+    # ---- delegated sign-in (state and rules in delegation.py) --------------------------------
+
+    def _app_for(self, tenant: Tenant, client_id: str) -> AppRegistration:
+        app = self._directory.app(tenant, client_id) if _GUID.match(client_id) else None
+        if app is None:
+            raise EntraError(400, "unauthorized_client", 700016,
+                             f"Application with identifier '{client_id}' was not found in the directory "
+                             f"'{tenant.tenant_id}'. This can happen if the application has not been installed "
+                             "by the administrator of the tenant or consented to by any user in the tenant. You "
+                             "may have sent your authentication request to the wrong tenant.")
+        return app
+
+    def _devicecode(self, request: Request, tenant: Tenant, correlation: str) -> Outcome:
+        assert self._delegation is not None
+        if request.method != "POST":
+            raise EntraError(400, "invalid_request", 900561,
+                             f"The endpoint only accepts POST, OPTIONS requests. Received a {request.method} "
+                             "request.")
+        form = self._form(request)
+        client_id = form.get("client_id", "")
+        if not client_id:
+            raise self._missing("client_id")
+        app = self._app_for(tenant, client_id)
+        body = self._delegation.start(tenant, app, form.get("scope", ""))
+        return Outcome(Response.json(200, body, headers={"Cache-Control": "no-store, no-cache",
+                                                         "client-request-id": correlation}),
+                       client_id=app.client_id, tenant_id=tenant.tenant_id, detail=f"user_code {body['user_code']}")
+
+    def _delegated(self, grant: str, form: dict[str, str], basic: tuple[str, str] | None, request: Request,
+                   tenant: Tenant, correlation: str) -> Outcome:
+        """device_code and refresh_token grants: a public client sends no credential (700025 if it
+        does); with "Allow public client flows" off, a credential is required (7000218, as 400)."""
+        assert self._delegation is not None
+        client_id = form.get("client_id") or (basic[0] if basic else "")
+        if not client_id:
+            raise self._missing("client_id")
+        app = self._app_for(tenant, client_id)
+        credential = bool(form.get("client_secret") or form.get("client_assertion") or basic)
+        if self._delegation.public_client(app):
+            if credential:
+                raise EntraError(400, "invalid_client", 700025,
+                                 "Client is public so neither 'client_assertion' nor 'client_secret' should be "
+                                 "presented.")
+        elif not credential:
+            raise EntraError(400, "invalid_client", 7000218,
+                             "The request body must contain the following parameter: 'client_assertion' or "
+                             "'client_secret'.")
+        else:
+            self._authenticate(request, form, basic, tenant, app)
+        if grant == DEVICE_CODE_GRANT:
+            code = form.get("device_code") or form.get("code") or ""
+            if not code:
+                raise self._missing("device_code")
+            body, user = self._delegation.redeem_device_code(tenant, app, code)
+        else:
+            refresh_token = form.get("refresh_token", "")
+            if not refresh_token:
+                raise self._missing("refresh_token")
+            body, user = self._delegation.redeem_refresh_token(tenant, app, refresh_token, form.get("scope"))
+        return Outcome(Response.json(200, body, headers={"Cache-Control": "no-store, no-cache", "Pragma": "no-cache",
+                                                         "client-request-id": correlation}),
+                       client_id=app.client_id, tenant_id=tenant.tenant_id,
+                       detail=f"{'device_code' if grant == DEVICE_CODE_GRANT else 'refresh_token'} {user.upn}")
 
     def _authenticate(self, request: Request, form: dict[str, str], basic: tuple[str, str] | None,
                       tenant: Tenant, app: AppRegistration) -> str:

@@ -15,11 +15,16 @@ def _app_counters() -> dict[str, int]:
     return {"token_requests": 0, "api_calls": 0, "http_429": 0}
 
 
+def _totals() -> dict[str, int]:
+    """Per-app counters plus device authorization requests (counted in total only)."""
+    return {**_app_counters(), "device_code_requests": 0}
+
+
 class Observations:
     def __init__(self, log_limit: int) -> None:
         self._lock = threading.Lock()
         self._log: deque[dict[str, Any]] = deque(maxlen=log_limit)
-        self._totals = _app_counters()
+        self._totals = _totals()
         self._per_app: dict[str, dict[str, int]] = {}
 
     def record(self, *, method: str, path: str, route: str, status: int | None, client_id: str | None,
@@ -35,12 +40,14 @@ class Observations:
                 increments.append("token_requests")
             if route == "api":
                 increments.append("api_calls")
+            if route == "devicecode":
+                increments.append("device_code_requests")
             if status == 429:
                 increments.append("http_429")
             app = self._per_app.setdefault(client_id, _app_counters()) if client_id else None
             for name in increments:
                 self._totals[name] += 1
-                if app is not None:
+                if app is not None and name in app:
                     app[name] += 1
 
     def counters(self) -> dict[str, Any]:
@@ -54,5 +61,5 @@ class Observations:
     def reset(self) -> None:
         with self._lock:
             self._log.clear()
-            self._totals = _app_counters()
+            self._totals = _totals()
             self._per_app.clear()

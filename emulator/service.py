@@ -27,7 +27,8 @@ from emulator.clock import EmulatedClock
 from emulator.config import DEFENDER_AUDIENCES, DEFENDER_SCOPE, GENERATIONS, EmulatorConfig, Generation
 from emulator.control import Control
 from emulator.defender import DefenderApi
-from emulator.directory import AppRegistration, Directory, Tenant
+from emulator.delegation import Delegation
+from emulator.directory import AppRegistration, Directory, Tenant, User
 from emulator.dispatch import CONTROL_PREFIX, Dispatcher
 from emulator.entra import Entra
 from emulator.faults import Fault, FaultQueue
@@ -71,10 +72,11 @@ class Emulator:
         self._stopping.clear()
         cfg = self.config
         self.clock = EmulatedClock(cfg.now, cfg.time_scale)
-        self.directory = Directory(cfg.seed, cfg.tenants, cfg.apps, cfg.fresh_keys)
+        self.directory = Directory(cfg.seed, cfg.tenants, cfg.apps, cfg.fresh_keys, cfg.users)
         from emulator.tokens import TokenService
 
         self._tokens = TokenService(self.clock, cfg.token_lifetime_s, cfg.fresh_keys)
+        self._delegation = Delegation(self.directory, self._tokens, cfg, lambda: self._base_url)
         self.org = Organisation(org_data(cfg.seed), self.clock.now(), self.clock.now)
         self._limiter = SlidingWindowLimiter(cfg.rate_limits, self.clock.elapsed)
         tls = make_tls_material()
@@ -87,7 +89,7 @@ class Emulator:
         ca_dir.mkdir(parents=True, exist_ok=True)
         self._ca_path = write_public(ca_dir / "ca.pem", tls.ca_cert_pem).resolve()
 
-        entra = Entra(self.directory, self._tokens, lambda: self._base_url)
+        entra = Entra(self.directory, self._tokens, lambda: self._base_url, self._delegation)
         api = DefenderApi(self.org, self._tokens, self.directory, self._limiter, self.clock,
                           lambda: self._base_url, lambda: self._generation, cfg.retry_after)
         dispatcher = Dispatcher(entra, api, self._tokens, self._faults, self._observations,
@@ -179,6 +181,18 @@ class Emulator:
     def apps(self) -> dict[str, AppRegistration]:
         return dict(self.directory.apps)
 
+    @property
+    def users(self) -> dict[str, User]:
+        return dict(self.directory.users)
+
+    def delegated_config(self, app: str = "delegated") -> dict[str, str]:
+        """A connector configuration for delegated sign-in (device code): tenant and client id only,
+        no secret, `auth_mode` "delegated"."""
+        registration = self.directory.apps[app]
+        return {"tenant_id": registration.tenant_id, "client_id": registration.client_id,
+                "auth_mode": "delegated", "api_url": self.api_url, "login_url": self.login_url,
+                "scope": self.scope, "ca_bundle": self.ca_path}
+
     def connector_config(self, app: str = "reader", auth: AuthKind = "secret") -> dict[str, str]:
         """A complete connector configuration (manifest field names) pointing at this emulator."""
         registration = self.directory.apps[app]
@@ -202,7 +216,8 @@ class Emulator:
 
     def write_connector_files(self, directory: Path | str) -> dict[str, Path]:
         """Write ca.pem, connector.json (secret auth, "reader"), connector-certificate.json and the
-        reader's key (0600) and certificate, plus emulator.json (no secrets). Returns the paths."""
+        reader's key (0600) and certificate, connector-delegated.json (device-code sign-in, no
+        secret) plus emulator.json (no secrets). Returns the paths."""
         out = Path(directory).resolve()
         out.mkdir(parents=True, exist_ok=True)
         ca = out / "ca.pem"
@@ -218,6 +233,10 @@ class Emulator:
                                                            json.dumps(cert_cfg, indent=2) + "\n")
             paths["reader_key"] = write_private(out / "reader.key.pem", reader.private_key_pem)
             paths["reader_cert"] = write_public(out / "reader.cert.pem", reader.certificate_pem)
+        if "delegated" in self.directory.apps:
+            delegated_cfg = dict(self.delegated_config("delegated"), ca_bundle=str(ca))
+            paths["connector_delegated"] = write_public(out / "connector-delegated.json",
+                                                        json.dumps(delegated_cfg, indent=2) + "\n")
         paths["info"] = write_public(out / "emulator.json", json.dumps(self.info(), indent=2) + "\n")
         return paths
 
@@ -230,8 +249,14 @@ class Emulator:
             "tenants": {n: t.tenant_id for n, t in self.directory.tenants.items()},
             "apps": {n: {"client_id": a.client_id, "tenant_id": a.tenant_id, "roles": list(a.roles),
                          "secret": a.client_secret is not None,
-                         "thumbprint_sha1_hex": a.thumbprint_sha1_hex}
+                         "thumbprint_sha1_hex": a.thumbprint_sha1_hex,
+                         "public_client": self._delegation.public_client(a), "delegated": list(a.delegated)}
                      for n, a in self.directory.apps.items()},
+            "users": {n: {"upn": u.upn, "object_id": u.object_id, "tenant_id": u.tenant_id,
+                          "view_data": u.view_data} for n, u in self.directory.users.items()},
+            "device_code_interval_s": self.config.device_code_interval_s,
+            "device_code_lifetime_s": self.config.device_code_lifetime_s,
+            "refresh_token_inactivity_s": self.config.refresh_token_inactivity_s,
             "generation": self._generation, "time_scale": self.config.time_scale,
             "token_lifetime_s": self.config.token_lifetime_s,
             "rate_limits": [list(x) for x in self.config.rate_limits],
@@ -293,3 +318,62 @@ class Emulator:
         granted = registration.roles if audience in DEFENDER_AUDIENCES else ()
         return self._tokens.issue(tenant, registration, audience, granted if roles is None else roles,
                                   via_certificate=False, lifetime_s=lifetime_s).access_token
+
+    # ---- delegated sign-in: the person at the browser, and the tenant's policies ------------
+
+    def pending_device_codes(self) -> list[dict[str, Any]]:
+        """Device codes waiting for a person: user_code, client_id, scope, polls, state, expires_in_s."""
+        return self._delegation.pending()
+
+    def wait_for_device_code(self, timeout_s: float = 10.0) -> str:
+        """The user code of the oldest pending device code, once one exists (bounded wait)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            pending = [p for p in self._delegation.pending() if p["state"] == "pending"]
+            if pending:
+                return str(pending[0]["user_code"])
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"no device code was requested within {timeout_s:g} s")
+            time.sleep(0.02)
+
+    def approve_device_code(self, user_code: str, user: str = "analyst") -> None:
+        """The person signs in as `user` and approves: the next poll gets tokens."""
+        self._delegation.approve(user_code, user)
+
+    def decline_device_code(self, user_code: str) -> None:
+        self._delegation.decline(user_code)
+
+    def expire_device_code(self, user_code: str) -> None:
+        self._delegation.expire(user_code)
+
+    def slow_down_device_code(self, user_code: str, polls: int = 1) -> None:
+        """The next `polls` polls of this code answer `slow_down`."""
+        self._delegation.slow_down(user_code, polls)
+
+    def set_device_auto_approve(self, user: str | None, after_polls: int = 2) -> None:
+        """Approve every device code as `user` when its `after_polls`-th poll arrives (None: off)."""
+        self._delegation.set_auto_approve(user, after_polls)
+
+    def refuse_refresh(self, user: str, code: int) -> None:
+        """Every refresh token `user` holds so far fails with AADSTS`code` (700082, 50173, 70043,
+        50076, 50078 or 53003); tokens from a later sign-in work."""
+        self._delegation.refuse_refresh(user, code)
+
+    def revoke_refresh_tokens(self, user: str) -> None:
+        """An admin revoked the user's sessions: their refresh tokens fail with AADSTS50173."""
+        self._delegation.refuse_refresh(user, 50173)
+
+    def expire_refresh_tokens(self, user: str) -> None:
+        """The user's refresh tokens have been inactive too long: AADSTS700082."""
+        self._delegation.refuse_refresh(user, 700082)
+
+    def block_device_flow(self, user: str, blocked: bool = True) -> None:
+        """Conditional Access blocks the device code flow for `user` (AADSTS53003 on redemption)."""
+        self._delegation.block_device_flow(user, blocked)
+
+    def set_public_client_flows(self, app: str, enabled: bool) -> None:
+        """Flip "Allow public client flows" on an app registration."""
+        self._delegation.set_public_client(self.directory.apps[app], enabled)
+
+    def refresh_tokens_issued(self, user: str | None = None) -> int:
+        return self._delegation.refresh_tokens_issued(user)

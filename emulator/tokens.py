@@ -89,6 +89,15 @@ class TokenService:
                            headers={"typ": "JWT", "x5t": self.kid, "kid": self.kid})
         return IssuedToken(token, expires_in)
 
+    def sign(self, claims: dict[str, Any]) -> str:
+        """Sign other JWTs (id tokens) with the same published key."""
+        return jwt.encode(claims, self._key, algorithm="RS256",
+                          headers={"typ": "JWT", "kid": self.kid})
+
+    @property
+    def clock(self) -> EmulatedClock:
+        return self._clock
+
     def revoke_all(self) -> None:
         """Every token issued so far becomes invalid (as after a key roll or a revocation)."""
         self._generation += 1
