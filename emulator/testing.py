@@ -43,3 +43,29 @@ def msal_app(emu: Emulator, app: str = "reader", auth: str = "secret",
         registration.client_id, client_credential=credential,
         authority=f"{emu.login_url}/{registration.tenant_id}", instance_discovery=False,
         http_client=session or https_session(emu.ca_path), **kwargs)
+
+
+DEFENDER_IP_READ = "https://api.securitycenter.microsoft.com/Ip.Read.All"
+
+
+def public_msal_app(emu: Emulator, app: str = "delegated", session: requests.Session | None = None,
+                    **kwargs: Any) -> msal.PublicClientApplication:
+    """An MSAL public client (device code flow) wired to the emulator: no credential, instance
+    discovery off (it would call login.microsoftonline.com), the emulator's CA trusted."""
+    import msal
+
+    registration = emu.apps[app]
+    return msal.PublicClientApplication(
+        registration.client_id, authority=f"{emu.login_url}/{registration.tenant_id}", instance_discovery=False,
+        http_client=session or https_session(emu.ca_path), **kwargs)
+
+
+def sign_in(emu: Emulator, pca: msal.PublicClientApplication, user: str = "analyst",
+            scopes: list[str] | None = None) -> dict[str, Any]:
+    """A complete device-code sign-in as `user`: initiate, approve in the emulator, one poll."""
+    flow = pca.initiate_device_flow(scopes or [DEFENDER_IP_READ])
+    if "user_code" not in flow:
+        raise RuntimeError(f"device flow refused: {flow.get('error')}: {flow.get('error_description')}")
+    emu.approve_device_code(flow["user_code"], user)
+    result: dict[str, Any] = pca.acquire_token_by_device_flow(flow, exit_condition=lambda _: True)
+    return result
