@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""Cortex analyzer MDE_IPStatistics: Defender for Endpoint organization prevalence of one IP observable.
+
+Cortex runs `mde_ipstatistics.py <job dir>`; cortexutils reads `<job dir>/input/input.json` and this
+program answers in `<job dir>/output/output.json`. All the work is the connector core's
+`get_ip_statistics`; this file only translates:
+
+- in: the observable (exactly one IP address, refused before any request otherwise), the flavor's
+  configuration items (manifest.json's names), Cortex's own `proxy` and `cacerts` settings (the core's
+  `proxy` and `ca_bundle`), and a state directory that outlives the job;
+- out: the core's result object as the `full` report, one `MDE:Prevalence` taxonomy, or, when the
+  lookup fails, `success: false` with the core's message (plus its category, HTTP status and
+  correlation id, since Cortex keeps only `errorMessage` of a failed job).
+
+Defaults of the Cortex-only items come from MDE_IPStatistics.json beside this file (generated from
+manifest.json by connector/platforms/cortex/flavor.py), so they are declared once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from cortexutils.analyzer import Analyzer
+from cortexutils.worker import DEFAULT_SECRET_PHRASES
+
+import connector
+from connector.inputs import parse_ip_items, show
+from connector.manifest import load_manifest
+
+DEFINITION = Path(__file__).resolve().with_name("MDE_IPStatistics.json")
+ACTION = "get_ip_statistics"
+NAMESPACE = "MDE"
+PREDICATE = "Prevalence"
+NOT_SEEN = "not seen"
+TAXONOMY_LEVELS = ("info", "safe", "suspicious", "malicious")
+VERDICTS = ("common", "rare", "not_seen")
+ALSO_SECRET = ("proxy",)
+"""Cortex's proxy settings are URLs that may carry a user name and password."""
+
+
+def secret_phrases() -> tuple[str, ...]:
+    """What cortexutils blanks in an echoed input: its defaults, every secret field of manifest.json by
+    name (`store_url` holds no "key", "secret" or "password"), and the proxy settings."""
+    fields = load_manifest()["configuration"]["properties"]
+    named = tuple(name.lower() for name, schema in fields.items() if schema.get("x-secret"))
+    return tuple(dict.fromkeys((*DEFAULT_SECRET_PHRASES, *named, *ALSO_SECRET)))
+
+
+def failure_message(error: dict[str, Any]) -> str:
+    """The core's message, then what a person quotes to support: category, HTTP status, code, ids."""
+    facts = [f"category {error.get('category')}"]
+    if error.get("http_status") is not None:
+        facts.append(f"HTTP {error['http_status']}")
+    if error.get("code"):
+        facts.append(f"code {error['code']}")
+    if error.get("retry_after_s") is not None:
+        facts.append(f"retry after {error['retry_after_s']:g} s")
+    if error.get("correlation_id"):
+        facts.append(f"correlation id {error['correlation_id']}")
+    return f"{error.get('message')} [{'; '.join(facts)}]"
+
+
+class MdeIpStatistics(Analyzer):  # type: ignore[misc]
+    """One job: one IP observable looked up through the connector core."""
+
+    def __init__(self, job_directory: str | None = None) -> None:
+        super().__init__(job_directory, secret_phrases=secret_phrases())
+        self._taxonomies: list[dict[str, Any]] = []
+
+    @cached_property
+    def defaults(self) -> dict[str, Any]:
+        """defaultValue of every configuration item of the definition (what Cortex shows when unset)."""
+        definition = json.loads(DEFINITION.read_text(encoding="utf-8"))
+        return {item["name"]: item.get("defaultValue") for item in definition["configurationItems"]}
+
+    def setting(self, name: str) -> Any:
+        value = self.get_param(f"config.{name}")
+        return self.defaults.get(name) if value is None or value == "" else value
+
+    def core_config(self) -> dict[str, Any]:
+        """The core's configuration: the items that are manifest fields, plus Cortex's proxy and cacerts."""
+        fields = load_manifest()["configuration"]["properties"]
+        config = {name: self.setting(name) for name in fields if name in self.defaults}
+        proxy = (self.get_param("config.proxy.https") or self.get_param("config.proxy_https")
+                 or self.get_param("config.proxy.http") or self.get_param("config.proxy_http"))
+        if proxy:
+            config["proxy"] = proxy
+        cacerts = self.get_param("config.cacerts")
+        if isinstance(cacerts, str) and cacerts.strip():
+            config["ca_bundle"] = cacerts
+        return {name: value for name, value in config.items() if value is not None and value != ""}
+
+    def observable(self) -> str:
+        """The one canonical IP address of the job, or the job fails here, before any request."""
+        if self.data_type != "ip":
+            self.error(f"MDE_IPStatistics analyzes ip observables, not {show(self.data_type)}.")
+        data = self.get_data()
+        items = parse_ip_items(data) if isinstance(data, str) else []
+        if len(items) != 1:
+            self.error(f"{show(data)} is not one IP address: an ip observable here must be a single IPv4 or "
+                       "IPv6 address (no lists, ranges or host names). Nothing was sent to Defender.")
+        if items[0].error is not None:
+            self.error(f"{items[0].error.message} Nothing was sent to Defender.")
+        assert items[0].ip is not None
+        return items[0].ip
+
+    def levels(self) -> dict[str, str]:
+        levels = {}
+        for verdict in VERDICTS:
+            name = f"taxonomy_level_{verdict}"
+            level = str(self.setting(name)).strip().lower()
+            if level not in TAXONOMY_LEVELS:
+                self.error(f"{name} {show(level)} is not a taxonomy level: use one of {', '.join(TAXONOMY_LEVELS)}.")
+            levels[verdict] = level
+        return levels
+
+    def state_dir(self) -> Path:
+        path = Path(str(self.setting("state_dir"))).expanduser()
+        try:
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            self.error(f"The state directory {path} cannot be created ({type(exc).__name__}): create it, owned "
+                       "by the user Cortex runs analyzers as, or set state_dir to a writable directory.")
+        return path
+
+    def taxonomy(self, full: dict[str, Any], levels: dict[str, str]) -> dict[str, Any]:
+        """MDE:Prevalence = the device count, or "not seen"; its level is the verdict's configured one."""
+        stats = full["data"][0]
+        verdict = stats["verdict"]
+        value = str(stats["organizationPrevalence"]) if verdict != "not_seen" else NOT_SEEN
+        return dict(self.build_taxonomy(levels[verdict], NAMESPACE, PREDICATE, value))
+
+    def run(self) -> None:
+        ip = self.observable()
+        levels = self.levels()
+        config = self.core_config()
+        state_dir = self.state_dir()
+        hours = self.get_param("parameters.lookback_hours") or self.setting("lookback_hours")
+        try:
+            results = connector.run(ACTION, {"ip": ip, "lookback_hours": hours}, config, state_dir=state_dir)
+            full = results[0].model_dump(mode="json")
+            if full["status"] == "success":
+                self._taxonomies = [self.taxonomy(full, levels)]
+        except Exception as exc:  # the core returns failed results; anything raised is a defect
+            self.error(f"Unexpected internal error in the connector ({type(exc).__name__}).")
+        if full["status"] != "success":
+            message = failure_message(full["error"] or {"message": full["message"]})
+            if full["error"] and full["error"].get("category") == "configuration":
+                message += " (Cortex's proxy and cacerts settings reach the connector as proxy and ca_bundle.)"
+            self.error(message)
+        self.report(full)
+
+    def summary(self, raw: dict[str, Any]) -> dict[str, Any]:
+        return {"taxonomies": self._taxonomies}
+
+    def artifacts(self, raw: dict[str, Any]) -> list[dict[str, Any]]:
+        """None: the report's only observable is the IP the job was run on."""
+        return []
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    MdeIpStatistics().run()
+
+
+if __name__ == "__main__":
+    main()
