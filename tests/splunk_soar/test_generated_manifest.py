@@ -155,11 +155,35 @@ def test_outputs_keep_the_official_defender_app_ip_prevalence_paths(app_json: di
     assert generated["action_result.summary.seen_in_org"] == "boolean"
 
 
+def test_the_core_judgement_has_data_paths_playbooks_can_branch_on(app_json: dict[str, Any]) -> None:
+    """Issue 9: verdict, scope and novelty come from the core, declared like every other output."""
+    [action] = [a for a in app_json["actions"] if a["identifier"] == "get_ip_statistics"]
+    outputs = {o["data_path"]: o for o in action["output"]}
+    expected = {
+        "action_result.data.*.verdict": "string", "action_result.data.*.ipScope": "string",
+        "action_result.data.*.ipScopeDetail": "string", "action_result.data.*.newInWindow": "boolean",
+        "action_result.data.*.firstSeenAgeHours": "numeric", "action_result.data.*.lastSeenAgeHours": "numeric",
+        "action_result.summary.verdict": "string", "action_result.summary.ip_scope": "string",
+    }
+    assert {path: outputs[path]["data_type"] for path in expected if path in outputs} == expected
+    assert set(outputs["action_result.data.*.verdict"]["example_values"]) == {"not_seen", "rare", "common"}
+    assert set(outputs["action_result.summary.verdict"]["example_values"]) == {"not_seen", "rare", "common"}
+    assert {"private", "public", "loopback", "link_local", "multicast", "shared", "reserved"} <= set(
+        outputs["action_result.data.*.ipScope"]["example_values"])
+
+
+def test_the_asset_has_the_judgement_thresholds_with_their_defaults(app_json: dict[str, Any]) -> None:
+    fields = app_json["configuration"]
+    assert fields["rare_device_threshold"]["data_type"] == "numeric"
+    assert fields["rare_device_threshold"]["default"] == 5
+    assert fields["novelty_hours"]["default"] == 24
+
+
 def test_table_view_has_readable_columns_and_a_custom_view(app_json: dict[str, Any]) -> None:
     [action] = [a for a in app_json["actions"] if a["identifier"] == "get_ip_statistics"]
     columns = sorted((o["column_order"], o["column_name"]) for o in action["output"] if "column_name" in o)
     assert [name for _, name in columns] == ["IP", "Devices", "First seen", "Last seen", "Seen in organization",
-                                             "Look-back (hours)"]
+                                             "Look-back (hours)", "Verdict", "Scope", "New in window"]
     assert action["render"] == {"type": "custom", "view": "src.app.render_ip_statistics"}
 
 

@@ -9,7 +9,6 @@ Run an action locally through the SDK's own runner, from connector/platforms/spl
 """
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from soar_sdk.shims.phantom_common.encryption.encryption_manager_factory import 
 
 import connector
 
+from . import view
 from .declarations import build_asset_class, build_output_classes, build_params_class, load_manifest
 from .state import AssetStateStore, load_local_state, local_asset_id, local_state_dir, save_local_state
 
@@ -32,10 +32,6 @@ MANIFEST = load_manifest()
 Asset = build_asset_class(MANIFEST)
 GetIpStatisticsParams = build_params_class(MANIFEST, "get_ip_statistics")
 IpStatisticsOutput, IpStatisticsSummary = build_output_classes(MANIFEST, "get_ip_statistics")
-
-#: The number of devices at or below which the custom view calls an IP "rare" in the organization.
-RARE_DEVICE_COUNT = 5
-
 
 class MdeApp(App):
     """The SDK's App, with asset state that outlives a local runner run (see state.py)."""
@@ -125,43 +121,13 @@ def test_connectivity(soar: SOARClient, asset: Asset) -> None:  # type: ignore[v
         raise ActionFailure(failed[0].message if failed else "The connector returned no result")
 
 
-def _days_ago(timestamp: str | None, now: datetime) -> tuple[str | None, str | None]:
-    if not timestamp:
-        return None, None
-    try:
-        moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
-    except ValueError:
-        return timestamp, None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    days = (now - moment).days
-    ago = "today" if days <= 0 else "yesterday" if days == 1 else f"{days} days ago"
-    return moment.strftime("%Y-%m-%d"), ago
+def render_ip_statistics(action: str, all_app_runs: list, context: dict, *args: Any, **kwargs: Any) -> str:
+    """The custom view, called by SOAR with whole action results: one card per IP, failures included.
 
-
-def verdict(seen: bool | None, devices: int | None) -> str:
-    if not seen or not devices:
-        return "not seen"
-    return "rare" if devices <= RARE_DEVICE_COUNT else "common"
-
-
-@app.view_handler(template="ip_statistics.html")
-def render_ip_statistics(outputs: list[IpStatisticsOutput]) -> dict:  # type: ignore[valid-type]
-    """The answer at a glance: not seen / rare / common, first and last seen as dates and ages."""
-    now = datetime.now(UTC)
-    rows = []
-    for out in outputs:
-        first_date, first_ago = _days_ago(out.orgFirstSeen, now)
-        last_date, last_ago = _days_ago(out.orgLastSeen, now)
-        rows.append({
-            "ip": out.ipAddress,
-            "verdict": verdict(out.seenInOrg, out.organizationPrevalence),
-            "devices": out.organizationPrevalence or 0,
-            "hours": out.lookBackHours,
-            "first_date": first_date, "first_ago": first_ago,
-            "last_date": last_date, "last_ago": last_ago,
-        })
-    return {"rows": rows, "rare_device_count": RARE_DEVICE_COUNT}
+    Not wrapped in ``@app.view_handler``: that decorator hands a handler only the data rows, and a
+    failed lookup has none (see view.py).
+    """
+    return view.render(all_app_runs, context)
 
 
 _GET_IP_STATISTICS = MANIFEST["actions"]["get_ip_statistics"]

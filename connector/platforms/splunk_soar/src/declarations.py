@@ -42,6 +42,9 @@ OUTPUT_PRESENTATION: dict[str, dict[str, Any]] = {
     "orgFirstSeen": {"column_name": "First seen"},
     "orgLastSeen": {"column_name": "Last seen"},
     "lookBackHours": {"column_name": "Look-back (hours)"},
+    "verdict": {"column_name": "Verdict"},
+    "ipScope": {"column_name": "Scope"},
+    "newInWindow": {"column_name": "New in window"},
 }
 
 _JSON_TYPES: dict[str, type] = {"string": str, "integer": int, "number": float, "boolean": bool}
@@ -194,7 +197,8 @@ def _output_model(
             py_type = list[view.scalar_type(items, f"{where}.{name}[]")]  # type: ignore[misc]
         else:
             py_type = view.scalar_type(prop, f"{where}.{name}")
-        examples = prop.get("examples")
+        # A closed set of values (verdict, scope) is its own best example list in SOAR's playbook editor.
+        examples = prop.get("examples") or view.enum(prop)
         extra = dict(presentation.get(name, {}))
         if "x-contains" in prop:
             extra.setdefault("cef_types", prop["x-contains"])
