@@ -18,10 +18,10 @@ from connector.cache import ResultCache
 from connector.client import REQUIRED_ROLE, MdeClient
 from connector.errors import ConnectorError, InvalidInputError, PermissionDeniedError
 from connector.inputs import DEFAULT_LOOKBACK_HOURS, ParsedItem, parse_ip_items, parse_lookback_hours, show
+from connector.interpret import Judgement, describe, interpret, scope_summary, summary_of
 from connector.manifest import input_validator
-from connector.mapping import describe, summary_of
 from connector.ratelimit import RateGate, open_rate_gate
-from connector.results import ActionResult, IpStatistics
+from connector.results import ActionResult, OrgStatistics
 from connector.settings import Settings
 from connector.state import StateStore
 from connector.stores import open_state_store
@@ -64,6 +64,7 @@ class Connector:
         self.gate = gate or open_rate_gate(settings, self.state_dir)
         self.cache = ResultCache(self.store, settings.cache_ttl_s, settings.tenant_id)
         self.client = MdeClient(settings, self.session, self.tokens, self.gate)
+        self.judgement = Judgement(settings.rare_device_threshold, settings.novelty_hours)
 
     def close(self) -> None:
         for resource in (self.gate, self.store):
@@ -94,13 +95,13 @@ class Connector:
         if item.error is not None:
             return ActionResult.failure(GET_IP_STATISTICS, parameters, item.error)
         if isinstance(hours, InvalidInputError):
-            return ActionResult.failure(GET_IP_STATISTICS, parameters, hours)
+            return ActionResult.failure(GET_IP_STATISTICS, parameters, hours, scope_summary(item.ip))
         assert item.ip is not None
         try:
             return self.lookup(item.ip, hours)
         except ConnectorError as exc:
             log.info("%s: %s (%s)", item.ip, exc.category.value, exc.message)
-            return ActionResult.failure(GET_IP_STATISTICS, parameters, exc)
+            return ActionResult.failure(GET_IP_STATISTICS, parameters, exc, scope_summary(item.ip))
 
     def lookup(self, ip: str, lookback_hours: int) -> ActionResult:
         """One canonical IP: from the result cache when fresh, else from the API (one fetch at a time)."""
@@ -110,11 +111,23 @@ class Connector:
             with self.cache.single_flight(ip, lookback_hours, timeout_s=self.settings.item_budget_s):
                 hit = self.cache.get(ip, lookback_hours)
                 if hit is None:
-                    stats = self.client.ip_stats(ip, lookback_hours, deadline)
-                    self.cache.put(ip, lookback_hours, stats.model_dump(mode="json"))
-                    return _success(stats)
-        stats = IpStatistics.model_validate(hit.data)
-        return _success(stats).model_copy(update={"cached": True, "cache_age_s": round(hit.age_s, 3)})
+                    facts = self.client.ip_stats(ip, lookback_hours, deadline)
+                    self.cache.put(ip, lookback_hours, facts.model_dump(mode="json"))
+                    return self._success(facts)
+        # The cache keeps the facts; what they mean (ages above all) is judged now.
+        facts = OrgStatistics.model_validate(hit.data)
+        return self._success(facts).model_copy(update={"cached": True, "cache_age_s": round(hit.age_s, 3)})
+
+    def _success(self, facts: OrgStatistics) -> ActionResult:
+        stats = interpret(facts, self.judgement)
+        return ActionResult(
+            action=GET_IP_STATISTICS,
+            status="success",
+            message=describe(stats),
+            parameters={"ip": stats.ipAddress, "lookback_hours": stats.lookBackHours},
+            data=[stats.model_dump(mode="json")],
+            summary=summary_of(stats),
+        )
 
     # -- test_connectivity ------------------------------------------------------------------------
 
@@ -156,17 +169,6 @@ class Connector:
             data=[checks],
             summary={"sign_in": True, "permission": True, "api": True},
         )
-
-
-def _success(stats: IpStatistics) -> ActionResult:
-    return ActionResult(
-        action=GET_IP_STATISTICS,
-        status="success",
-        message=describe(stats),
-        parameters={"ip": stats.ipAddress, "lookback_hours": stats.lookBackHours},
-        data=[stats.model_dump(mode="json")],
-        summary=summary_of(stats),
-    )
 
 
 def _connectivity_failure(stage: str, exc: ConnectorError, checks: dict[str, Any]) -> ActionResult:
@@ -249,5 +251,5 @@ def _failure_for_every_item(action: str, params: Mapping[str, Any], exc: Connect
     for item in items:
         parameters = {"ip": item.ip or item.raw, "lookback_hours": hours if isinstance(hours, int) else None}
         error: ConnectorError = item.error or (hours if isinstance(hours, InvalidInputError) else exc)
-        results.append(ActionResult.failure(action, parameters, error))
+        results.append(ActionResult.failure(action, parameters, error, scope_summary(item.ip)))
     return results

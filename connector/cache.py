@@ -25,7 +25,7 @@ _FORMAT = 1
 @dataclass(frozen=True)
 class CachedAnswer:
     data: dict[str, Any]
-    """The IpStatistics dict exactly as it was stored."""
+    """The OrgStatistics dict (Defender's facts) exactly as it was stored."""
     age_s: float
 
 

@@ -80,28 +80,41 @@ def _when(timestamp: str | None) -> str:
     return f"{timestamp[:10]} {timestamp[11:19]}Z" if timestamp else "-"
 
 
+_VERDICT_WORDS = {"not_seen": "NOT SEEN", "rare": "rare", "common": "common"}
+
+
 def _table_row(result: ActionResult) -> list[str]:
     ip = str(result.parameters.get("ip", ""))
+    scope = str(result.summary.get("ip_scope") or "-")
     if result.status == "failed":
         assert result.error is not None
-        return [ip, "FAILED", "-", "-", "-", f"{result.error.category.value}: {result.error.message}"]
+        return [ip, "FAILED", scope, "-", "-", "-", f"{result.error.category.value}: {result.error.message}"]
     data = result.data[0]
-    note = f"cached, {result.cache_age_s:.0f}s old" if result.cached else ""
+    verdict = _VERDICT_WORDS.get(str(data.get("verdict")), "seen" if data["seenInOrg"] else "NOT SEEN")
+    scope = str(data.get("ipScope") or scope)
+    notes = []
+    if data.get("newInWindow"):
+        notes.append(f"new: first seen {data['firstSeenAgeHours']:.0f} h ago")
+    if result.cached:
+        notes.append(f"cached, {result.cache_age_s:.0f}s old")
     if not data["seenInOrg"]:
-        return [ip, "NOT SEEN", "0", "-", "-", note or f"not seen in the last {data['lookBackHours']} h"]
-    return [ip, "seen", str(data["organizationPrevalence"]), _when(data["orgFirstSeen"]),
-            _when(data["orgLastSeen"]), note]
+        detail = "; ".join(notes) or f"not seen in the last {data['lookBackHours']} h"
+        return [ip, verdict, scope, "0", "-", "-", detail]
+    return [ip, verdict, scope, str(data["organizationPrevalence"]), _when(data["orgFirstSeen"]),
+            _when(data["orgLastSeen"]), "; ".join(notes)]
 
 
 def render_table(results: Sequence[ActionResult]) -> str:
-    """Aligned columns for people; not-seen and failures stand out in the RESULT column."""
-    header = ["IP", "RESULT", "DEVICES", "FIRST SEEN", "LAST SEEN", "DETAIL"]
+    """Aligned columns for people, one row per input item (failures included, never dropped);
+    not-seen, rare and failed stand out in the VERDICT column."""
+    header = ["IP", "VERDICT", "SCOPE", "DEVICES", "FIRST SEEN", "LAST SEEN", "DETAIL"]
+    devices = header.index("DEVICES")
     rows = [header] + [_table_row(r) for r in results]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
     lines = []
     for row in rows:
         cells = [cell.ljust(widths[i]) if i < len(widths) else cell for i, cell in enumerate(row)]
-        cells[2] = row[2].rjust(widths[2])
+        cells[devices] = row[devices].rjust(widths[devices])
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
 

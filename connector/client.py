@@ -31,7 +31,7 @@ from connector.errors import (
 )
 from connector.mapping import not_seen, statistics_from_body
 from connector.ratelimit import RateGate
-from connector.results import IpStatistics
+from connector.results import OrgStatistics
 from connector.retry import backoff_s, wait_or_raise
 from connector.settings import Settings
 from connector.transport import connection_failure, is_certificate_failure, timeout_within
@@ -90,7 +90,7 @@ class MdeClient:
         self._sleep = sleep
         self._api_url = settings.endpoints.api_url
 
-    def ip_stats(self, ip: str, lookback_hours: int, deadline: float) -> IpStatistics:
+    def ip_stats(self, ip: str, lookback_hours: int, deadline: float) -> OrgStatistics:
         """Statistics for one canonical IP; raises ConnectorError when no answer can be had in time."""
         url = f"{self._api_url}/api/ips/{quote(ip, safe=':.')}/stats"
         attempt = 0
@@ -227,7 +227,7 @@ class MdeClient:
 
         return text("code"), text("message"), text("target")
 
-    def _not_found(self, ip: str, lookback_hours: int, answer: _Answer) -> IpStatistics:
+    def _not_found(self, ip: str, lookback_hours: int, answer: _Answer) -> OrgStatistics:
         """The older API's 'never seen' — only when the 404 really is Defender's."""
         code, _, correlation = self._error_fields(answer)
         if code in ("NotFound", "ResourceNotFound"):

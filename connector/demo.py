@@ -32,6 +32,14 @@ def alert_ips(path: Path = SAMPLE_ALERT) -> list[str]:
     return ips
 
 
+def rare_ip(org: Any, threshold: int = 5) -> str:
+    """An IP of the emulated organization seen on a handful of devices (the long tail of its popularity law)."""
+    for ip in reversed(org.data.ips):
+        if 1 <= org.stats(ip)[0] <= threshold:
+            return str(ip)
+    raise LookupError("the emulated organization has no rare IP")
+
+
 def run_demo(out: TextIO) -> int:
     try:
         from emulator import Emulator, EmulatorConfig  # type: ignore[attr-defined,unused-ignore]
@@ -63,6 +71,13 @@ def run_demo(out: TextIO) -> int:
         never = emu.org.sample_ips(1, seen=False)[0]
         section(f"an IP never seen in the organization: {never}")
         out.write(render_table(lookup(never)) + "\n")
+
+        rare = rare_ip(emu.org)
+        section("what each answer means: common, rare, not seen (verdict and scope are judged by the connector)")
+        meanings = lookup([DOCUMENTATION_IP, rare, never])
+        out.write(render_table(meanings) + "\n\nIn words (each result's message):\n")
+        for result in meanings:
+            out.write(f"  {result.message}\n")
 
         section("an invalid IP: nothing is sent to Defender")
         before = emu.counters()["api_calls"]

@@ -78,22 +78,53 @@ def _schema(model: type[BaseModel]) -> dict[str, Any]:
 def _examples() -> list[dict[str, Any]]:
     seen = {
         "action": "get_ip_statistics", "status": "success",
-        "message": "10.209.67.177 was seen on 63515 devices in the last 48 hours",
+        "message": "10.209.67.177 (private) is common in the organization: seen on 63515 devices in the last "
+                   "48 hours, first 47 hours ago, last 2 minutes ago",
         "parameters": {"ip": "10.209.67.177", "lookback_hours": 48},
         "data": [{"ipAddress": "10.209.67.177", "organizationPrevalence": 63515, "orgPrevalence": "63515",
-                  "orgFirstSeen": "2017-07-30T13:36:06Z", "orgLastSeen": "2017-08-29T13:32:59Z",
-                  "seenInOrg": True, "lookBackHours": 48}],
-        "summary": {"organization_prevalence": 63515, "seen_in_org": True},
+                  "orgFirstSeen": "2017-07-30T13:36:06Z", "orgLastSeen": "2017-08-01T13:32:59Z",
+                  "seenInOrg": True, "lookBackHours": 48, "verdict": "common", "ipScope": "private",
+                  "ipScopeDetail": None, "firstSeenAgeHours": 47.0, "lastSeenAgeHours": 0.03,
+                  "newInWindow": False}],
+        "summary": {"organization_prevalence": 63515, "seen_in_org": True, "verdict": "common",
+                    "ip_scope": "private"},
         "error": None, "cached": False, "cache_age_s": None,
     }
     not_seen = {
         "action": "get_ip_statistics", "status": "success",
-        "message": "203.0.113.77 was not seen on any device in the organization in the last 720 hours",
+        "message": "203.0.113.77 (reserved: documentation) was not seen on any device in the organization in the "
+                   "last 720 hours",
         "parameters": {"ip": "203.0.113.77", "lookback_hours": 720},
         "data": [{"ipAddress": "203.0.113.77", "organizationPrevalence": 0, "orgPrevalence": "0",
-                  "orgFirstSeen": None, "orgLastSeen": None, "seenInOrg": False, "lookBackHours": 720}],
-        "summary": {"organization_prevalence": 0, "seen_in_org": False},
+                  "orgFirstSeen": None, "orgLastSeen": None, "seenInOrg": False, "lookBackHours": 720,
+                  "verdict": "not_seen", "ipScope": "reserved", "ipScopeDetail": "documentation",
+                  "firstSeenAgeHours": None, "lastSeenAgeHours": None, "newInWindow": False}],
+        "summary": {"organization_prevalence": 0, "seen_in_org": False, "verdict": "not_seen",
+                    "ip_scope": "reserved"},
         "error": None, "cached": True, "cache_age_s": 42.5,
+    }
+    rare = {
+        "action": "get_ip_statistics", "status": "success",
+        "message": "10.3.0.1 (private) is rare in the organization: seen on 2 devices in the last 720 hours, "
+                   "first 3 hours ago (new), last 1 hour ago",
+        "parameters": {"ip": "10.3.0.1", "lookback_hours": 720},
+        "data": [{"ipAddress": "10.3.0.1", "organizationPrevalence": 2, "orgPrevalence": "2",
+                  "orgFirstSeen": "2026-11-30T03:12:40Z", "orgLastSeen": "2026-11-30T05:02:11Z",
+                  "seenInOrg": True, "lookBackHours": 720, "verdict": "rare", "ipScope": "private",
+                  "ipScopeDetail": None, "firstSeenAgeHours": 3.05, "lastSeenAgeHours": 1.22,
+                  "newInWindow": True}],
+        "summary": {"organization_prevalence": 2, "seen_in_org": True, "verdict": "rare", "ip_scope": "private"},
+        "error": None, "cached": False, "cache_age_s": None,
+    }
+    denied_message = ("Defender refused the call (403 Forbidden): the token lacks Ip.Read.All. Grant the "
+                      "application permission Ip.Read.All (WindowsDefenderATP) and admin consent.")
+    denied = {
+        "action": "get_ip_statistics", "status": "failed", "message": denied_message,
+        "parameters": {"ip": "8.8.8.8", "lookback_hours": 720},
+        "data": [], "summary": {"ip_scope": "public"},
+        "error": {"category": "permission", "http_status": 403, "code": "Forbidden", "message": denied_message,
+                  "correlation_id": "3b2c8e6e-0d1f-4b6f-9d44-5f0c1c7e2a10", "retry_after_s": None},
+        "cached": False, "cache_age_s": None,
     }
     invalid = {
         "action": "get_ip_statistics", "status": "failed",
@@ -110,6 +141,7 @@ def _examples() -> list[dict[str, Any]]:
     return [
         {"input": {"ip": "10.209.67.177", "lookback_hours": 48}, "output": [seen]},
         {"input": {"ip": "203.0.113.77"}, "output": [not_seen]},
+        {"input": {"ip": "10.3.0.1, 8.8.8.8"}, "output": [rare, denied]},
         {"input": {"ip": ["1.1.1.1/../machines"]}, "output": [invalid]},
     ]
 

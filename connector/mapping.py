@@ -3,7 +3,7 @@
 Two generations exist in the wild (mde-api.md): the current one sends ``organizationPrevalence`` as
 an integer and answers a never-seen IP with 200 and prevalence 0; the older one sends
 ``orgPrevalence`` as a string and answers 404. Some responses carry both fields, and timestamps
-with seven fractional digits. All of them become the same :class:`IpStatistics`.
+with seven fractional digits. All of them become the same :class:`OrgStatistics`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connector.errors import UnexpectedResponseError
-from connector.results import IpStatistics
+from connector.results import OrgStatistics
 
 _TIMESTAMP = re.compile(
     r"^(?P<date>\d{4}-\d{2}-\d{2})[Tt ](?P<time>\d{2}:\d{2}:\d{2})(?:\.(?P<fraction>\d{1,12}))?"
@@ -79,13 +79,13 @@ def prevalence_of(body: dict[str, Any]) -> int:
     )
 
 
-def statistics_from_body(ip: str, lookback_hours: int, body: Any) -> IpStatistics:
+def statistics_from_body(ip: str, lookback_hours: int, body: Any) -> OrgStatistics:
     """The statistics in a 200 answer; prevalence 0 is the current API's way of saying 'not seen'."""
     if not isinstance(body, dict):
         raise UnexpectedResponseError("The response is JSON but not an object.")
     prevalence = prevalence_of(body)
     seen = prevalence > 0
-    return IpStatistics(
+    return OrgStatistics(
         ipAddress=ip,
         organizationPrevalence=prevalence,
         orgPrevalence=str(prevalence),
@@ -96,9 +96,9 @@ def statistics_from_body(ip: str, lookback_hours: int, body: Any) -> IpStatistic
     )
 
 
-def not_seen(ip: str, lookback_hours: int) -> IpStatistics:
+def not_seen(ip: str, lookback_hours: int) -> OrgStatistics:
     """The older API's 404: the IP was not seen in the organization in the window."""
-    return IpStatistics(
+    return OrgStatistics(
         ipAddress=ip,
         organizationPrevalence=0,
         orgPrevalence="0",
@@ -107,16 +107,3 @@ def not_seen(ip: str, lookback_hours: int) -> IpStatistics:
         seenInOrg=False,
         lookBackHours=lookback_hours,
     )
-
-
-def describe(stats: IpStatistics) -> str:
-    """The answer in one sentence, for the result message and the SOAR UI."""
-    window = f"the last {stats.lookBackHours} hour{'s' if stats.lookBackHours != 1 else ''}"
-    if not stats.seenInOrg:
-        return f"{stats.ipAddress} was not seen on any device in the organization in {window}"
-    devices = stats.organizationPrevalence
-    return f"{stats.ipAddress} was seen on {devices} device{'s' if devices != 1 else ''} in {window}"
-
-
-def summary_of(stats: IpStatistics) -> dict[str, Any]:
-    return {"organization_prevalence": stats.organizationPrevalence, "seen_in_org": stats.seenInOrg}

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from connector.errors import Category, ConnectorError
+from connector.meaning import Scope, Verdict
 
 Status = Literal["success", "failed"]
 
@@ -39,11 +40,12 @@ class ErrorInfo(BaseModel):
         )
 
 
-class IpStatistics(BaseModel):
-    """One IP's organization statistics, with Defender's own field names.
+class OrgStatistics(BaseModel):
+    """One IP's organization statistics as Defender reported them, with Defender's own field names.
 
     Both prevalence fields are always present whatever generation of the API answered, so that
-    playbooks written for either (the official Splunk SOAR app reads both) keep working.
+    playbooks written for either (the official Splunk SOAR app reads both) keep working. This is what
+    the result cache keeps: the facts, not what they meant at the time (see IpStatistics).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -51,10 +53,27 @@ class IpStatistics(BaseModel):
     ipAddress: str = Field(description="The IP address, in canonical form")
     organizationPrevalence: int = Field(ge=0, description="Distinct devices that communicated with the IP")
     orgPrevalence: str = Field(description="The same count as a string, for playbooks written for the older API")
-    orgFirstSeen: str | None = Field(description="First communication in the window, RFC 3339 UTC; null if not seen")
+    orgFirstSeen: str | None = Field(
+        description="First communication within the look-back window (not ever), RFC 3339 UTC; null if not seen")
     orgLastSeen: str | None = Field(description="Last communication in the window, RFC 3339 UTC; null if not seen")
     seenInOrg: bool = Field(description="True when at least one device communicated with the IP in the window")
     lookBackHours: int = Field(ge=1, le=720, description="The look-back window the figures cover")
+
+
+class IpStatistics(OrgStatistics):
+    """The statistics with what they mean (connector/meaning.py), judged when the answer is given."""
+
+    verdict: Verdict = Field(description="not_seen (0 devices), rare (at most rare_device_threshold devices) "
+                                         "or common")
+    ipScope: Scope = Field(description="The address's scope: private, public, loopback, link_local, multicast, "
+                                       "shared (100.64.0.0/10) or reserved")
+    ipScopeDetail: str | None = Field(description="Which reserved range (documentation, benchmarking, unspecified, "
+                                                  "...); null otherwise")
+    firstSeenAgeHours: float | None = Field(ge=0, description="Hours from orgFirstSeen to the answer; null if not seen")
+    lastSeenAgeHours: float | None = Field(ge=0, description="Hours from orgLastSeen to the answer; null if not seen")
+    newInWindow: bool | None = Field(
+        description="True when first seen within the last novelty_hours of a longer look-back window; null when "
+                    "the window is not longer than novelty_hours (too short to tell)")
 
 
 class ActionResult(BaseModel):
@@ -80,12 +99,14 @@ class ActionResult(BaseModel):
         return self.model_dump(mode="json")
 
     @classmethod
-    def failure(cls, action: str, parameters: dict[str, Any], error: ConnectorError) -> ActionResult:
+    def failure(cls, action: str, parameters: dict[str, Any], error: ConnectorError,
+                summary: dict[str, Any] | None = None) -> ActionResult:
         return cls(
             action=action,
             status="failed",
             message=error.message,
             parameters=parameters,
+            summary=summary or {},
             error=ErrorInfo.from_error(error),
         )
 
@@ -97,6 +118,8 @@ class IpStatisticsSummary(BaseModel):
 
     organization_prevalence: int | None = Field(default=None, ge=0)
     seen_in_org: bool | None = None
+    verdict: Verdict | None = None
+    ip_scope: Scope | None = Field(default=None, description="Present for every valid address, failed lookups too")
 
 
 class IpStatisticsResult(ActionResult):

@@ -64,6 +64,10 @@ class Settings(BaseModel):
     rate_limit_per_hour: int = Field(default=1500, ge=1, le=1500, description="Calls allowed per sliding hour")
     rate_limit_time_scale: float = Field(default=1.0, gt=0, le=1000,
                                          description="Testing only: compress rate-limit windows (emulator)")
+    rare_device_threshold: int = Field(default=5, ge=1, le=1_000_000,
+                                       description="An IP seen on at most this many devices is 'rare' (verdict)")
+    novelty_hours: int = Field(default=24, ge=1, le=720,
+                               description="An IP first seen within this many hours of a longer window is new")
 
     @field_validator("tenant_id")
     @classmethod

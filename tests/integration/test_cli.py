@@ -54,8 +54,9 @@ def test_any_failure_exits_1_and_the_table_marks_it(emulator, config_file: Path,
                     "--state-dir", str(tmp_path / "s"))
     assert code == 1
     lines = out.splitlines()
-    assert lines[0].split()[:3] == ["IP", "RESULT", "DEVICES"]
-    assert " seen " in lines[1] and "NOT SEEN" in lines[2] and "FAILED" in lines[3] and "invalid_input" in lines[3]
+    assert lines[0].split()[:4] == ["IP", "VERDICT", "SCOPE", "DEVICES"]
+    assert lines[1].split()[1:3] == ["common", "private"]
+    assert "NOT SEEN" in lines[2] and "FAILED" in lines[3] and "invalid_input" in lines[3]
 
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
@@ -96,3 +97,46 @@ def test_debug_logs_show_requests_but_never_a_secret_or_token(emulator, config_f
     assert code == 0
     assert f"/api/ips/{DOC_IP}/stats" in err and "-> 200" in err
     assert secret not in err and "eyJ" not in err
+
+
+def test_json_output_carries_verdict_scope_and_novelty_on_the_wire(emulator, config_file: Path,
+                                                                   tmp_path: Path) -> None:
+    from connector.demo import rare_ip
+
+    never = emulator.org.sample_ips(1, seen=False)[0]
+    rare = rare_ip(emulator.org)
+    code, out = cli("get-ip-statistics", DOC_IP, rare, never, "--config", str(config_file),
+                    "--state-dir", str(tmp_path / "s"), "--format", "json")
+    common_result, rare_result, never_result = json.loads(out)
+    assert code == 0
+    assert [r["data"][0]["verdict"] for r in (common_result, rare_result, never_result)] == ["common", "rare",
+                                                                                           "not_seen"]
+    assert [r["summary"]["verdict"] for r in (common_result, rare_result, never_result)] == ["common", "rare",
+                                                                                           "not_seen"]
+    assert common_result["data"][0]["ipScope"] == common_result["summary"]["ip_scope"] == "private"
+    rare_data = rare_result["data"][0]
+    assert rare_data["organizationPrevalence"] <= 5 and rare_data["firstSeenAgeHours"] >= rare_data["lastSeenAgeHours"]
+    assert rare_data["newInWindow"] is (rare_data["firstSeenAgeHours"] <= 24)
+    assert rare_result["message"].startswith(f"{rare} (")
+    assert " is rare in the organization: seen on " in rare_result["message"]
+    assert never_result["data"][0]["firstSeenAgeHours"] is None and never_result["data"][0]["newInWindow"] is False
+
+
+def test_a_failed_lookup_still_says_the_address_scope(emulator, tmp_path: Path) -> None:
+    path = tmp_path / "noperm.json"
+    path.write_text(json.dumps(emulator.connector_config(app="noperm", auth="secret")))
+    code, out = cli("get-ip-statistics", "10.3.0.1", "--config", str(path), "--state-dir", str(tmp_path / "s"),
+                    "--format", "json")
+    (result,) = json.loads(out)
+    assert code == 1 and result["error"]["category"] == "permission"
+    assert result["summary"] == {"ip_scope": "private"}
+
+
+def test_the_demo_shows_each_verdict_once_in_words() -> None:
+    from connector.demo import run_demo
+
+    out = io.StringIO()
+    assert run_demo(out) == 0
+    words = out.getvalue().split("In words (each result's message):", 1)[1].split("==", 1)[0]
+    assert [line.split(" is ")[1].split(" in the")[0] if " is " in line else "not seen"
+            for line in words.strip().splitlines()] == ["common", "rare", "not seen"]

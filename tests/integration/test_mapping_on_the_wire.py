@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from connector.errors import Category
+from connector.meaning import ip_scope
 from emulator import Fault
 
 from .helpers import api_requests, lookup, only
@@ -41,8 +42,11 @@ def test_a_seen_ip_gives_the_computed_statistics_in_every_generation(emulator, t
     assert data["seenInOrg"] is True and data["lookBackHours"] == 48
     assert data["orgFirstSeen"][:19] == first[:19] and data["orgLastSeen"][:19] == last[:19]
     assert data["orgFirstSeen"].endswith("Z")
-    assert result.message == f"{DOC_IP} was seen on {prevalence} devices in the last 48 hours"
-    assert result.summary == {"organization_prevalence": prevalence, "seen_in_org": True}
+    assert result.message.startswith(f"{DOC_IP} (private) is common in the organization: seen on {prevalence} "
+                                     "devices in the last 48 hours, first ")
+    assert data["verdict"] == result.summary["verdict"] == "common" and data["ipScope"] == "private"
+    assert result.summary == {"organization_prevalence": prevalence, "seen_in_org": True, "verdict": "common",
+                              "ip_scope": "private"}
     [request] = api_requests(emulator)
     assert request["path"] == f"/api/ips/{DOC_IP}/stats?lookBackHours=48"
 
@@ -60,8 +64,12 @@ def test_a_never_seen_ip_is_a_success_in_every_generation(emulator, tmp_path: Pa
     ip = emulator.org.sample_ips(1, seen=False)[0]
     result = only(lookup(emulator.connector_config(app="reader", auth="secret"), tmp_path, ip))
     assert result.status == "success"
+    scope = ip_scope(ip)
     assert result.data == [{"ipAddress": ip, "organizationPrevalence": 0, "orgPrevalence": "0", "orgFirstSeen": None,
-                            "orgLastSeen": None, "seenInOrg": False, "lookBackHours": 720}]
+                            "orgLastSeen": None, "seenInOrg": False, "lookBackHours": 720, "verdict": "not_seen",
+                            "ipScope": scope.scope, "ipScopeDetail": scope.detail, "firstSeenAgeHours": None,
+                            "lastSeenAgeHours": None, "newInWindow": False}]
+    assert result.summary["verdict"] == "not_seen"  # the 404 of the older API and the 0 of the current one alike
     assert "not seen" in result.message
     assert [r["status"] for r in api_requests(emulator)] == [404 if generation == "legacy" else 200]
 

@@ -31,20 +31,31 @@ def test_no_bar_for_a_short_batch_or_when_stderr_is_not_a_terminal(monkeypatch: 
     assert progress_bar(1000, io.StringIO()) == (None, None)
 
 
-def test_the_table_marks_not_seen_and_failures() -> None:
+def test_the_table_shows_verdict_and_scope_and_marks_not_seen_and_failures() -> None:
     seen = ActionResult(action="get_ip_statistics", status="success", message="m",
                         parameters={"ip": "10.0.0.1", "lookback_hours": 720},
                         data=[{"ipAddress": "10.0.0.1", "organizationPrevalence": 12, "orgPrevalence": "12",
                                "orgFirstSeen": "2025-01-01T00:00:00.123Z", "orgLastSeen": "2025-01-02T00:00:00Z",
-                               "seenInOrg": True, "lookBackHours": 720}])
+                               "seenInOrg": True, "lookBackHours": 720, "verdict": "common", "ipScope": "private",
+                               "ipScopeDetail": None, "firstSeenAgeHours": 900.0, "lastSeenAgeHours": 876.0,
+                               "newInWindow": False}])
+    rare = seen.model_copy(update={"parameters": {"ip": "8.8.8.8"}, "data": [dict(
+        seen.data[0], ipAddress="8.8.8.8", organizationPrevalence=2, verdict="rare", ipScope="public",
+        firstSeenAgeHours=3.2, newInWindow=True)]})
     never = seen.model_copy(update={"data": [dict(seen.data[0], organizationPrevalence=0, seenInOrg=False,
-                                                  orgFirstSeen=None, orgLastSeen=None)], "cached": True,
-                                    "cache_age_s": 42.0})
+                                                  orgFirstSeen=None, orgLastSeen=None, verdict="not_seen")],
+                                    "cached": True, "cache_age_s": 42.0})
     failed = ActionResult.failure("get_ip_statistics", {"ip": "x"}, InvalidInputError("'x' is not an IP address"))
-    lines = render_table([seen, never, failed]).splitlines()
-    assert lines[1].split()[:5] == ["10.0.0.1", "seen", "12", "2025-01-01", "00:00:00Z"]
-    assert "NOT SEEN" in lines[2] and "cached, 42s old" in lines[2]
-    assert "FAILED" in lines[3] and "invalid_input: 'x' is not an IP address" in lines[3]
+    denied = ActionResult.failure("get_ip_statistics", {"ip": "10.9.9.9"}, InvalidInputError("400 from Defender"),
+                                  {"ip_scope": "private"})
+    lines = render_table([seen, rare, never, failed, denied]).splitlines()
+    assert lines[0].split() == ["IP", "VERDICT", "SCOPE", "DEVICES", "FIRST", "SEEN", "LAST", "SEEN", "DETAIL"]
+    assert lines[1].split()[:6] == ["10.0.0.1", "common", "private", "12", "2025-01-01", "00:00:00Z"]
+    assert lines[2].split()[:4] == ["8.8.8.8", "rare", "public", "2"] and "new: first seen 3 h ago" in lines[2]
+    assert "NOT SEEN" in lines[3] and "cached, 42s old" in lines[3]
+    assert "FAILED" in lines[4] and "invalid_input: 'x' is not an IP address" in lines[4]
+    assert lines[5].split()[:3] == ["10.9.9.9", "FAILED", "private"]
+    assert len(lines) == 6  # one row per input item, failures included
 
 
 def test_connectivity_shows_which_check_failed() -> None:

@@ -1,9 +1,20 @@
 """Both API generations map to the same statistics; timestamps normalise to RFC 3339 UTC."""
 
+from datetime import UTC, datetime
+
 import pytest
 
 from connector.errors import UnexpectedResponseError
-from connector.mapping import describe, normalize_timestamp, not_seen, statistics_from_body
+from connector.interpret import Judgement, interpret
+from connector.interpret import describe as describe_judged
+from connector.mapping import normalize_timestamp, not_seen, statistics_from_body
+from connector.results import OrgStatistics
+
+ANSWERED_AT = datetime(2017, 8, 29, 15, 32, 59, tzinfo=UTC)
+
+
+def describe(stats: OrgStatistics) -> str:
+    return describe_judged(interpret(stats, Judgement(), ANSWERED_AT))
 
 CURRENT = {"ipAddress": "10.209.67.177", "organizationPrevalence": 63515,
            "orgFirstSeen": "2017-07-30T13:36:06Z", "orgLastSeen": "2017-08-29T13:32:59Z"}
@@ -21,7 +32,8 @@ def test_every_generation_gives_int_and_string_twin(body: dict) -> None:
     assert stats.seenInOrg is True
     assert stats.orgFirstSeen.startswith("2017-07-30T13:36:06") and stats.orgFirstSeen.endswith("Z")
     assert stats.orgLastSeen == "2017-08-29T13:32:59Z"
-    assert describe(stats) == "10.209.67.177 was seen on 63515 devices in the last 48 hours"
+    assert describe(stats) == ("10.209.67.177 (private) is common in the organization: seen on 63515 devices in "
+                               "the last 48 hours, first 30 days ago, last 2 hours ago")
 
 
 def test_prevalence_zero_is_not_seen_with_null_times() -> None:
@@ -64,6 +76,7 @@ def test_malformed_bodies_are_unexpected_responses(body: object) -> None:
 
 
 def test_singular_wording() -> None:
-    stats = statistics_from_body("10.0.0.1", 1, {"orgPrevalence": "1", "orgFirstSeen": "2020-01-01T00:00:00Z",
-                                                  "orgLastSeen": "2020-01-01T00:00:00Z"})
-    assert describe(stats) == "10.0.0.1 was seen on 1 device in the last 1 hour"
+    stats = statistics_from_body("10.0.0.1", 1, {"orgPrevalence": "1", "orgFirstSeen": "2017-08-29T14:32:59Z",
+                                                  "orgLastSeen": "2017-08-29T14:32:59Z"})
+    assert describe(stats) == ("10.0.0.1 (private) is rare in the organization: seen on 1 device in the last 1 hour, "
+                               "first 1 hour ago, last 1 hour ago")

@@ -101,3 +101,37 @@ def test_overrides_win() -> None:
     assert endpoints.api_url == "https://proxy.example"
     assert endpoints.login_url == "https://login.microsoftonline.us"
     assert endpoints.scope == "api://x/.default"
+
+
+def _self_signed_pem(name: str) -> str:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def test_ca_bundle_accepts_pem_text_as_pasted_in_xsoar_or_cortex() -> None:
+    pem = _self_signed_pem("Test Proxy CA") + _self_signed_pem("Second CA")
+    first = Settings.load(base(ca_bundle=pem)).ca_bundle
+    again = Settings.load(base(ca_bundle="\n" + pem + "\n")).ca_bundle
+    assert first is not None and first == again  # one file per bundle, shared by every run
+    from pathlib import Path
+
+    written = Path(first)
+    assert written.read_text().count("BEGIN CERTIFICATE") == 2
+    assert written.stat().st_mode & 0o077 == 0
+
+
+def test_ca_bundle_pem_text_that_is_not_certificates_is_named() -> None:
+    broken = "-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n"
+    error = fail(ca_bundle=broken)
+    assert "ca_bundle" in error.message and "not base64" not in error.message
