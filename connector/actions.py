@@ -13,9 +13,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from connector.auth import TokenProvider, token_claims
+from connector.auth import token_claims
 from connector.cache import ResultCache
-from connector.client import REQUIRED_ROLE, MdeClient
+from connector.client import REQUIRED_ROLE
+from connector.delegated import DelegatedTokenProvider, api_client, token_provider
 from connector.errors import ConnectorError, InvalidInputError, PermissionDeniedError
 from connector.inputs import DEFAULT_LOOKBACK_HOURS, ParsedItem, parse_ip_items, parse_lookback_hours, show
 from connector.interpret import Judgement, describe, interpret, scope_summary, summary_of
@@ -23,6 +24,15 @@ from connector.manifest import input_validator
 from connector.ratelimit import RateGate, open_rate_gate
 from connector.results import ActionResult, OrgStatistics
 from connector.settings import Settings
+from connector.signin import (
+    COMPLETE_SIGN_IN,
+    SIGN_IN_ACTIONS,
+    SIGN_OUT,
+    START_SIGN_IN,
+    complete_sign_in,
+    sign_out,
+    start_sign_in,
+)
 from connector.state import StateStore
 from connector.stores import open_state_store
 from connector.transport import shared_session
@@ -31,7 +41,7 @@ log = logging.getLogger(__name__)
 
 GET_IP_STATISTICS = "get_ip_statistics"
 TEST_CONNECTIVITY = "test_connectivity"
-ACTIONS = (GET_IP_STATISTICS, TEST_CONNECTIVITY)
+ACTIONS = (GET_IP_STATISTICS, TEST_CONNECTIVITY, *SIGN_IN_ACTIONS)
 CONNECTIVITY_PROBE_IP = "127.0.0.1"
 """Looked up by test_connectivity: a harmless address that proves the API answers."""
 
@@ -60,10 +70,10 @@ class Connector:
         self.state_dir = state_dir or default_state_dir()
         self.store = shared_store or open_state_store(settings, self.state_dir)
         self.session = shared_session(settings)
-        self.tokens = TokenProvider(settings, self.session, token_store or self.store)
+        self.tokens = token_provider(settings, self.session, token_store or self.store, self.state_dir)
         self.gate = gate or open_rate_gate(settings, self.state_dir)
         self.cache = ResultCache(self.store, settings.cache_ttl_s, settings.tenant_id)
-        self.client = MdeClient(settings, self.session, self.tokens, self.gate)
+        self.client = api_client(settings, self.session, self.tokens, self.gate)
         self.judgement = Judgement(settings.rare_device_threshold, settings.novelty_hours)
 
     def close(self) -> None:
@@ -148,6 +158,8 @@ class Connector:
         checks["token_audience"] = claims.get("aud")
         roles = claims.get("roles") or []
         checks["token_roles"] = sorted(str(r) for r in roles)
+        if isinstance(self.tokens, DelegatedTokenProvider):
+            return self._delegated_connectivity(claims, checks, deadline)
         if REQUIRED_ROLE not in roles and REQUIRED_ROLE not in str(claims.get("scp", "")).split():
             missing = PermissionDeniedError(
                 f"Signed in, but the token has no {REQUIRED_ROLE} permission (roles: "
@@ -166,6 +178,36 @@ class Connector:
             message=f"Connectivity OK: signed in to {endpoints.login_url}, token has {REQUIRED_ROLE}, "
                     f"and {endpoints.api_url} answered.",
             parameters=parameters,
+            data=[checks],
+            summary={"sign_in": True, "permission": True, "api": True},
+        )
+
+
+    def _delegated_connectivity(self, claims: dict[str, Any], checks: dict[str, Any], deadline: float) -> ActionResult:
+        """test_connectivity for a signed-in person: who, with which delegated scopes (scp), and
+        whether Defender lets them read (a 403 names the View data role)."""
+        endpoints = self.settings.endpoints
+        user = str(claims.get("upn") or claims.get("unique_name") or claims.get("oid") or "the signed-in user")
+        scopes = str(claims.get("scp", "")).split()
+        shown = " ".join(scopes) or "none"
+        if REQUIRED_ROLE not in scopes:
+            missing = PermissionDeniedError(
+                f"Signed in as {user}, but the token's scp ({shown}) has no {REQUIRED_ROLE}: add the "
+                f"WindowsDefenderATP delegated permission {REQUIRED_ROLE} to the app registration, grant admin "
+                "consent, and sign in again.")
+            return _connectivity_failure("Permission check failed", missing, checks)
+        checks["permission"] = True
+        try:
+            self.client.ip_stats(CONNECTIVITY_PROBE_IP, 1, deadline)
+        except ConnectorError as exc:
+            return _connectivity_failure(f"Signed in as {user} (scp: {shown}), but the API call failed", exc, checks)
+        checks["api"] = True
+        return ActionResult(
+            action=TEST_CONNECTIVITY,
+            status="success",
+            message=f"Connectivity OK: signed in as {user} (delegated, scp: {shown}) at {endpoints.login_url}, "
+                    f"and {endpoints.api_url} answered.",
+            parameters={},
             data=[checks],
             summary={"sign_in": True, "permission": True, "api": True},
         )
@@ -238,13 +280,19 @@ def run(
     with connector:
         if action == TEST_CONNECTIVITY:
             return [connector.test_connectivity()]
+        if action == START_SIGN_IN:
+            return [start_sign_in(connector.tokens, time.monotonic() + settings.item_budget_s)]
+        if action == COMPLETE_SIGN_IN:
+            return [complete_sign_in(connector.tokens, params)]
+        if action == SIGN_OUT:
+            return [sign_out(connector.tokens)]
         return connector.get_ip_statistics(params, progress)
 
 
 def _failure_for_every_item(action: str, params: Mapping[str, Any], exc: ConnectorError) -> list[ActionResult]:
     """A problem before any lookup fails every item, but each still gets its own result (and an
     invalid item keeps its own, more precise, verdict)."""
-    if action == TEST_CONNECTIVITY:
+    if action in (TEST_CONNECTIVITY, *SIGN_IN_ACTIONS):
         return [ActionResult.failure(action, {}, exc)]
     items, hours = parse_get_ip_statistics(params)
     results = []

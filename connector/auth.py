@@ -125,27 +125,43 @@ def _credential(settings: Settings) -> str | dict[str, str]:
 
 
 class TokenProvider:
-    """Hands out a valid access token, from memory, the shared cache, or Entra ID, in that order."""
+    """Hands out a valid access token, from memory, the shared cache, or Entra ID, in that order.
+
+    This one signs the application in (client credentials); connector.delegated's subclass signs a
+    person in. They differ in the MSAL application, the scope, the cache's key material and the
+    names under which the cache and its lock live in the store, so the two never read each other's
+    tokens."""
+
+    CACHE_PREFIX = "msal-cache"
+    LOCK_PREFIX = "token"
 
     def __init__(self, settings: Settings, session: requests.Session, store: StateStore) -> None:
         self._settings = settings
         self._session = session
         self._store = store
-        self._cipher = _cache_cipher(settings)
+        key = self._cache_secret()
+        self._cipher = Fernet(base64.urlsafe_b64encode(key))
         endpoints = settings.endpoints
         self._authority = f"{endpoints.login_url}/{settings.tenant_id}"
-        self._scopes = [endpoints.scope]
-        scope_digest = hashlib.sha256(f"{self._authority}|{endpoints.scope}".encode()).hexdigest()[:16]
-        self._cache_key = f"msal-cache:{settings.tenant_id}:{settings.client_id}:{scope_digest}"
-        self._lock_name = f"token:{settings.tenant_id}:{settings.client_id}"
+        self._scopes = self._requested_scopes()
+        scope_digest = hashlib.sha256(f"{self._authority}|{' '.join(self._scopes)}".encode()).hexdigest()[:16]
+        self._cache_key = f"{self.CACHE_PREFIX}:{settings.tenant_id}:{settings.client_id}:{scope_digest}"
+        self._lock_name = f"{self.LOCK_PREFIX}:{settings.tenant_id}:{settings.client_id}"
         self._cache = msal.SerializableTokenCache()
-        self._app: msal.ConfidentialClientApplication | None = None
-        credential_digest = hashlib.sha256(_cache_key(settings)).hexdigest()[:16]
+        self._app: msal.ClientApplication | None = None
+        credential_digest = hashlib.sha256(key).hexdigest()[:16]
         self._memo_key = f"{self._cache_key}:{credential_digest}"
         self.last_source: str | None = None
         for secret in (settings.client_secret, settings.private_key):
             if secret is not None:
                 register_secret(secret.get_secret_value())
+
+    def _cache_secret(self) -> bytes:
+        """The 32-byte key the stored token cache is encrypted with."""
+        return _cache_key(self._settings)
+
+    def _requested_scopes(self) -> list[str]:
+        return [self._settings.endpoints.scope]
 
     # -- public -----------------------------------------------------------------------------------
 
@@ -217,29 +233,41 @@ class TokenProvider:
             return self._session.deadline(deadline)
         return nullcontext()
 
-    def _application(self) -> msal.ConfidentialClientApplication:
+    def _instance_discovery(self) -> bool:
+        """MSAL's instance discovery only for Microsoft's own sign-in hosts (elsewhere, e.g. the
+        emulator, it would call login.microsoftonline.com)."""
+        return (urlsplit(self._settings.endpoints.login_url).hostname or "") in _MICROSOFT_LOGIN_HOSTS
+
+    def _build_application(self, cache: msal.SerializableTokenCache) -> msal.ClientApplication:
+        return msal.ConfidentialClientApplication(
+            self._settings.client_id,
+            client_credential=_credential(self._settings),
+            authority=self._authority,
+            token_cache=cache,
+            http_client=self._session,
+            instance_discovery=self._instance_discovery(),
+        )
+
+    def _application(self) -> msal.ClientApplication:
         if self._app is None:
-            host = urlsplit(self._settings.endpoints.login_url).hostname or ""
-            try:
-                self._app = msal.ConfidentialClientApplication(
-                    self._settings.client_id,
-                    client_credential=_credential(self._settings),
-                    authority=self._authority,
-                    token_cache=self._cache,
-                    http_client=self._session,
-                    instance_discovery=host in _MICROSOFT_LOGIN_HOSTS,
-                )
-            except ConnectorError:
-                raise
-            except requests.RequestException as exc:
-                raise connection_failure(exc, "the sign-in service", self._settings.endpoints.login_url) from None
-            except msal.exceptions.MsalServiceError as exc:  # a 5xx from OpenID discovery
-                raise UnavailableError(
-                    f"The sign-in service at {self._settings.endpoints.login_url} failed during discovery "
-                    f"({redact(str(exc))[:100]}); retry later.") from None
-            except ValueError as exc:
-                raise self._discovery_error(exc) from None
+            self._app = self._new_application(self._cache)
         return self._app
+
+    def _new_application(self, cache: msal.SerializableTokenCache) -> msal.ClientApplication:
+        """An MSAL application on the connector's session; OpenID discovery failures in the
+        connector's vocabulary."""
+        try:
+            return self._build_application(cache)
+        except ConnectorError:
+            raise
+        except requests.RequestException as exc:
+            raise connection_failure(exc, "the sign-in service", self._settings.endpoints.login_url) from None
+        except msal.exceptions.MsalServiceError as exc:  # a 5xx from OpenID discovery
+            raise UnavailableError(
+                f"The sign-in service at {self._settings.endpoints.login_url} failed during discovery "
+                f"({redact(str(exc))[:100]}); retry later.") from None
+        except ValueError as exc:
+            raise self._discovery_error(exc) from None
 
     def _discovery_error(self, exc: ValueError) -> ConnectorError:
         text = str(exc)
@@ -254,6 +282,7 @@ class TokenProvider:
 
     def _acquire(self) -> dict[str, Any]:
         app = self._application()
+        assert isinstance(app, msal.ConfidentialClientApplication)
         try:
             result: dict[str, Any] = app.acquire_token_for_client(scopes=self._scopes)
         except ConnectorError:

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from connector.errors import Category
 from connector.results import ConnectivityResult, IpStatisticsResult
 from connector.settings import Settings
+from connector.signin import CompleteSignInInput, SignInResult, SignOutInput, StartSignInInput
 
 MANIFEST_NAME = "manifest.json"
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -185,8 +186,60 @@ def build_manifest() -> dict[str, Any]:
                 "output": _schema(ConnectivityResult),
                 "examples": [],
             },
+            **_sign_in_actions(),
         },
         "error_categories": {category.value: text for category, text in CATEGORY_HELP.items()},
+    }
+
+
+def _sign_in_examples() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    uri, code, expires = "https://microsoft.com/devicelogin", "GQRF7PQ2X", "2026-11-30T06:45:00Z"
+    said = (f"To sign in, use a web browser to open the page {uri} and enter the code {code} to authenticate.")
+    started = {
+        "action": "start_sign_in", "status": "success",
+        "message": f"{said} Then run 'complete sign in' (or `mde-ipstats login` polls by itself); the code expires "
+                   f"at {expires}.",
+        "parameters": {},
+        "data": [{"state": "pending", "user": None, "verification_uri": uri, "user_code": code, "message": said,
+                  "expires_in_s": 900, "expires_at": expires, "interval_s": 5, "scopes": []}],
+        "summary": {"state": "pending", "verification_uri": uri, "user_code": code, "expires_at": expires},
+        "error": None, "cached": False, "cache_age_s": None,
+    }
+    done_message = ("Signed in as ada@contoso.com: lookups now run with this person's access (delegated "
+                    "Ip.Read.All).")
+    completed = {
+        "action": "complete_sign_in", "status": "success", "message": done_message, "parameters": {"wait_s": 0},
+        "data": [{"state": "signed_in", "user": "ada@contoso.com", "verification_uri": None, "user_code": None,
+                  "message": None, "expires_in_s": None, "expires_at": None, "interval_s": None,
+                  "scopes": ["Ip.Read.All"]}],
+        "summary": {"state": "signed_in", "user": "ada@contoso.com"},
+        "error": None, "cached": False, "cache_age_s": None,
+    }
+    return [{"input": {}, "output": [started]}], [{"input": {"wait_s": 0}, "output": [completed]}]
+
+
+def _sign_in_actions() -> dict[str, Any]:
+    """The delegated sign-in actions (auth_mode delegated): see connector/signin.py."""
+    started, completed = _sign_in_examples()
+    common = {"type": "generic", "read_only": True, "output": _schema(SignInResult)}
+    return {
+        "start_sign_in": {
+            **common, "display_name": "start sign in",
+            "description": "Delegated access: starts a device-code sign-in and returns the URL and code the analyst "
+                           "enters there; then run complete sign in.",
+            "input": _schema(StartSignInInput), "examples": started,
+        },
+        "complete_sign_in": {
+            **common, "display_name": "complete sign in",
+            "description": "Delegated access: checks (once, or for up to wait_s seconds) whether the analyst has "
+                           "finished signing in; summary.state is pending or signed_in.",
+            "input": _schema(CompleteSignInInput), "examples": completed,
+        },
+        "sign_out": {
+            **common, "display_name": "sign out",
+            "description": "Delegated access: forgets the signed-in analyst's tokens.",
+            "input": _schema(SignOutInput), "examples": [],
+        },
     }
 
 

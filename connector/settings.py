@@ -34,6 +34,7 @@ _THUMBPRINT = re.compile(r"^[0-9a-fA-F]{40}$")
 PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
 
 StoreBackend = Literal["sqlite", "redis", "memory"]
+AuthMode = Literal["application", "delegated"]
 
 
 class Settings(BaseModel):
@@ -47,6 +48,12 @@ class Settings(BaseModel):
     private_key: SecretStr | None = Field(default=None, description="Certificate private key, PEM")
     thumbprint: str | None = Field(default=None, description="SHA-1 thumbprint of the certificate, hex")
     public_certificate: str | None = Field(default=None, description="The certificate, PEM (instead of thumbprint)")
+    auth_mode: AuthMode = Field(
+        default="application",
+        description="application: the app signs in with its secret or certificate (application Ip.Read.All); "
+                    "delegated: an analyst signs in with a device code (mde-ipstats login, or the start/complete "
+                    "sign in actions) and lookups run as that person (delegated Ip.Read.All and the View data "
+                    "role); tenant_id and client_id only, no secret")
     cloud: Cloud = Field(default="commercial", description="Microsoft cloud the tenant lives in")
     region: Region = Field(default="auto", description="Geo API host nearest the tenant's data")
     api_url: str | None = Field(default=None, description="Override: Defender API base URL")
@@ -174,7 +181,14 @@ class Settings(BaseModel):
     def _one_credential(self) -> Settings:
         has_secret = self.client_secret is not None
         has_cert = self.private_key is not None
-        if has_secret == has_cert:
+        if self.auth_mode == "delegated":
+            given = [name for name in ("client_secret", "private_key", "thumbprint", "public_certificate")
+                     if getattr(self, name) is not None]
+            if given:
+                raise ValueError(f"auth_mode delegated signs an analyst in as a public client, which sends no "
+                                 f"credential (Entra ID refuses one: AADSTS700025): remove {', '.join(given)}, or "
+                                 "use auth_mode application")
+        elif has_secret == has_cert:
             raise ValueError("configure either client_secret or private_key (with thumbprint or "
                              "public_certificate), not both and not neither")
         if has_cert and not (self.thumbprint or self.public_certificate):

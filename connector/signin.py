@@ -1,0 +1,148 @@
+"""The delegated sign-in actions every platform adapter exposes: start sign in, complete sign in,
+sign out. They turn connector.delegated's device flow into standard results, so that a SOAR UI shows
+the URL and the code (message, data and summary) and a playbook can branch on ``summary.state``:
+
+- ``start_sign_in``: ``summary.state`` "pending", with ``verification_uri``, ``user_code`` and
+  ``expires_at``; the message is the one Entra ID wrote for the person.
+- ``complete_sign_in`` (``wait_s``: 0 = one poll; otherwise poll up to that many seconds):
+  "pending" is a *success* whose message says what the person still has to do; "signed_in" names
+  the user; a declined, expired or blocked sign-in is a failed result of category
+  ``authentication`` (``configuration`` when the app registration does not allow public client flows).
+- ``sign_out``: forgets the signed-in person's tokens ("signed_out").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from connector.delegated import DelegatedTokenProvider, SignInProgress
+from connector.errors import ConfigurationError, ConnectorError, InvalidInputError
+from connector.results import ActionResult
+from connector.settings import describe_validation_error
+
+START_SIGN_IN = "start_sign_in"
+COMPLETE_SIGN_IN = "complete_sign_in"
+SIGN_OUT = "sign_out"
+SIGN_IN_ACTIONS = (START_SIGN_IN, COMPLETE_SIGN_IN, SIGN_OUT)
+MAX_WAIT_S = 900
+
+SignInState = Literal["pending", "signed_in", "signed_out"]
+
+
+class StartSignInInput(BaseModel):
+    """start_sign_in takes no input."""
+
+    model_config = ConfigDict(extra="forbid", title="start_sign_in input")
+
+
+class CompleteSignInInput(BaseModel):
+    """Inputs of complete_sign_in."""
+
+    model_config = ConfigDict(extra="forbid", title="complete_sign_in input")
+
+    wait_s: int = Field(default=0, ge=0, le=MAX_WAIT_S,
+                        description="Seconds to keep polling for the person to finish (0: poll once and return)")
+
+
+class SignOutInput(BaseModel):
+    """sign_out takes no input."""
+
+    model_config = ConfigDict(extra="forbid", title="sign_out input")
+
+
+class SignInData(BaseModel):
+    """Where a delegated sign-in stands."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    state: SignInState
+    user: str | None = Field(default=None, description="The signed-in (or signed-out) person's user name")
+    verification_uri: str | None = Field(default=None, description="Where the person signs in")
+    user_code: str | None = Field(default=None, description="The code the person types there")
+    message: str | None = Field(default=None, description="Entra ID's instructions for the person")
+    expires_in_s: int | None = Field(default=None, description="Seconds the code stays valid")
+    expires_at: str | None = Field(default=None, description="When the code expires (RFC 3339 UTC)")
+    interval_s: int | None = Field(default=None, description="Polling interval Entra ID asks for")
+    scopes: list[str] = Field(default_factory=list, description="Delegated permissions in the user's token")
+
+
+class SignInSummary(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    state: SignInState | None = None
+    user: str | None = None
+    verification_uri: str | None = None
+    user_code: str | None = None
+    expires_at: str | None = None
+
+
+class SignInResult(ActionResult):
+    """The result of start_sign_in, complete_sign_in and sign_out, as declared in manifest.json."""
+
+    model_config = ConfigDict(extra="forbid", title="sign-in result")
+
+    data: list[SignInData] = Field(default_factory=list, max_length=1)  # type: ignore[assignment]
+    summary: SignInSummary = Field(default_factory=SignInSummary)  # type: ignore[assignment]
+
+
+def _provider(tokens: object, action: str) -> DelegatedTokenProvider:
+    if not isinstance(tokens, DelegatedTokenProvider):
+        raise ConfigurationError(f"{action} is for auth_mode delegated (an analyst signs in with a device code); "
+                                 "this configuration uses auth_mode application, which needs no sign-in action.")
+    return tokens
+
+
+def _result(action: str, parameters: dict[str, Any], message: str, data: SignInData) -> ActionResult:
+    summary = SignInSummary(state=data.state, user=data.user, verification_uri=data.verification_uri,
+                            user_code=data.user_code, expires_at=data.expires_at)
+    return ActionResult(action=action, status="success", message=message, parameters=parameters,
+                        data=[data.model_dump(mode="json")], summary=summary.model_dump(mode="json", exclude_none=True))
+
+
+def start_sign_in(tokens: object, deadline: float) -> ActionResult:
+    try:
+        started = _provider(tokens, START_SIGN_IN).start_sign_in(deadline)
+    except ConnectorError as exc:
+        return ActionResult.failure(START_SIGN_IN, {}, exc)
+    message = (f"{started.message} Then run 'complete sign in' (or `mde-ipstats login` polls by itself); the code "
+               f"expires at {started.expires_at}.")
+    return _result(START_SIGN_IN, {}, message, SignInData(
+        state="pending", verification_uri=started.verification_uri, user_code=started.user_code,
+        message=started.message, expires_in_s=started.expires_in_s, expires_at=started.expires_at,
+        interval_s=started.interval_s))
+
+
+def parse_wait(params: Mapping[str, Any]) -> int:
+    try:
+        return CompleteSignInInput.model_validate(dict(params)).wait_s
+    except ValidationError as exc:
+        raise InvalidInputError(describe_validation_error(exc).replace("Invalid configuration", "Invalid input"),
+                                code="InvalidInput") from None
+
+
+def complete_sign_in(tokens: object, params: Mapping[str, Any]) -> ActionResult:
+    parameters: dict[str, Any] = {"wait_s": params.get("wait_s", 0)}
+    try:
+        wait_s = parse_wait(params)
+        parameters["wait_s"] = wait_s
+        progress: SignInProgress = _provider(tokens, COMPLETE_SIGN_IN).complete_sign_in(float(wait_s))
+    except ConnectorError as exc:
+        return ActionResult.failure(COMPLETE_SIGN_IN, parameters, exc)
+    if progress.state == "pending":
+        return _result(COMPLETE_SIGN_IN, parameters, progress.message,
+                       SignInData(state="pending", expires_at=progress.expires_at, message=progress.message))
+    return _result(COMPLETE_SIGN_IN, parameters, progress.message,
+                   SignInData(state="signed_in", user=progress.user, scopes=list(progress.scopes)))
+
+
+def sign_out(tokens: object) -> ActionResult:
+    try:
+        user = _provider(tokens, SIGN_OUT).sign_out()
+    except ConnectorError as exc:
+        return ActionResult.failure(SIGN_OUT, {}, exc)
+    message = (f"Signed out {user}: their tokens were removed from this connector's state." if user
+               else "Nobody was signed in; any pending sign-in was cancelled.")
+    return _result(SIGN_OUT, {}, message, SignInData(state="signed_out", user=user))
