@@ -3,13 +3,17 @@ Defender IP prevalence enrichment (automation playbook, runs on new containers).
 
 Looks up every IP address found in the container's artifacts with the "MDE IP Statistics" app
 (action "get ip statistics", look-back 720 hours: on how many of the organization's devices was
-each IP seen, and when first and last), then, per IP:
-  - not seen in the organization  -> note, tag "defender-not-seen-in-org", raise the severity;
-  - seen on few devices           -> note, tag "defender-rare-ip" (threshold below);
-  - seen on many devices          -> note only;
-  - the lookup failed             -> note with the error category; the playbook carries on.
-Duplicate IPs are looked up once. Set ASSET to the name of your MDE IP Statistics asset and make
-the playbook active for the labels your alerts arrive with.
+each IP seen, and when first and last), then acts on the app's own judgement of each answer
+(`verdict`, `ipScope`, `newInWindow`; the "rare" threshold and the novelty window are settings of
+the app's asset, `rare_device_threshold` and `novelty_hours`, so every playbook agrees):
+  - verdict not_seen  -> note, tag "defender-not-seen-in-org", raise the severity;
+  - verdict rare      -> note, tag "defender-rare-ip";
+  - verdict common    -> note only;
+  - newInWindow true  -> also tag "defender-new-in-window" (first seen within the asset's novelty hours);
+  - the lookup failed -> note with the error category and the address's scope; the playbook carries on.
+Each note says the address's scope ("private address", "public address", ...). Duplicate IPs are
+looked up once. Set ASSET to the name of your MDE IP Statistics asset and make the playbook active
+for the labels your alerts arrive with.
 """
 
 import ipaddress
@@ -19,10 +23,10 @@ import phantom.rules as phantom
 # --- settings ----------------------------------------------------------------------------------
 ASSET = "mde_ip_statistics"
 LOOKBACK_HOURS = 720
-RARE_DEVICE_THRESHOLD = 5  # seen on this many devices or fewer: "rare"
 RAISE_SEVERITY_TO = "high"
 TAG_NOT_SEEN = "defender-not-seen-in-org"
 TAG_RARE = "defender-rare-ip"
+TAG_NEW = "defender-new-in-window"
 # CEF fields that hold IP addresses ("contains": ip / ipv6) in the artifacts this playbook reads.
 IP_CEF_FIELDS = (
     "sourceAddress", "destinationAddress", "deviceAddress", "sourceTranslatedAddress",
@@ -74,31 +78,39 @@ def collect_ip_artifacts(container=None, **kwargs):
                 name=LOOKUP_BLOCK)
 
 
-def classify(status, seen_in_org, devices):
-    """'failed', 'not seen', 'rare' or 'common' for one lookup result."""
+VERDICT_WORDS = {"not_seen": "not seen", "rare": "rare", "common": "common"}
+SCOPE_WORDS = {"link_local": "link-local", "shared": "shared (carrier-grade NAT)"}
+
+
+def classify(status, verdict):
+    """'failed', or the app's verdict in words: 'not seen', 'rare', 'common' ('answered' without one)."""
     if status != "success":
         return "failed"
-    if not seen_in_org or not devices:
-        return "not seen"
-    return "rare" if devices <= RARE_DEVICE_THRESHOLD else "common"
+    return VERDICT_WORDS.get(verdict, "answered")
 
 
-def describe(verdict, ip, devices, first_seen, last_seen, message, error_category):
+def scope_words(scope):
+    return f"{SCOPE_WORDS.get(scope, scope)} address" if scope else "address"
+
+
+def describe(verdict, ip, scope, devices, first_seen, last_seen, new_in_window, message, error_category):
     hours = LOOKBACK_HOURS
+    where = scope_words(scope)
     if verdict == "failed":
         return (f"Defender lookup failed for {ip} ({error_category or 'unknown'})",
-                f"**Error category:** {error_category or 'unknown'}\n\n{message or 'No message.'}")
+                f"**Error category:** {error_category or 'unknown'}; {where}.\n\n{message or 'No message.'}")
     if verdict == "not seen":
-        return (f"Defender: {ip} not seen in the organization",
-                f"No device of the organization communicated with **{ip}** in the last {hours} hours. "
+        return (f"Defender: {ip} ({where}) not seen in the organization",
+                f"No device of the organization communicated with **{ip}** ({where}) in the last {hours} hours. "
                 f"Tagged `{TAG_NOT_SEEN}`; severity raised to {RAISE_SEVERITY_TO}.")
     window = f"first seen {first_seen or 'unknown'}, last seen {last_seen or 'unknown'} (last {hours} hours)"
+    new = f" First seen within the asset's novelty window: tagged `{TAG_NEW}`." if new_in_window else ""
     if verdict == "rare":
-        return (f"Defender: {ip} is rare in the organization ({devices} devices)",
-                f"**{ip}** was seen on only **{devices}** device(s), at most {RARE_DEVICE_THRESHOLD}: "
-                f"{window}. Tagged `{TAG_RARE}`.")
-    return (f"Defender: {ip} is common in the organization ({devices} devices)",
-            f"**{ip}** was seen on **{devices}** devices: {window}.")
+        return (f"Defender: {ip} ({where}) is rare in the organization ({devices} devices)",
+                f"**{ip}** ({where}) was seen on only **{devices}** device(s): {window}. Tagged `{TAG_RARE}`.{new}")
+    title = (f"Defender: {ip} ({where}) is common in the organization ({devices} devices)" if verdict == "common"
+             else f"Defender: {ip} ({where}) seen on {devices} devices")
+    return title, f"**{ip}** ({where}) was seen on **{devices}** devices: {window}.{new}"
 
 
 def raise_severity(container):
@@ -114,21 +126,20 @@ def triage_results(action=None, success=None, container=None, results=None, hand
         f"{LOOKUP_BLOCK}:action_result.parameter.ip",
         f"{LOOKUP_BLOCK}:action_result.status",
         f"{LOOKUP_BLOCK}:action_result.message",
-        f"{LOOKUP_BLOCK}:action_result.summary.seen_in_org",
+        f"{LOOKUP_BLOCK}:action_result.summary.verdict",
+        f"{LOOKUP_BLOCK}:action_result.summary.ip_scope",
         f"{LOOKUP_BLOCK}:action_result.summary.organization_prevalence",
         f"{LOOKUP_BLOCK}:action_result.data.*.orgFirstSeen",
         f"{LOOKUP_BLOCK}:action_result.data.*.orgLastSeen",
+        f"{LOOKUP_BLOCK}:action_result.data.*.newInWindow",
         f"{LOOKUP_BLOCK}:action_result.summary.error.category",
     ])
     tags = set()
     severity_needed = False
-    for ip, status, message, seen_in_org, devices, first_seen, last_seen, error_category in rows:
-        try:
-            devices = int(devices) if devices is not None else None
-        except (TypeError, ValueError):
-            devices = None
-        verdict = classify(status, seen_in_org, devices)
-        title, content = describe(verdict, ip, devices, first_seen, last_seen, message, error_category)
+    for ip, status, message, verdict, scope, devices, first_seen, last_seen, new_in_window, error_category in rows:
+        verdict = classify(status, verdict)
+        title, content = describe(verdict, ip, scope, devices, first_seen, last_seen, new_in_window is True,
+                                  message, error_category)
         try:
             phantom.add_note(container=container, note_type="general", note_format="markdown",
                              title=title, content=content)
@@ -139,6 +150,8 @@ def triage_results(action=None, success=None, container=None, results=None, hand
             severity_needed = True
         elif verdict == "rare":
             tags.add(TAG_RARE)
+        if verdict != "failed" and new_in_window is True:
+            tags.add(TAG_NEW)
     if tags:
         phantom.add_tags(container=container, tags=sorted(tags))
     if severity_needed:

@@ -152,15 +152,15 @@ class FakePhantom:
         return rows
 
 
-def load_playbook(fake: FakePhantom) -> types.ModuleType:
+def load_playbook(fake: FakePhantom, name: str = "defender_ip_prevalence_enrichment.py") -> types.ModuleType:
     phantom_pkg = types.ModuleType("phantom")
     rules = fake.module()
     phantom_pkg.rules = rules  # type: ignore[attr-defined]
     saved = {k: sys.modules.get(k) for k in ("phantom", "phantom.rules")}
     sys.modules["phantom"], sys.modules["phantom.rules"] = phantom_pkg, rules
     try:
-        source = PLAYBOOKS / "defender_ip_prevalence_enrichment.py"
-        spec = importlib.util.spec_from_file_location("pb_enrichment", source)
+        source = PLAYBOOKS / name
+        spec = importlib.util.spec_from_file_location(f"pb_{source.stem}", source)
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
@@ -182,6 +182,7 @@ def run_enrichment(runner: SoarRunner, asset: Path) -> tuple[FakePhantom, list[s
     ips = [p["ip"] for p in act["parameters"]]
     out = runner.run("get-ip-statistics", asset, {"ip": ", ".join(ips), "lookback_hours": 720})
     assert len(out.results) == len(ips), out.stderr
+    act["results"] = out.results  # kept for the tests' own expectations
     act["callback"](action=act["action"], success=True, container=container, results=out.results)
     return fake, ips, playbook
 
@@ -197,19 +198,58 @@ def test_enrichment_looks_up_each_distinct_ip_once_for_720_hours(emu: Any, runne
     assert {p["lookback_hours"] for p in fake.acts[0]["parameters"]} == {720}
 
 
-def test_enrichment_notes_tags_and_raises_severity_by_verdict(emu: Any, runner: SoarRunner,
-                                                              asset_file: Path) -> None:
+SCOPE_NOTE_WORDS = {"private": "private address", "public": "public address", "reserved": "reserved address"}
+VERDICT_NOTE_WORDS = {"not_seen": "not seen in the organization", "rare": "is rare in the organization",
+                      "common": "is common in the organization"}
+
+
+def test_enrichment_notes_and_tags_follow_the_app_verdict_scope_and_novelty(emu: Any, runner: SoarRunner,
+                                                                            asset_file: Path) -> None:
     fake, ips, playbook = run_enrichment(runner, asset_file)
-    prevalence = {ip: emu.org.stats_detail(ip, 720, None).prevalence for ip in ips}
-    verdicts = {ip: "not seen" if n == 0 else "rare" if n <= playbook.RARE_DEVICE_THRESHOLD else "common"
-                for ip, n in prevalence.items()}
-    assert set(verdicts.values()) == {"not seen", "rare", "common"}  # the sample alert has all three
+    assert not hasattr(playbook, "RARE_DEVICE_THRESHOLD")  # the asset's threshold, applied by the core
+    results = fake.acts[0]["results"]
+    by_ip = {r.params["ip"]: r for r in results}
+    # The app's verdicts agree with Defender's figures at the asset's default threshold (5 devices).
+    for ip, result in by_ip.items():
+        devices = emu.org.stats_detail(ip, 720, None).prevalence
+        assert result.summary["verdict"] == ("not_seen" if devices == 0 else "rare" if devices <= 5 else "common")
+    assert {r.summary["verdict"] for r in results} == {"not_seen", "rare", "common"}  # the sample has all three
     assert len(fake.notes) == len(ips)
-    for ip, verdict in verdicts.items():
-        [note] = [n for n in fake.notes if ip in n["title"]]
-        assert verdict in note["title"], note
-    assert sorted(fake.tags) == ["defender-not-seen-in-org", "defender-rare-ip"]
+    for ip, result in by_ip.items():
+        [note] = [n for n in fake.notes if f"{ip} (" in n["title"]]
+        assert VERDICT_NOTE_WORDS[result.summary["verdict"]] in note["title"], note
+        assert SCOPE_NOTE_WORDS[result.summary["ip_scope"]] in note["title"], note
+    expected_tags = {"defender-not-seen-in-org", "defender-rare-ip"}
+    if any(r.data[0]["newInWindow"] for r in results):
+        expected_tags.add("defender-new-in-window")
+    assert sorted(fake.tags) == sorted(expected_tags)
     assert fake.severities == ["high"]
+
+
+def test_enrichment_tags_an_ip_new_in_the_window(emu: Any, runner: SoarRunner, asset_file: Path) -> None:
+    """newInWindow comes from the app's answer: with a novelty window of 719 h nearly every seen IP is new."""
+    config = json.loads(asset_file.read_text(encoding="utf-8"))
+    wide = asset_file.with_name("novelty-wide.json")
+    wide.write_text(json.dumps(config | {"novelty_hours": 719, "cache_ttl_s": 0}), encoding="utf-8")
+    fake, _, _ = run_enrichment(runner, wide)
+    seen = [r for r in fake.acts[0]["results"] if r.summary["verdict"] != "not_seen"]
+    assert all(r.data[0]["newInWindow"] is (r.data[0]["firstSeenAgeHours"] <= 719) for r in seen)
+    new = [r.params["ip"] for r in seen if r.data[0]["newInWindow"]]
+    assert new and "defender-new-in-window" in fake.tags
+    for ip in new:
+        [note] = [n for n in fake.notes if f"{ip} (" in n["title"]]
+        assert "tagged `defender-new-in-window`" in note["content"], note
+
+
+def test_enrichment_uses_the_asset_threshold_not_one_of_its_own(emu: Any, runner: SoarRunner,
+                                                                asset_file: Path) -> None:
+    config = json.loads(asset_file.read_text(encoding="utf-8"))
+    lenient = asset_file.with_name("threshold-high.json")
+    lenient.write_text(json.dumps(config | {"rare_device_threshold": 1_000_000, "cache_ttl_s": 0}), encoding="utf-8")
+    fake, _, _ = run_enrichment(runner, lenient)
+    assert not [n for n in fake.notes if "is common" in n["title"]]
+    assert [n for n in fake.notes if "is rare" in n["title"]]
+    assert "defender-rare-ip" in fake.tags
 
 
 def test_failed_lookups_become_notes_with_the_error_category(runner: SoarRunner,
@@ -218,4 +258,44 @@ def test_failed_lookups_become_notes_with_the_error_category(runner: SoarRunner,
     assert len(fake.notes) == len(ips)
     assert all(n["title"].startswith("Defender lookup failed") for n in fake.notes)
     assert all("(authentication)" in n["title"] for n in fake.notes), [n["title"] for n in fake.notes]
+    scopes = {r.params["ip"]: r.summary["ip_scope"] for r in fake.acts[0]["results"]}
+    for ip, scope in scopes.items():
+        [note] = [n for n in fake.notes if f"for {ip} (" in n["title"]]
+        assert f"{SCOPE_NOTE_WORDS[scope]}." in note["content"], note
     assert fake.tags == [] and fake.severities == []
+
+
+# --- the analyst's single-IP playbook --------------------------------------------------------------
+
+def run_single(runner: SoarRunner, asset: Path, ip: str) -> FakePhantom:
+    fake = FakePhantom([])
+    fake.playbook_input = ip  # type: ignore[attr-defined]
+    collect = fake.collect2
+
+    def collect2(container: Any = None, datapath: list[str] = (), **kwargs: Any) -> list[list[Any]]:
+        if list(datapath) == ["playbook_input:ip"]:
+            return [[ip]]
+        return collect(container=container, datapath=datapath, **kwargs)
+
+    fake.collect2 = collect2  # type: ignore[method-assign]
+    playbook = load_playbook(fake, "defender_ip_prevalence_single.py")
+    assert not hasattr(playbook, "RARE_DEVICE_THRESHOLD")
+    playbook.on_start({"id": 1})
+    [act] = fake.acts
+    out = runner.run("get-ip-statistics", asset, act["parameters"][0])
+    act["callback"](action=act["action"], success=True, container={"id": 1}, results=out.results)
+    return fake
+
+
+def test_single_ip_note_gives_verdict_scope_and_novelty(emu: Any, runner: SoarRunner, asset_file: Path) -> None:
+    common = emu.org.most_popular(1)[0]
+    [note] = run_single(runner, asset_file, common).notes
+    assert note["title"].startswith(f"Defender: {common} (private address) is common in the organization (")
+    never = next(ip for ip in emu.org.sample_ips(5, seen=False) if ":" not in ip)
+    [note] = run_single(runner, asset_file, never).notes
+    assert "not seen in the organization" in note["title"] and "address)" in note["title"]
+
+
+def test_single_ip_failure_note_names_category_and_scope(runner: SoarRunner, wrong_secret_asset: Path) -> None:
+    [note] = run_single(runner, wrong_secret_asset, "10.20.30.40").notes
+    assert note["title"] == "Defender lookup failed for 10.20.30.40 (authentication; private address)"

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from soar_helpers import SoarRunner
 from soar_sdk.shims.phantom.encryption_helper import encryption_helper
+
+from connector.meaning import ip_scope
 
 
 def test_seen_ip_is_one_successful_result_with_defender_field_names(emu: Any, runner: SoarRunner,
@@ -39,10 +42,14 @@ def test_never_seen_ip_is_a_success_saying_not_seen(emu: Any, runner: SoarRunner
     out = runner.run("get-ip-statistics", asset_file, {"ip": ip, "lookback_hours": 48})
     [result] = out.results
     assert result.success
+    scope = ip_scope(ip)
     assert result.data == [{"ipAddress": ip, "organizationPrevalence": 0, "orgPrevalence": "0",
-                            "orgFirstSeen": None, "orgLastSeen": None, "seenInOrg": False, "lookBackHours": 48}]
+                            "orgFirstSeen": None, "orgLastSeen": None, "seenInOrg": False, "lookBackHours": 48,
+                            "verdict": "not_seen", "ipScope": scope.scope, "ipScopeDetail": scope.detail,
+                            "firstSeenAgeHours": None, "lastSeenAgeHours": None, "newInWindow": False}]
     assert result.summary["seen_in_org"] is False
     assert result.summary["organization_prevalence"] == 0
+    assert result.summary["verdict"] == "not_seen" and result.summary["ip_scope"] == scope.scope
     assert "not seen" in result.message
 
 
@@ -69,6 +76,54 @@ def test_each_ip_is_its_own_result_and_a_bad_one_does_not_stop_the_others(emu: A
     assert [r.status for r in out.results] == ["success", "failed", "success", "success"]
     assert [r.summary["seen_in_org"] for r in out.results] == [True, None, False, True]
     assert out.results[1].summary["error"]["category"] == "invalid_input"
+
+
+# --- issue 9: the core's judgement, as SOAR action results carry it ------------------------------
+
+def asset_with(emu: Any, tmp_path: Path, name: str, app: str = "reader", **fields: Any) -> Path:
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(emu.connector_config(app=app, auth="secret") | fields), encoding="utf-8")
+    return path
+
+
+def test_the_verdict_follows_the_asset_rare_device_threshold(emu: Any, runner: SoarRunner, tmp_path: Path) -> None:
+    """The threshold is asset configuration read by the core; the app keeps none of its own."""
+    ip = emu.org.most_popular(1)[0]
+    devices = emu.org.stats_detail(ip, 720, None).prevalence
+    at = runner.run("get-ip-statistics", asset_with(emu, tmp_path, "at", rare_device_threshold=devices), {"ip": ip})
+    below = runner.run("get-ip-statistics", asset_with(emu, tmp_path, "below", rare_device_threshold=devices - 1,
+                                                       cache_ttl_s=0), {"ip": ip})
+    [rare], [common] = at.results, below.results
+    assert (rare.data[0]["verdict"], rare.summary["verdict"]) == ("rare", "rare")
+    assert (common.data[0]["verdict"], common.summary["verdict"]) == ("common", "common")
+    assert rare.data[0]["ipScope"] == common.summary["ip_scope"] == "private"
+    assert "(private) is rare in the organization" in rare.message
+    assert "(private) is common in the organization" in common.message
+
+
+def test_a_seen_ip_carries_its_ages_and_novelty(emu: Any, runner: SoarRunner, asset_file: Path) -> None:
+    now = datetime.now(UTC)
+    fresh = next(ip for ip in emu.org.data.ips[-3000:]
+                 if (s := emu.org.stats_detail(ip, 720, None)).prevalence and now - s.first_seen < timedelta(hours=20))
+    old = emu.org.most_popular(1)[0]
+    out = runner.run("get-ip-statistics", asset_file, {"ip": f"{fresh}, {old}", "lookback_hours": 720})
+    new_row, old_row = (r.data[0] for r in out.results)
+    assert new_row["newInWindow"] is True and 0 <= new_row["firstSeenAgeHours"] < 21
+    assert old_row["newInWindow"] is False and old_row["firstSeenAgeHours"] > 24
+    for row in (new_row, old_row):
+        assert 0 <= row["lastSeenAgeHours"] <= row["firstSeenAgeHours"]
+    short = runner.run("get-ip-statistics", asset_file, {"ip": fresh, "lookback_hours": 24})
+    assert short.results[0].data[0]["newInWindow"] is None  # a 24 h window cannot tell new from old
+
+
+def test_a_failed_lookup_of_a_valid_address_still_says_its_scope(emu: Any, runner: SoarRunner,
+                                                                  tmp_path: Path) -> None:
+    out = runner.run("get-ip-statistics", asset_with(emu, tmp_path, "noperm", app="noperm"),
+                     {"ip": "192.168.7.20, 8.8.8.8, 10.0.0.256"})
+    assert [r.status for r in out.results] == ["failed"] * 3
+    assert [r.summary["error"]["category"] for r in out.results] == ["permission", "permission", "invalid_input"]
+    assert [r.summary["ip_scope"] for r in out.results] == ["private", "public", None]
+    assert all(r.data == [] and r.summary["verdict"] is None for r in out.results)
 
 
 def test_test_connectivity_succeeds_against_the_emulator(emu: Any, runner: SoarRunner, asset_file: Path) -> None:
