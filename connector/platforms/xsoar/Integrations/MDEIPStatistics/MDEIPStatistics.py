@@ -11,10 +11,9 @@ integration context, written with XSOAR's versioned update: read the context wit
 it, write it back naming that version; the server refuses a write whose version is stale and the change
 is redone on the fresh context. With ``store_backend: redis`` the core keeps all of it in Redis instead.
 
-Everything is in this one file because XSOAR executes one script per integration.
+Everything is in this one file because XSOAR executes one script per integration; and there is no
+``from __future__`` import, because the unified script gets lines put before this docstring.
 """
-
-from __future__ import annotations
 
 import base64
 import hashlib

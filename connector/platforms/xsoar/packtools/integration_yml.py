@@ -1,0 +1,288 @@
+"""The integration's YAML (XSOAR's split layout), generated from manifest.json; never edited by hand.
+
+    python connector/platforms/xsoar/packtools/integration_yml.py --write   # regenerate the committed file
+    python connector/platforms/xsoar/packtools/integration_yml.py --check   # exit 1 if it is stale
+
+Parameter names are manifest.json's configuration fields, types and defaults come from its JSON
+Schema; what XSOAR needs beyond it is presentation (labels, long-text fields) and the platform's own
+conventions, kept in the tables below:
+- secrets are credentials parameters (type 9): ``credentials`` holds the client secret (password
+  only), ``creds_certificate`` the certificate thumbprint (identifier) and private key (password),
+  ``store_url`` the Redis URL (password only);
+- ``proxy`` is XSOAR's "Use system proxy settings" checkbox, and there is no ``insecure``: TLS
+  verification is never switched off (a private CA goes in ``ca_bundle``, as PEM text);
+- ``store_backend`` offers ``integration_context`` (the default: XSOAR's per-instance store) or ``redis``;
+- ``integrationReliability`` (Source Reliability) and ``official_context_paths`` exist only here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from yaml_text import dump  # type: ignore[import-not-found,no-redef]
+else:
+    from .yaml_text import dump
+
+PACK_DIR = Path(__file__).resolve().parents[1]
+INTEGRATION_DIR = PACK_DIR / "Integrations" / "MDEIPStatistics"
+YML_PATH = INTEGRATION_DIR / "MDEIPStatistics.yml"
+REPO = PACK_DIR.parents[2]
+
+INTEGRATION_ID = "MDE IP Statistics"
+COMMAND = "mde-get-ip-statistics"
+OUTPUT_PREFIX = "MDE.IPStatistics"
+LEGACY_PREFIX = "MicrosoftATP.IPStatistics"
+DOCKER_REPOSITORY = "mde-ipstats/xsoar"
+FROM_VERSION = "6.10.0"
+RELIABILITIES = ["A+ - 3rd party enrichment", "A - Completely reliable", "B - Usually reliable",
+                 "C - Fairly reliable", "D - Not usually reliable", "E - Unreliable",
+                 "F - Reliability cannot be judged"]
+
+DISPLAY: dict[str, str] = {
+    "tenant_id": "Tenant ID (directory ID or verified domain)",
+    "client_id": "Client ID (application ID)",
+    "public_certificate": "Certificate (PEM, instead of the thumbprint)",
+    "cloud": "Microsoft cloud",
+    "region": "Defender API region",
+    "api_url": "Defender API URL (override)",
+    "login_url": "Entra ID sign-in URL (override)",
+    "scope": "Token scope (override)",
+    "ca_bundle": "Trusted CA certificates (PEM text or file path)",
+    "timeout_s": "HTTP read timeout (seconds)",
+    "item_budget_s": "Time budget per IP (seconds)",
+    "cache_ttl_s": "Result cache lifetime (seconds, 0 disables)",
+    "rate_limit_per_minute": "Rate limit: calls per minute",
+    "rate_limit_per_hour": "Rate limit: calls per hour",
+    "rate_limit_time_scale": "Rate-limit time scale (testing only)",
+    "rare_device_threshold": "Rare: seen on at most this many devices",
+    "novelty_hours": "New: first seen within this many hours",
+}
+LONG_TEXT = {"ca_bundle", "public_certificate"}
+ADVANCED = {"api_url", "login_url", "scope", "timeout_s", "item_budget_s", "cache_ttl_s", "rate_limit_per_minute",
+            "rate_limit_per_hour", "rare_device_threshold", "novelty_hours", "store_backend", "store_url"}
+HIDDEN = {"rate_limit_time_scale"}
+
+CREDENTIALS: dict[str, dict[str, Any]] = {
+    "client_secret": {"name": "credentials", "display": "", "displaypassword": "Client secret",
+                      "hiddenusername": True,
+                      "additionalinfo": "The client secret's Value (not its ID). Leave empty to use a certificate."},
+    "private_key": {"name": "creds_certificate", "display": "Certificate thumbprint",
+                    "displaypassword": "Certificate private key (PEM)",
+                    "additionalinfo": "Instead of a client secret: the SHA-1 thumbprint of the certificate uploaded "
+                                      "to the app registration, and its unencrypted PEM private key."},
+    "store_url": {"name": "store_url", "display": "", "displaypassword": "Redis URL (store_backend redis)",
+                  "hiddenusername": True,
+                  "additionalinfo": "redis://host:port/db or rediss://...; only with store_backend redis."},
+}
+PAIRED_WITH_CREDENTIAL = {"thumbprint": "private_key"}
+"""Fields carried inside another field's credentials parameter (the identifier half)."""
+
+# MDE.IPStatistics: context key -> (where in the core result, XSOAR output type)
+CONTEXT_FIELDS: dict[str, tuple[str, str]] = {
+    "IPAddress": ("data.ipAddress", "String"),
+    "OrganizationPrevalence": ("data.organizationPrevalence", "Number"),
+    "OrgPrevalence": ("data.orgPrevalence", "String"),
+    "OrgFirstSeen": ("data.orgFirstSeen", "Date"),
+    "OrgLastSeen": ("data.orgLastSeen", "Date"),
+    "SeenInOrg": ("data.seenInOrg", "Boolean"),
+    "LookBackHours": ("data.lookBackHours", "Number"),
+    "Verdict": ("data.verdict", "String"),
+    "IPScope": ("data.ipScope", "String"),
+    "NewInWindow": ("data.newInWindow", "Boolean"),
+    "Cached": ("result.cached", "Boolean"),
+    "CacheAgeSeconds": ("result.cache_age_s", "Number"),
+}
+STANDARD_OUTPUTS: list[tuple[str, str, str]] = [
+    ("IP.Address", "The IP address.", "String"),
+    ("IP.OrganizationPrevalence", "Devices in the organization that communicated with the IP in the window.", "Number"),
+    ("IP.OrganizationFirstSeen", "First communication within the look-back window.", "Date"),
+    ("IP.OrganizationLastSeen", "Last communication within the look-back window.", "Date"),
+    ("DBotScore.Indicator", "The indicator that was tested.", "String"),
+    ("DBotScore.Type", "The indicator type.", "String"),
+    ("DBotScore.Vendor", "The vendor used to calculate the score.", "String"),
+    ("DBotScore.Score", "Always 0 (unknown): prevalence is not reputation.", "Number"),
+    ("DBotScore.Reliability", "The Source Reliability parameter of the instance.", "String"),
+    ("DBotScore.Message", "The answer in words.", "String"),
+    (f"{LEGACY_PREFIX}.IPAddress", "The IP address (only with official_context_paths).", "String"),
+    (f"{LEGACY_PREFIX}.Statistics.OrgPrevalence", "Devices, as a string (only with official_context_paths).",
+     "String"),
+    (f"{LEGACY_PREFIX}.Statistics.OrgFirstSeen", "First seen (only with official_context_paths).", "Date"),
+    (f"{LEGACY_PREFIX}.Statistics.OrgLastSeen", "Last seen (only with official_context_paths).", "Date"),
+]
+
+
+def load_manifest() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((REPO / "manifest.json").read_text(encoding="utf-8"))
+    return data
+
+
+def _resolve(schema: dict[str, Any]) -> tuple[set[str], list[Any] | None]:
+    """The JSON types a property allows (null aside) and its enum."""
+    kinds = {schema.get("type")} | {o.get("type") for o in schema.get("anyOf", [])}
+    enum = schema.get("enum") or next((o["enum"] for o in schema.get("anyOf", []) if "enum" in o), None)
+    return {k for k in kinds if k and k != "null"}, enum
+
+
+def _default_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def configuration(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The instance parameters, in manifest.json's order, then the XSOAR-only ones."""
+    schema = manifest["configuration"]
+    required = set(schema.get("required", []))
+    params: list[dict[str, Any]] = []
+    for name, prop in schema["properties"].items():
+        if name in PAIRED_WITH_CREDENTIAL:
+            continue
+        description = prop.get("description") or prop.get("title") or name
+        if name in CREDENTIALS:
+            param = {"display": "", "name": "", "type": 9, "required": False, **CREDENTIALS[name]}
+            params.append(_ordered(param, name))
+            continue
+        kinds, enum = _resolve(prop)
+        param = {"display": DISPLAY.get(name, description), "name": name, "required": name in required,
+                 "additionalinfo": description}
+        if name == "proxy":
+            param.update(display="Use system proxy settings", type=8, defaultvalue="false",
+                         additionalinfo="Send sign-in and API calls through the proxy the XSOAR server or engine "
+                                        "is configured with (HTTPS_PROXY); off, no proxy is used.")
+        elif name == "store_backend":
+            param.update(display="Shared state store", type=15, options=["integration_context", "redis"],
+                         defaultvalue="integration_context",
+                         additionalinfo="Where the token cache, result cache and rate-limit ledger live between "
+                                        "commands: this instance's integration context, or Redis (store_url), which "
+                                        "instances of the same application can share.")
+        elif enum:
+            param.update(type=15, options=[str(v) for v in enum])
+        elif name in LONG_TEXT:
+            param["type"] = 12
+        elif "boolean" in kinds:
+            param["type"] = 8
+        else:
+            param["type"] = 0
+        default = _default_text(prop.get("default"))
+        if default is not None and "defaultvalue" not in param:
+            param["defaultvalue"] = default
+        if name in ADVANCED:
+            param["advanced"] = True
+        if name in HIDDEN:
+            param["hidden"] = True
+        params.append(_ordered(param, name))
+    params.append({"display": "Source Reliability", "name": "integrationReliability", "type": 15,
+                   "required": False, "defaultvalue": "B - Usually reliable", "options": RELIABILITIES,
+                   "additionalinfo": "Reliability of this source, written with each DBotScore (score 0: "
+                                     "prevalence is not reputation)."})
+    params.append({"display": "Also write the official integration's context paths", "name": "official_context_paths",
+                   "type": 8, "required": False, "defaultvalue": "false",
+                   "additionalinfo": f"Write {LEGACY_PREFIX}.IPAddress and .Statistics.{{OrgPrevalence, OrgFirstSeen, "
+                                     "OrgLastSeen}} as the official Microsoft Defender for Endpoint integration does, "
+                                     "so playbooks written for it work unchanged."})
+    return params
+
+
+_KEY_ORDER = ("display", "displaypassword", "name", "type", "required", "hiddenusername", "defaultvalue", "options",
+              "additionalinfo", "advanced", "hidden")
+
+
+def _ordered(param: dict[str, Any], field: str) -> dict[str, Any]:
+    unknown = set(param) - set(_KEY_ORDER)
+    if unknown:
+        raise ValueError(f"{field}: unexpected parameter keys {sorted(unknown)}")
+    return {key: param[key] for key in _KEY_ORDER if key in param}
+
+
+def _output_descriptions(manifest: dict[str, Any]) -> dict[str, str]:
+    output = manifest["actions"]["get_ip_statistics"]["output"]
+    data = output["$defs"]["IpStatistics"]["properties"]
+    found = {f"data.{k}": v.get("description", "") for k, v in data.items()}
+    found.update({f"result.{k}": v.get("description", "") for k, v in output["properties"].items()})
+    return found
+
+
+def commands(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    action = manifest["actions"]["get_ip_statistics"]
+    inputs = action["input"]["properties"]
+    described = _output_descriptions(manifest)
+    outputs = []
+    for key, (source, kind) in CONTEXT_FIELDS.items():
+        if source not in described:
+            raise KeyError(f"manifest.json declares no {source} for {OUTPUT_PREFIX}.{key}")
+        outputs.append({"contextPath": f"{OUTPUT_PREFIX}.{key}", "description": described[source] + ".",
+                        "type": kind})
+    outputs += [{"contextPath": path, "description": text, "type": kind} for path, text, kind in STANDARD_OUTPUTS]
+    lookback = inputs["lookback_hours"]
+    return [{
+        "name": COMMAND,
+        "description": action["description"] + " Every input IP is in the readable table; a failed IP is an "
+                                               "error entry saying what to do, and the others are still answered.",
+        "arguments": [
+            {"name": "ip", "description": inputs["ip"]["description"] + ".", "required": True, "default": True,
+             "isArray": True},
+            {"name": "lookback_hours", "description": lookback["description"] + ".", "required": False,
+             "defaultValue": str(lookback["default"])},
+        ],
+        "outputs": outputs,
+    }]
+
+
+def integration(manifest: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The split-layout YAML document (script empty: the code is MDEIPStatistics.py)."""
+    manifest = manifest or load_manifest()
+    return {
+        "commonfields": {"id": INTEGRATION_ID, "version": -1},
+        "name": INTEGRATION_ID,
+        "display": "MDE IP Statistics (Microsoft Defender for Endpoint)",
+        "category": "Data Enrichment & Threat Intelligence",
+        "description": manifest["description"],
+        "configuration": configuration(manifest),
+        "script": {
+            "script": "",
+            "type": "python",
+            "subtype": "python3",
+            "dockerimage": f"{DOCKER_REPOSITORY}:{manifest['version']}",
+            "isfetch": False,
+            "runonce": False,
+            "commands": commands(manifest),
+        },
+        "fromversion": FROM_VERSION,
+        "tests": ["No tests (auto formatted)"],
+    }
+
+
+def render() -> str:
+    header = "# Generated from manifest.json by connector/platforms/xsoar/packtools/integration_yml.py: do not edit.\n"
+    return header + dump(integration())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--write", action="store_true", help="write the integration YAML")
+    group.add_argument("--check", action="store_true", help="exit 1 when the committed YAML is stale")
+    options = parser.parse_args(argv)
+    text = render()
+    if options.write:
+        YML_PATH.write_text(text, encoding="utf-8")
+        print(f"wrote {YML_PATH}")
+        return 0
+    if YML_PATH.read_text(encoding="utf-8") != text:
+        print(f"{YML_PATH} is stale: run {Path(__file__).name} --write", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
