@@ -1,0 +1,178 @@
+"""globalConfig.json for UCC, generated from manifest.json's configuration: never edited by hand.
+
+UCC turns globalConfig.json into the add-on's configuration UI, its REST handlers and .conf specs. The
+Accounts tab holds what identifies one tenant's application (several accounts may exist: one per
+tenant); the Advanced tab holds what every search on the search head shares. Each manifest field lands
+in exactly one place, or is named here as deliberately not exposed, so a field added to the core
+cannot silently go missing from the add-on (the generator refuses an unclassified field).
+
+    python -m connector.platforms.splunk_siem.globalconfig          # print
+    python -m connector.platforms.splunk_siem.globalconfig --write  # update the committed file
+    python -m connector.platforms.splunk_siem.globalconfig --check  # exit 1 when it is stale
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+MANIFEST = HERE.parents[2] / "manifest.json"
+GLOBAL_CONFIG = HERE / "globalConfig.json"
+
+ADDON_NAME = "TA-mde-ipstats"
+REST_ROOT = "ta_mde_ipstats"
+DISPLAY_NAME = "Microsoft Defender for Endpoint IP statistics"
+
+ACCOUNT_FIELDS = (
+    "tenant_id", "client_id", "client_secret", "private_key", "thumbprint", "public_certificate",
+    "cloud", "region", "api_url", "login_url", "scope",
+)
+"""One tenant's application: what an Accounts row is (secrets encrypted into storage/passwords)."""
+ADVANCED_FIELDS = (
+    "ca_bundle", "cache_ttl_s", "rare_device_threshold", "novelty_hours", "timeout_s", "store_backend",
+    "store_url", "rate_limit_per_minute", "rate_limit_per_hour", "rate_limit_time_scale",
+)
+"""Shared by every search on the search head (the Advanced tab, one stanza)."""
+NOT_EXPOSED = {
+    "item_budget_s": "the command derives it from its max_wait_s argument, per search",
+    "proxy": "UCC's Proxy tab replaces it; the command builds the URL from that tab's fields",
+    "auth_mode": "a search runs unattended, so it signs in as the application (secret or certificate); "
+                 "delegated sign-in needs a person at a device-code prompt",
+}
+MULTILINE = {"private_key", "public_certificate", "ca_bundle"}
+"""PEM text is pasted with its line breaks: a textarea, not a one-line text box."""
+ADVANCED_TAB = "advanced"
+
+
+def _types(schema: dict[str, Any]) -> tuple[set[str], dict[str, Any]]:
+    """The JSON types a property allows (null dropped) and the branch that carries the details."""
+    branches = schema.get("anyOf") or [schema]
+    kinds = {b.get("type") for b in branches if b.get("type") not in (None, "null")}
+    detail = next((b for b in branches if b.get("type") not in (None, "null")), schema)
+    return {str(k) for k in kinds}, {**schema, **detail}
+
+
+def entity(field: str, schema: dict[str, Any], required: bool) -> dict[str, Any]:
+    """One UCC form entity for one manifest configuration property."""
+    kinds, detail = _types(schema)
+    secret = bool(schema.get("x-secret"))
+    out: dict[str, Any] = {"field": field, "label": schema.get("title") or field,
+                           "help": schema.get("description", "")}
+    if "enum" in detail:
+        out["type"] = "singleSelect"
+        out["options"] = {"disableSearch": True,
+                          "autoCompleteFields": [{"value": v, "label": v} for v in detail["enum"]]}
+    elif field in MULTILINE:
+        out["type"] = "textarea"
+        out["options"] = {"rowsMin": 3, "rowsMax": 15}
+    else:
+        out["type"] = "text"
+    if kinds & {"number", "integer"}:
+        low = detail.get("minimum", detail.get("exclusiveMinimum", 0))
+        high = detail.get("maximum", detail.get("exclusiveMaximum", 1_000_000))
+        out["validators"] = [{"type": "number", "range": [low, high], "isInteger": "integer" in kinds,
+                              "errorMsg": f"{out['label']}: a number from {low} to {high}"}]
+    if secret:
+        out["encrypted"] = True
+    if required:
+        out["required"] = True
+    default = schema.get("default")
+    if default is not None and not secret:
+        out["defaultValue"] = default
+    return out
+
+
+def _account_tab(properties: dict[str, Any], required: set[str]) -> dict[str, Any]:
+    name = {"field": "name", "label": "Account name", "type": "text", "required": True,
+            "help": "The name searches pass as account= (optional when there is only one account).",
+            "validators": [{"type": "regex", "pattern": r"^[a-zA-Z]\w*$",
+                            "errorMsg": "Begin with a letter; letters, digits and underscores only."},
+                           {"type": "string", "minLength": 1, "maxLength": 100,
+                            "errorMsg": "From 1 to 100 characters."}]}
+    entities = [name] + [entity(f, properties[f], f in required) for f in ACCOUNT_FIELDS if f in properties]
+    return {"name": "account", "title": "Accounts", "entity": entities,
+            "table": {"actions": ["edit", "delete", "clone"],
+                      "header": [{"label": "Account", "field": "name"}, {"label": "Tenant", "field": "tenant_id"},
+                                 {"label": "Client", "field": "client_id"}, {"label": "Cloud", "field": "cloud"}]}}
+
+
+def _advanced_tab(properties: dict[str, Any]) -> dict[str, Any]:
+    entities = [entity(f, properties[f], False) for f in ADVANCED_FIELDS if f in properties]
+    return {"name": ADVANCED_TAB, "title": "Advanced", "entity": entities}
+
+
+def unclassified(properties: dict[str, Any]) -> list[str]:
+    known = set(ACCOUNT_FIELDS) | set(ADVANCED_FIELDS) | set(NOT_EXPOSED)
+    return sorted(set(properties) - known)
+
+
+def generate(manifest: dict[str, Any]) -> dict[str, Any]:
+    """globalConfig.json's content for this manifest."""
+    configuration = manifest["configuration"]
+    properties: dict[str, Any] = configuration["properties"]
+    missing = unclassified(properties)
+    if missing:
+        raise ValueError(f"manifest.json configuration fields {missing} are neither in the Accounts tab, the "
+                         "Advanced tab nor NOT_EXPOSED: classify them in globalconfig.py")
+    required = set(configuration.get("required", []))
+    return {
+        "meta": {
+            "name": ADDON_NAME,
+            "restRoot": REST_ROOT,
+            "version": manifest["version"],
+            "displayName": DISPLAY_NAME,
+            "schemaVersion": "0.0.9",
+            "supportedPythonVersion": ["3.13"],
+            "supportedThemes": ["light", "dark"],
+            "checkForUpdates": False,
+        },
+        "pages": {
+            "configuration": {
+                "title": "Configuration",
+                "description": "The Defender application (one account per tenant) and what every search shares.",
+                "tabs": [
+                    _account_tab(properties, required),
+                    _advanced_tab(properties),
+                    {"type": "proxyTab"},
+                    {"type": "loggingTab"},
+                ],
+            },
+        },
+    }
+
+
+def render(manifest: dict[str, Any]) -> str:
+    return json.dumps(generate(manifest), indent=4, ensure_ascii=False) + "\n"
+
+
+def load_manifest(path: Path = MANIFEST) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return loaded
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--write", action="store_true", help="write globalConfig.json")
+    group.add_argument("--check", action="store_true", help="exit 1 when globalConfig.json is stale")
+    args = parser.parse_args(argv)
+    text = render(load_manifest())
+    if args.write:
+        GLOBAL_CONFIG.write_text(text, encoding="utf-8")
+    elif args.check:
+        current = GLOBAL_CONFIG.read_text(encoding="utf-8") if GLOBAL_CONFIG.exists() else ""
+        if current != text:
+            print(f"{GLOBAL_CONFIG} is stale: run python -m connector.platforms.splunk_siem.globalconfig --write",
+                  file=sys.stderr)
+            return 1
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

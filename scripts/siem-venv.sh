@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Create (or refresh) .venv-siem: Python 3.13 with splunk-sdk 3.x (its searchcommands are what the add-on
+# ships), splunk-add-on-ucc-framework (builds the add-on), splunk-appinspect (checks it), pytest, the core
+# from this repo and the emulator. Idempotent and non-interactive; safe to run on every test run.
+#
+#   scripts/siem-venv.sh            # prints the venv's python path on the last line
+#   MDE_SIEM_VENV=/path scripts/siem-venv.sh
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="${MDE_SIEM_VENV:-$repo/.venv-siem}"
+addon_dir="$repo/connector/platforms/splunk_siem"
+
+log() { printf 'siem-venv: %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# python3.13: MDE_PYTHON313, else on PATH and working (a pyenv shim may exist without the version
+# selected), else pyenv's install directory, else the usual system paths.
+find_python313() {
+    local candidate
+    if [[ -n "${MDE_PYTHON313:-}" ]]; then
+        "$MDE_PYTHON313" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null \
+            || die "MDE_PYTHON313=$MDE_PYTHON313 is not a working Python 3.13"
+        printf '%s\n' "$MDE_PYTHON313"; return
+    fi
+    if candidate="$(command -v python3.13 2>/dev/null)" \
+        && "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 13)' >/dev/null 2>&1; then
+        printf '%s\n' "$candidate"; return
+    fi
+    if command -v pyenv >/dev/null 2>&1; then
+        local root
+        root="$(pyenv root)"
+        for candidate in "$root"/versions/3.13*/bin/python3.13; do
+            if [[ -x "$candidate" ]] && "$candidate" -c 'import sys' >/dev/null 2>&1; then
+                printf '%s\n' "$candidate"; return
+            fi
+        done
+    fi
+    for candidate in /usr/local/bin/python3.13 /usr/bin/python3.13; do
+        if [[ -x "$candidate" ]]; then printf '%s\n' "$candidate"; return; fi
+    done
+    die "no working python3.13 found: the add-on runs on Splunk's Python 3.13 and splunk-sdk 3.x needs it.
+Install Python 3.13 or set MDE_PYTHON313=/path/to/python3.13"
+}
+
+# splunk-appinspect's python-magic loads libmagic at import time.
+ensure_libmagic() {
+    if ldconfig -p 2>/dev/null | grep -q 'libmagic\.so\.1'; then return; fi
+    local sudo=""
+    [[ "$(id -u)" == 0 ]] || sudo="sudo"
+    log "installing libmagic1 (needed by splunk-appinspect)"
+    $sudo apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq libmagic1 >/dev/null
+}
+
+py313="$(find_python313)"
+log "using $py313 ($("$py313" --version 2>&1))"
+ensure_libmagic
+
+stamp_inputs=("${BASH_SOURCE[0]}" "$repo/pyproject.toml" "$repo/emulator/pyproject.toml"
+              "$addon_dir/package/lib/requirements.txt")
+stamp="$( (cat "${stamp_inputs[@]}" 2>/dev/null || true) | sha256sum | cut -d' ' -f1)"
+imports='import splunklib, splunk_add_on_ucc_framework, splunk_appinspect, connector, emulator, pytest, build'
+if [[ -x "$venv/bin/python" && -f "$venv/.mde-stamp" && "$(cat "$venv/.mde-stamp")" == "$stamp" ]] \
+    && "$venv/bin/python" -c "$imports" >/dev/null 2>&1; then
+    log "up to date: $venv"
+    printf '%s\n' "$venv/bin/python"
+    exit 0
+fi
+
+if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null; then
+    log "creating $venv"
+    rm -rf "$venv"
+    "$py313" -m venv "$venv"
+fi
+
+pip=("$venv/bin/python" -m pip --disable-pip-version-check --no-input)
+# pip 25.3: UCC's build calls `pip show --version`, an option pip 26 removed (see the add-on README).
+"${pip[@]}" install --quiet 'pip==25.3' >&2
+"${pip[@]}" install --quiet \
+    'splunk-sdk>=3,<4' 'splunk-add-on-ucc-framework>=6.1,<7' 'splunk-appinspect>=4.3,<5' \
+    'pytest>=8' 'pytest-timeout>=2.3' 'build>=1.2' \
+    -e "$repo" -e "$repo/emulator" >&2
+"$venv/bin/python" - <<'PYEOF' >&2
+import importlib.metadata as md, sys
+versions = {n: md.version(n) for n in ("splunk-sdk", "splunk-add-on-ucc-framework", "splunk-appinspect")}
+assert versions["splunk-sdk"].split(".")[0] == "3", versions
+print(f"siem-venv: python {sys.version.split()[0]}, " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+PYEOF
+printf '%s\n' "$stamp" > "$venv/.mde-stamp"
+printf '%s\n' "$venv/bin/python"
