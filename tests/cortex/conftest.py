@@ -11,7 +11,7 @@ import pytest
 
 from emulator import Emulator
 
-from .jobs import ANALYZER, Job, analyzer_venv, cortex_input, run_job, unpack_archive
+from .jobs import ANALYZER, Job, analyzer_venv, cortex_input, items_for, run_job, unpack_archive
 
 
 @pytest.fixture(scope="session")
@@ -38,15 +38,6 @@ def cortex_python(analyzer_dir: Path) -> Path:
     return analyzer_venv(analyzer_dir)
 
 
-def items_for(emu: Emulator, state_dir: Path, **overrides: Any) -> dict[str, Any]:
-    """The organization's values of the configuration items: the emulator's app, cache on, state kept."""
-    config: dict[str, Any] = dict(emu.connector_config(app="reader", auth="secret"))
-    config.pop("ca_bundle")  # Cortex's cacerts carries it (see cortex_input)
-    config["state_dir"] = str(state_dir)
-    config.update(overrides)
-    return config
-
-
 @pytest.fixture
 def job(cortex_python: Path, program: Path, tmp_path: Path) -> Callable[..., Job]:
     """job(emu, data, **options): one Cortex job against ``emu``, trusting its CA through cacerts.
@@ -57,7 +48,7 @@ def job(cortex_python: Path, program: Path, tmp_path: Path) -> Callable[..., Job
 
     def make(emu: Emulator, data: Any, *, items: dict[str, Any] | None = None, **options: Any) -> Job:
         options.setdefault("cacerts", Path(emu.ca_path).read_text())
-        document = cortex_input(data, items_for(emu, state_dir, **(items or {})), **options)
+        document = cortex_input(data, items_for(emu, state_dir, items), **options)
         return run_job(cortex_python, program, tmp_path / f"job-{next(counter)}", document)
 
     return make

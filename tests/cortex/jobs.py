@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from emulator import Emulator
+
 ROOT = Path(__file__).resolve().parents[2]
 ANALYZER = "MDE_IPStatistics"
 VENV = ROOT / ".venv-cortex"
@@ -65,6 +67,15 @@ def analyzer_venv(analyzer_dir: Path, venv: Path = VENV) -> Path:
     _pip(python, "install", "--no-deps", "--force-reinstall", *map(str, wheels))
     stamp_file.write_text(stamp + "\n")
     return python
+
+
+def items_for(emu: Emulator, state_dir: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The organization's values of the configuration items: the emulator's app, cache on, state kept."""
+    config: dict[str, Any] = dict(emu.connector_config(app="reader", auth="secret"))
+    config.pop("ca_bundle")  # Cortex's cacerts carries it (see cortex_input)
+    config["state_dir"] = str(state_dir)
+    config.update(overrides or {})
+    return config
 
 
 def cortex_input(data: Any, config: dict[str, Any], *, data_type: str = "ip", tlp: int = 2, pap: int = 2,

@@ -1,0 +1,117 @@
+"""The analyzer's Cortex definition: generated from manifest.json, and what Cortex's flavor schema requires."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from connector.manifest import load_manifest
+from connector.platforms.cortex import flavor
+
+# Cortex-Analyzers utils/flavors/flavor_schema.json: required properties and the item types it allows.
+REQUIRED = ("name", "version", "author", "url", "license", "description", "dataTypeList", "command", "baseConfig")
+ITEM_TYPES = {"string", "number", "boolean"}
+DATA_TYPES = {"domain", "file", "filename", "fqdn", "hash", "ip", "mail", "mail-subject", "other", "regexp",
+              "registry", "uri_path", "url", "user-agent"}
+CORTEX_ONLY = {"lookback_hours", "state_dir", "taxonomy_level_common", "taxonomy_level_rare",
+               "taxonomy_level_not_seen"}
+
+
+@pytest.fixture(scope="module")
+def definition() -> dict[str, Any]:
+    return dict(json.loads(flavor.DEFINITION.read_text(encoding="utf-8")))
+
+
+def items(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {item["name"]: item for item in definition["configurationItems"]}
+
+
+def test_the_committed_definition_is_what_manifest_json_generates() -> None:
+    assert flavor.DEFINITION.read_text(encoding="utf-8") == flavor.render(flavor.generate()), (
+        "run .venv/bin/python -m connector.platforms.cortex.flavor and commit MDE_IPStatistics.json")
+    assert flavor.main(["--check"]) == 0
+
+
+def test_the_definition_has_every_field_the_flavor_schema_requires(definition: dict[str, Any]) -> None:
+    for field in REQUIRED:
+        assert definition.get(field) not in (None, "", []), field
+    assert re.fullmatch(r"[A-Za-z0-9_]+", definition["name"])
+    assert re.fullmatch(r"\d+\.\d+", definition["version"])
+    assert set(definition["dataTypeList"]) <= DATA_TYPES and definition["dataTypeList"] == ["ip"]
+    assert definition["command"] == f"{definition['name']}/mde_ipstatistics.py"
+
+
+def test_tlp_and_pap_checks_are_on_with_valid_ceilings(definition: dict[str, Any]) -> None:
+    config = definition["config"]
+    assert config["check_tlp"] is True and config["check_pap"] is True
+    assert config["max_tlp"] in range(-1, 4) and config["max_pap"] in range(-1, 4)
+    assert config["max_tlp"] == 2, "TLP:RED must not leave Cortex by default"
+
+
+def test_every_item_has_the_shape_cortex_reads(definition: dict[str, Any]) -> None:
+    for item in definition["configurationItems"]:
+        assert set(item) <= {"name", "description", "type", "multi", "required", "defaultValue"}, item
+        assert item["type"] in ITEM_TYPES
+        assert isinstance(item["multi"], bool) and isinstance(item["required"], bool)
+        assert item["description"]
+        if "defaultValue" in item:
+            expected = {"string": str, "number": (int, float), "boolean": bool}[item["type"]]
+            assert isinstance(item["defaultValue"], expected), item
+
+
+def test_items_are_the_manifest_fields_by_name_except_the_two_cortex_supplies(definition: dict[str, Any]) -> None:
+    fields = load_manifest()["configuration"]["properties"]
+    assert set(items(definition)) == (set(fields) - {"proxy", "ca_bundle"}) | CORTEX_ONLY
+    assert [n for n in items(definition) if n in fields] == [n for n in fields if n not in ("proxy", "ca_bundle")]
+
+
+def test_required_items_and_defaults_follow_the_manifest(definition: dict[str, Any]) -> None:
+    config = load_manifest()["configuration"]
+    by_name = items(definition)
+    assert {n for n, i in by_name.items() if i["required"]} == set(config["required"])
+    for name, schema in config["properties"].items():
+        if name in by_name and schema.get("default") is not None:
+            assert by_name[name]["defaultValue"] == schema["default"], name
+
+
+def test_secrets_are_marked_in_their_description(definition: dict[str, Any]) -> None:
+    fields = load_manifest()["configuration"]["properties"]
+    secrets = {n for n, s in fields.items() if s.get("x-secret")}
+    assert secrets >= {"client_secret", "private_key", "store_url"}
+    for name, item in items(definition).items():
+        assert (flavor.CONFIDENTIAL_NOTE in item["description"]) == (name in secrets), name
+
+
+def test_types_map_to_cortexs_three() -> None:
+    manifest = {
+        "publisher": "p", "license": "MIT", "description": "d",
+        "configuration": {"required": ["a"], "properties": {
+            "a": {"type": "string"},
+            "b": {"type": "integer", "default": 3},
+            "c": {"type": "number"},
+            "d": {"type": "boolean", "default": False},
+            "e": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None},
+            "f": {"enum": ["x", "y"], "default": "x"},
+        }},
+        "actions": {"get_ip_statistics": {"input": {"properties": {"lookback_hours": {"type": "integer"}}}}},
+    }
+    generated = items(flavor.generate(manifest))
+    assert {n: generated[n]["type"] for n in "abcdef"} == {
+        "a": "string", "b": "number", "c": "number", "d": "boolean", "e": "string", "f": "string"}
+    assert generated["d"]["defaultValue"] is False and "defaultValue" not in generated["e"]
+    assert "one of: x, y" in generated["f"]["description"]
+
+
+def test_a_field_with_no_single_cortex_type_is_refused() -> None:
+    with pytest.raises(TypeError, match=r"configuration\.x"):
+        flavor.cortex_type({"anyOf": [{"type": "string"}, {"type": "integer"}]}, "configuration.x")
+
+
+def test_default_taxonomy_levels_are_levels_cortex_knows(definition: dict[str, Any]) -> None:
+    by_name = items(definition)
+    levels = {v: by_name[f"taxonomy_level_{v}"]["defaultValue"] for v in ("common", "rare", "not_seen")}
+    assert levels == {"common": "info", "rare": "suspicious", "not_seen": "suspicious"}
+    assert set(levels.values()) <= set(flavor.TAXONOMY_LEVELS)
