@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,13 +67,15 @@ class Run:
 
 
 def run_command(command: str, params: dict[str, Any], args: dict[str, Any] | None, context_file: Path,
-                *, env: dict[str, str] | None = None, timeout: float = 90.0, start: bool = False) -> Any:
+                *, env: dict[str, str] | None = None, timeout: float = 90.0, start: bool = False,
+                context_latency_s: float = 0.0) -> Any:
     """Run one command in a fresh process; return the Run (or, with start=True, the Popen and its out file)."""
     work = context_file.parent
-    out_file = work / f"out-{os.getpid()}-{id(params)}-{len(list(work.iterdir()))}.json"
+    out_file = work / f"out-{uuid.uuid4().hex[:12]}.json"
     spec_file = out_file.with_suffix(".spec.json")
     spec_file.write_text(json.dumps({"command": command, "params": params, "args": args or {},
                                      "context_file": str(context_file), "out_file": str(out_file),
+                                     "context_latency_s": context_latency_s,
                                      "vendor_dir": str(vendor_dir()), "integration_dir": str(INTEGRATION_DIR)}),
                          encoding="utf-8")
     child_env = {k: v for k, v in os.environ.items() if k not in PROXY_VARIABLES}

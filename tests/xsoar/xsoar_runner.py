@@ -1,16 +1,18 @@
 """Run the XSOAR integration's main() as the platform would, in this process: python xsoar_runner.py SPEC.
 
 SPEC is a JSON file: {"command", "params", "args", "context_file", "out_file", "vendor_dir",
-"integration_dir"}. demistomock's module functions are replaced so that parameters, arguments and
-the command come from SPEC, every entry and log line is captured, and the integration context is a
-JSON file that behaves like XSOAR's versioned context (see FileContext). The captured entries and
-logs are written to out_file as JSON when main() returns or exits.
+"integration_dir", optional "context_latency_s"}. demistomock's module functions are replaced so
+that parameters, arguments and the command come from SPEC, every entry and log line is captured,
+and the integration context is a JSON file that behaves like XSOAR's versioned context (see
+FileContext). The captured entries and logs are written to out_file as JSON when main() returns
+or exits.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -25,10 +27,11 @@ class FileContext:
     a newer one.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, latency_s: float = 0.0) -> None:
         from filelock import FileLock
 
         self.path = path
+        self.latency_s = latency_s
         self._lock = FileLock(str(path) + ".lock", timeout=30)
 
     def _load(self) -> dict[str, Any]:
@@ -39,12 +42,17 @@ class FileContext:
 
     def get(self, refresh: bool = False) -> dict[str, Any]:
         with self._lock:
-            return self._load()
+            current = self._load()
+        time.sleep(self.latency_s)  # the server's round trip: what another container may write meanwhile
+        return current
 
     def set(self, context: dict[str, Any], version: Any = -1, sync: bool = False) -> None:
         with self._lock:
             current = self._load()
             if version != current["version"]:
+                refused = self.path.with_suffix(".refused")
+                count = int(refused.read_text()) if refused.exists() else 0
+                refused.write_text(str(count + 1))  # for tests: proof that writes did collide
                 raise ValueError(f"DB version mismatch: wrote {version}, current is {current['version']}")
             json.dumps(context)  # the server stores JSON: anything else must fail here too
             partial = self.path.with_suffix(".tmp")
@@ -60,7 +68,7 @@ def main() -> None:
 
     entries: list[Any] = []
     logs: list[str] = []
-    context = FileContext(Path(spec["context_file"]))
+    context = FileContext(Path(spec["context_file"]), spec.get("context_latency_s", 0.0))
     demistomock.params = lambda: spec.get("params") or {}
     demistomock.args = lambda: spec.get("args") or {}
     demistomock.command = lambda: spec["command"]

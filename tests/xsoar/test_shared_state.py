@@ -1,0 +1,61 @@
+"""State that outlives XSOAR's one-container-per-command: the integration context, updated with versions.
+
+The context double (xsoar_runner.FileContext) refuses a write naming a stale version, as XSOAR does,
+so these tests fail if the integration ever overwrites what another container wrote in between.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+from xsoar_helpers import finish, read_context, run_command, xsoar_params
+
+PER_MINUTE = 5
+TIME_SCALE = 60.0
+"""A 60 s window lasts 1 s of real time (the gate adds its 0.25 s real-time margin)."""
+
+
+def result_entries(context_file: Path) -> dict[str, dict[str, Any]]:
+    found = {}
+    for key, raw in read_context(context_file).items():
+        if key.startswith("mde-ipstats/result:"):
+            entry = json.loads(base64.b64decode(json.loads(raw)["v"]))
+            found[entry["data"]["ipAddress"]] = entry["data"]
+    return found
+
+
+def test_two_concurrent_commands_keep_the_shared_rate_limit_and_every_cache_entry(
+        make_emulator: Any, tmp_path: Path) -> None:
+    emu = make_emulator(now=None, time_scale=TIME_SCALE, rate_limits=((PER_MINUTE, 60.0),),
+                        token_lifetime_s=3600.0 * TIME_SCALE)
+    context_file = tmp_path / "context.json"
+    ips = emu.org.sample_ips(12, seen=True)
+    params = xsoar_params(emu, rate_limit_per_minute=str(PER_MINUTE), rate_limit_time_scale=str(TIME_SCALE))
+
+    started = [run_command("mde-get-ip-statistics", params, {"ip": ",".join(half)}, context_file, start=True,
+                           context_latency_s=0.03)
+               for half in (ips[:6], ips[6:])]
+    runs = [finish(process, out_file) for process, out_file in started]
+
+    for run in runs:
+        assert run.crashed is None and run.errors == [], [e.get("HumanReadable") for e in run.errors]
+    counters = emu.counters()
+    assert counters["http_429"] == 0  # the emulator enforces 5 a (compressed) minute: never exceeded
+    assert counters["api_calls"] == 12
+    assert counters["token_requests"] == 1  # one container signed in, the other waited and reused it
+    times = sorted(entry["time"] for entry in emu.request_log() if entry["route"] == "api")
+    assert times[-1] - times[0] >= 2 * 60.0 / TIME_SCALE  # 12 calls at 5 a window span at least two windows
+
+    window_s = 60.0 / TIME_SCALE  # the emulator's window, in real seconds, from arrival times
+    assert all(times[i + PER_MINUTE] - times[i] >= window_s for i in range(len(times) - PER_MINUTE))
+    refused = context_file.with_suffix(".refused")
+    assert refused.exists() and int(refused.read_text()) > 0  # the two really wrote over each other's reads
+
+    assert set(result_entries(context_file)) == set(ips)  # no cache entry lost to a concurrent write
+    again = run_command("mde-get-ip-statistics", params, {"ip": ",".join(ips)}, context_file)
+    rows = again.entries[0]["EntryContext"]["MDE.IPStatistics(val.IPAddress && val.IPAddress == obj.IPAddress)"]
+    assert [row["Cached"] for row in rows] == [True] * 12
+    assert emu.counters()["api_calls"] == 12
