@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -22,6 +23,7 @@ from connector.actions import GET_IP_STATISTICS, TEST_CONNECTIVITY, Progress, ru
 from connector.manifest import load_manifest
 from connector.redaction import RedactingFilter
 from connector.results import ActionResult
+from connector.signin import COMPLETE_SIGN_IN, MAX_WAIT_S, SIGN_OUT, START_SIGN_IN
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 ENV_PREFIX = "MDE_"
@@ -144,6 +146,32 @@ def emit(results: Sequence[ActionResult], fmt: str, out: TextIO) -> int:
     return EXIT_OK if all(r.succeeded for r in results) else EXIT_FAILED
 
 
+def login(config: dict[str, Any], state_dir: Path | None, fmt: str, out: TextIO, err: TextIO) -> int:
+    """Delegated sign-in from a terminal: Entra ID's message (URL and code) to stderr, then poll until
+    the person finishes, declines, or the code expires; who is signed in to stdout."""
+    [started] = run(START_SIGN_IN, {}, config, state_dir=state_dir)
+    if not started.succeeded:
+        return emit_sign_in([started], fmt, out)
+    err.write(str(started.data[0].get("message") or started.message) + "\n")
+    err.flush()
+    remaining = float(started.data[0].get("expires_in_s") or MAX_WAIT_S)
+    deadline = time.monotonic() + remaining
+    while True:  # each call waits up to the code's remaining life (bounded by MAX_WAIT_S per call)
+        wait = int(max(0.0, min(deadline - time.monotonic(), MAX_WAIT_S)))
+        [progress] = run(COMPLETE_SIGN_IN, {"wait_s": wait}, config, state_dir=state_dir)
+        if not progress.succeeded or progress.summary.get("state") != "pending":
+            return emit_sign_in([progress], fmt, out)
+        if wait == 0:  # the code's life is over and the person never finished
+            err.write("The code expired before the sign-in was finished: run `mde-ipstats login` again.\n")
+            return EXIT_FAILED
+
+
+def emit_sign_in(results: Sequence[ActionResult], fmt: str, out: TextIO) -> int:
+    """Sign-in results: the message (it says who is signed in, or what to do), or JSON."""
+    out.write((render_json(results) if fmt == "json" else "\n".join(r.message for r in results)) + "\n")
+    return EXIT_OK if all(r.succeeded for r in results) else EXIT_FAILED
+
+
 def progress_bar(total: int, stream: TextIO) -> tuple[Progress | None, Any]:
     """A progress bar on stderr when the batch is longer than a screenful and stderr is a terminal."""
     if total <= shutil.get_terminal_size().lines or not stream.isatty():
@@ -186,6 +214,11 @@ def build_parser() -> argparse.ArgumentParser:
     _common(get)
     test = commands.add_parser("test-connectivity", help="check sign-in, permission and API access")
     _common(test)
+    login_cmd = commands.add_parser("login", help="delegated access (auth_mode delegated): sign an analyst in "
+                                    "with a device code; lookups then run as that person")
+    _common(login_cmd)
+    logout_cmd = commands.add_parser("logout", help="delegated access: forget the signed-in analyst's tokens")
+    _common(logout_cmd)
     demo = commands.add_parser("demo", help="run the connector end to end against the built-in emulator")
     demo.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
     return parser
@@ -206,6 +239,10 @@ def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None, stdo
         config = load_config(args.config, flags, os.environ)
     except UsageError as exc:
         parser.error(str(exc))
+    if args.command == "login":
+        return login(config, args.state_dir, args.format, stdout, sys.stderr)
+    if args.command == "logout":
+        return emit_sign_in(run(SIGN_OUT, {}, config, state_dir=args.state_dir), args.format, stdout)
     if args.command == TEST_CONNECTIVITY.replace("_", "-"):
         return emit(run(TEST_CONNECTIVITY, {}, config, state_dir=args.state_dir), args.format, stdout)
     ips: list[str] = []

@@ -156,6 +156,7 @@ class Delegation:
         self._lock = threading.Lock()
         self._flows: dict[str, DeviceFlow] = {}
         self._refresh: dict[str, RefreshGrant] = {}
+        self._issued_codes: list[str] = []
         self._serial = 0
         self._refusals: dict[str, _Refusal] = {}
         self._settings = _Settings(config.device_auto_approve, config.device_auto_approve_polls,
@@ -173,6 +174,7 @@ class Delegation:
         with self._lock:
             self._forget_expired()
             self._flows[flow.device_code] = flow
+            self._issued_codes.append(flow.device_code)
         uri = f"{self._base_url()}/devicelogin"
         return {"user_code": user_code, "device_code": flow.device_code, "verification_uri": uri,
                 "expires_in": expires_in, "interval": self._config.device_code_interval_s,
@@ -375,6 +377,11 @@ class Delegation:
     def set_public_client(self, app: AppRegistration, enabled: bool) -> None:
         with self._lock:
             self._settings.public_client[app.client_id] = enabled
+
+    def issued_secrets(self) -> dict[str, list[str]]:
+        """Every refresh token and device code handed out (for secrets audits of a client)."""
+        with self._lock:
+            return {"refresh token": list(self._refresh), "device code": list(self._issued_codes)}
 
     def refresh_tokens_issued(self, user: str | None = None) -> int:
         with self._lock:

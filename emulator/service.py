@@ -375,5 +375,10 @@ class Emulator:
         """Flip "Allow public client flows" on an app registration."""
         self._delegation.set_public_client(self.directory.apps[app], enabled)
 
+    def issued_delegated_secrets(self) -> dict[str, list[str]]:
+        """{"refresh token": [...], "device code": [...]}: everything of the kind this emulator handed
+        out, for a client's secrets audit (id and access tokens are JWTs, found by their shape)."""
+        return self._delegation.issued_secrets()
+
     def refresh_tokens_issued(self, user: str | None = None) -> int:
         return self._delegation.refresh_tokens_issued(user)
