@@ -66,7 +66,7 @@ def test_every_declared_wheel_is_in_the_tarball_and_nothing_of_the_emulator(buil
 
 def test_the_tarball_has_the_app_code_view_template_logos_and_readme(built: dict[str, Any]) -> None:
     top = built["top"]
-    for path in ("src/app.py", "src/declarations.py", "src/state.py", "templates/ip_statistics.html",
+    for path in ("src/app.py", "src/declarations.py", "src/state.py", "src/view.py", "templates/ip_statistics.html",
                  "logo.svg", "logo_dark.svg", "README.md", "manifest.json"):
         assert f"{top}/{path}" in built["names"], path
 

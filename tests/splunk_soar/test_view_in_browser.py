@@ -11,6 +11,7 @@ No browser is a failure, not a skip: run scripts/chromium.sh (or set MDE_CHROMIU
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,21 +73,49 @@ def test_the_cards_say_verdict_scope_category_wait_and_cache_in_words(rendered: 
     assert "Collapse" not in text  # SOAR's widget menu is hidden as in SOAR: innerText is what is seen
 
 
+FAILED_BRANCH = "{% if card.kind == 'failed' %}"
+NEXT_BRANCH = "{% elif card.kind == 'not_seen' %}"
+
+
+def skip_failed_cards(template: str) -> str:
+    return template.replace("{% for card in cards %}", "{% for card in cards if card.kind != 'failed' %}")
+
+
+def empty_the_failure_branch(template: str) -> str:
+    start = template.index(FAILED_BRANCH) + len(FAILED_BRANCH)
+    return template[:start] + template[template.index(NEXT_BRANCH):]
+
+
+def template_variant(directory: Path, name: str, change: Callable[[str], str]) -> Path:
+    original = (soar_view.view_module().TEMPLATES_DIR / "ip_statistics.html").read_text(encoding="utf-8")
+    variant = change(original)
+    assert variant != original, f"{change.__name__} no longer changes the template: update this test"
+    (directory / name).write_text(variant, encoding="utf-8")
+    return directory / name
+
+
 def test_a_template_without_failed_cards_fails_the_check(chromium: Chromium, scenario: Scenario,
                                                          tmp_path: Path) -> None:
     """The check is not vacuous: drop the failed cards from the template and it names what is missing."""
-    original = soar_view.view_module().TEMPLATES_DIR / "ip_statistics.html"
-    variant = original.read_text(encoding="utf-8").replace(
-        "{% for card in cards %}", "{% for card in cards if card.kind != 'failed' %}")
-    assert variant != original.read_text(encoding="utf-8")
-    (tmp_path / "no_failures.html").write_text(variant, encoding="utf-8")
-    html = soar_view.render_view(scenario, template="no_failures.html", templates_dir=tmp_path)
+    variant = template_variant(tmp_path, "no_failed_cards.html", skip_failed_cards)
+    html = soar_view.render_view(scenario, template=variant.name, templates_dir=tmp_path)
     text = chromium.render(soar_view.write_page(html, tmp_path)).visible_text
     missing = missing_from_view(text, what_an_analyst_must_see(scenario))
     failed_ips = [r.params["ip"] for r in scenario.failed]
     assert set(failed_ips) <= set(missing)
     assert {r.message for r in scenario.failed} <= set(missing)
     assert not set(missing) & (set(scenario.ips) - set(failed_ips))
+
+
+def test_a_template_whose_failed_cards_lose_their_advice_fails_the_check(chromium: Chromium, scenario: Scenario,
+                                                                        tmp_path: Path) -> None:
+    """A card with the IP but without the message and correlation id is not enough either."""
+    variant = template_variant(tmp_path, "no_failure_branch.html", empty_the_failure_branch)
+    html = soar_view.render_view(scenario, template=variant.name, templates_dir=tmp_path)
+    text = chromium.render(soar_view.write_page(html, tmp_path)).visible_text
+    missing = missing_from_view(text, what_an_analyst_must_see(scenario))
+    correlations = {r.summary["error"]["correlation_id"] for r in scenario.failed} - {None}
+    assert set(missing) == {r.message for r in scenario.failed} | correlations
 
 
 def test_a_failed_card_hidden_by_css_is_not_seen_either(chromium: Chromium, scenario: Scenario,
