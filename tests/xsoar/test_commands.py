@@ -10,6 +10,7 @@ from typing import Any
 
 from xsoar_helpers import read_context, run_command, xsoar_params
 
+from connector.platforms.xsoar.packtools.integration_yml import CONTEXT_FIELDS
 from emulator import Fault
 
 MDE_KEY = "MDE.IPStatistics(val.IPAddress && val.IPAddress == obj.IPAddress)"
@@ -54,6 +55,7 @@ def test_one_ip_gives_the_statistics_the_indicator_and_a_table(fresh_emu: Any, c
     assert run.crashed is None and run.errors == []
     [entry] = run.entries
     [row] = entry["EntryContext"][MDE_KEY]
+    assert set(row) == set(CONTEXT_FIELDS)  # exactly the outputs the YAML declares
     assert row["IPAddress"] == ip
     assert row["OrganizationPrevalence"] == expected.prevalence > 0
     assert row["OrgPrevalence"] == str(expected.prevalence)

@@ -48,6 +48,7 @@ DISPLAY: dict[str, str] = {
     "tenant_id": "Tenant ID (directory ID or verified domain)",
     "client_id": "Client ID (application ID)",
     "public_certificate": "Certificate (PEM, instead of the thumbprint)",
+    "auth_mode": "Authentication mode",
     "cloud": "Microsoft cloud",
     "region": "Defender API region",
     "api_url": "Defender API URL (override)",
@@ -66,7 +67,9 @@ DISPLAY: dict[str, str] = {
 LONG_TEXT = {"ca_bundle", "public_certificate"}
 ADVANCED = {"api_url", "login_url", "scope", "timeout_s", "item_budget_s", "cache_ttl_s", "rate_limit_per_minute",
             "rate_limit_per_hour", "rare_device_threshold", "novelty_hours", "store_backend", "store_url"}
-HIDDEN = {"rate_limit_time_scale"}
+HIDDEN = {"rate_limit_time_scale", "auth_mode"}
+"""auth_mode stays hidden (application) until the delegated sign-in commands (mde-auth-start, -complete,
+-test, -reset) are part of this integration: without them nobody could sign in from XSOAR."""
 
 CREDENTIALS: dict[str, dict[str, Any]] = {
     "client_secret": {"name": "credentials", "display": "", "displaypassword": "Client secret",
