@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from soar_sdk.views.template_renderer import get_template_renderer
+
 TEMPLATE = "ip_statistics.html"
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -54,7 +56,7 @@ class Card:
 
     ip: str
     kind: str
-    headline: str
+    headline: str  # the verdict with the device count, or the error category in words
     scope: str | None = None
     answered_ip: str | None = None  # Defender's canonical form, when it differs from the input
     devices: int | None = None
@@ -66,7 +68,6 @@ class Card:
     new_in_window: bool = False
     cached: str | None = None  # "answer from 4 minutes ago"
     message: str = ""
-    error: str | None = None  # "rate limited, retry after 30 s"
     http: str | None = None  # "HTTP 403 Forbidden"
     correlation_id: str | None = None
 
@@ -180,8 +181,7 @@ def card(result: Any, now: datetime) -> Card:
         return Card(
             ip=ip, kind="failed", headline=error_words(error).capitalize(),
             scope=scope_words(summary.get("ip_scope")), message=message or "No message.",
-            error=error_words(error), http=_http(error), correlation_id=error.get("correlation_id"),
-            window_hours=_int(param.get("lookback_hours")), cached=cached,
+            http=_http(error), correlation_id=error.get("correlation_id"), cached=cached,
         )
 
     if not row:
@@ -218,8 +218,6 @@ def render(all_app_runs: Iterable[Sequence[Any]], context: dict[str, Any], *, te
 
     ``template``/``templates_dir`` exist so a test can render a variant and see that its check fails.
     """
-    from soar_sdk.views.template_renderer import get_template_renderer
-
     renderer = get_template_renderer("jinja", str(templates_dir))
     try:
         model = view_model(all_app_runs, now)
