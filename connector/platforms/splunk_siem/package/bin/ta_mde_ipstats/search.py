@@ -177,4 +177,4 @@ class MdeIpStatsCommand(StreamingCommand):  # type: ignore[misc,unused-ignore]
 
 
 def main() -> None:
-    dispatch(MdeIpStatsCommand, sys.argv, sys.stdin, sys.stdout, __name__)
+    dispatch(MdeIpStatsCommand, sys.argv, sys.stdin, sys.stdout)

@@ -1,0 +1,163 @@
+"""The packaged mdeipstats command, driven as splunkd drives it (protocol v2), against the emulator.
+
+Each test starts the add-on's bin/mdeipstats.py with no arguments under ``python -S`` (only the add-on's
+lib/ to import from), a fake splunkd on HTTPS holding the account (its secret in storage/passwords) and
+the emulator as Entra ID and Defender.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from conftest import account_values, advanced_values
+from helpers_siem import api_calls, chunks_of, configured_splunkd, events_over, public_ips, token_requests
+
+MDE_FIELDS = {"mde_prevalence", "mde_first_seen", "mde_last_seen", "mde_seen_in_org", "mde_verdict", "mde_ip_scope",
+              "mde_new_in_window", "mde_status", "mde_error", "mde_retry_after_s"}
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.")
+
+
+def _everything_written(tmp_path: Path, *texts: str) -> str:
+    """All a search left behind that a person could read: its output, stderr and log files."""
+    logs = [p.read_text(encoding="utf-8", errors="replace") for p in (tmp_path / "log").glob("*")
+            if p.is_file()]
+    return "\n".join([*texts, *logs])
+
+
+def test_getinfo_declares_a_stateful_command_so_it_runs_on_the_search_head(
+        tmp_path: Path, addon_dir: Path, emu: Any, session_key: str) -> None:
+    with configured_splunkd(tmp_path, addon_dir, session_key, {"main": account_values(emu)},
+                            advanced_values(emu)) as (splunkd, _):
+        run = splunkd.run(["field=dest_ip"], [[]])
+    assert run.returncode == 0, run.stderr
+    assert run.getinfo["type"] == "stateful"  # distributed=False: never sent to the indexers
+    assert run.replies == [{"finished": True}]
+
+
+def test_ten_thousand_events_over_300_addresses_make_300_calls_and_one_sign_in(
+        tmp_path: Path, addon_dir: Path, emu: Any, session_key: str) -> None:
+    ips = public_ips(300)
+    events = events_over(ips, 10_000)
+    emu.reset_observations()
+    with configured_splunkd(tmp_path, addon_dir, session_key, {"main": account_values(emu)},
+                            advanced_values(emu)) as (splunkd, state):
+        first = splunkd.run(["field=dest_ip", "max_wait_s=60"], chunks_of(events, 1000), sid="s1")
+        calls, tokens = api_calls(emu), token_requests(emu)
+        second = splunkd.run(["field=dest_ip", "max_wait_s=60"], chunks_of(events, 1000), sid="s2")
+
+    assert first.returncode == 0, first.stderr
+    assert len(first.replies) == 11
+    assert [e["seq"] for e in first.events] == [str(i) for i in range(10_000)]  # in order, none dropped
+    assert {e["mde_status"] for e in first.events} == {"success"}, {e["mde_error"] for e in first.events}
+    assert MDE_FIELDS <= set(first.events[0])
+    assert calls == 300 and tokens == 1
+    by_ip = {e["dest_ip"]: e for e in first.events}
+    assert all(by_ip[e["dest_ip"]]["mde_prevalence"] == e["mde_prevalence"] for e in first.events)
+    assert {e["mde_seen_in_org"] for e in first.events} <= {"true", "false"}
+
+    assert second.returncode == 0, second.stderr
+    assert api_calls(emu) == calls and token_requests(emu) == tokens  # the shared cache and token cache
+    assert {e["mde_status"] for e in second.events} == {"cached"}
+    assert [(e["dest_ip"], e["mde_prevalence"]) for e in second.events] == \
+           [(e["dest_ip"], e["mde_prevalence"]) for e in first.events]
+    assert all(r["authorized"] for r in state.requests)
+    print(f"\nMEASURED first search {first.elapsed_s:.2f} s (300 calls), second {second.elapsed_s:.2f} s (cached)")
+
+
+def test_an_event_without_a_valid_address_passes_through_as_invalid_input_without_a_request(
+        tmp_path: Path, addon_dir: Path, emu: Any, session_key: str) -> None:
+    good = public_ips(1, start=5000)[0]
+    values = ["not-an-ip", "", "10.0.0.0/8", "203.0.113.7:443", "../../api/x", good, "1.2.3.4.5"]
+    events = [{"seq": str(i), "dest_ip": v} for i, v in enumerate(values)]
+    events.append({"seq": str(len(values)), "other": "no dest_ip field at all"})
+    emu.reset_observations()
+    with configured_splunkd(tmp_path, addon_dir, session_key, {"main": account_values(emu)},
+                            advanced_values(emu)) as (splunkd, _):
+        run = splunkd.run(["field=dest_ip"], chunks_of(events, 3))
+    assert run.returncode == 0, run.stderr
+    assert [e["seq"] for e in run.events] == [e["seq"] for e in events]
+    statuses = {e["seq"]: e["mde_status"] for e in run.events}
+    assert statuses.pop(str(values.index(good))) == "success"
+    assert set(statuses.values()) == {"invalid_input"}
+    assert all(e["mde_error"] for e in run.events if e["mde_status"] == "invalid_input")
+    assert api_calls(emu) == 1  # only the valid address reached Defender
+
+
+def test_a_rate_limit_wait_longer_than_max_wait_s_ends_the_search_on_time_with_rate_limited_rows(
+        tmp_path: Path, addon_dir: Path, emu: Any, session_key: str) -> None:
+    ips = public_ips(40, start=7000)
+    # Five calls a (real, uncompressed) minute: the sixth address would wait a minute for its slot.
+    advanced = advanced_values(emu, rate_limit_per_minute="5", rate_limit_time_scale="1")
+    with configured_splunkd(tmp_path, addon_dir, session_key, {"main": account_values(emu)},
+                            advanced) as (splunkd, _):
+        run = splunkd.run(["field=dest_ip", "max_wait_s=2"], chunks_of(events_over(ips, 400), 100))
+    assert run.returncode == 0, run.stderr
+    assert len(run.events) == 400
+    statuses = [e["mde_status"] for e in run.events]
+    assert statuses.count("success") == 5 * 10  # five addresses, ten events each
+    limited = [e for e in run.events if e["mde_status"] == "rate_limited"]
+    assert len(limited) == 35 * 10
+    assert all(float(e["mde_retry_after_s"]) > 2 for e in limited)
+    assert run.elapsed_s < 2 + 8, f"the search took {run.elapsed_s:.1f} s"  # max_wait_s + process start-up
+    print(f"\nMEASURED rate-limited search (max_wait_s=2): {run.elapsed_s:.2f} s")
+
+
+def test_nothing_secret_reaches_the_output_stderr_or_the_logs(
+        tmp_path: Path, addon_dir: Path, emu: Any, session_key: str) -> None:
+    account = account_values(emu)
+    with configured_splunkd(tmp_path, addon_dir, session_key, {"main": account},
+                            advanced_values(emu)) as (splunkd, _):
+        run = splunkd.run(["field=dest_ip"], chunks_of(events_over(public_ips(5, start=9000), 20), 10))
+    assert run.returncode == 0, run.stderr
+    written = _everything_written(tmp_path, run.stdout.decode("utf-8", "replace"), run.stderr)
+    assert "mdeipstats" in written or (tmp_path / "log").exists()
+    for secret in (account["client_secret"], session_key):
+        assert secret not in written
+    assert not JWT.search(written), "an access token was written out"
+
+
+def test_a_certificate_account_whose_key_solnlib_split_into_parts_signs_in(
+        tmp_path: Path, addon_dir: Path, emu: Any, session_key: str) -> None:
+    account = account_values(emu, auth="certificate")
+    with configured_splunkd(tmp_path, addon_dir, session_key, {"cert": account},
+                            advanced_values(emu)) as (splunkd, state):
+        run = splunkd.run(["field=src", "account=cert"], chunks_of(events_over(public_ips(3, 11000), 6, "src"), 6))
+    assert len([p for p in state.passwords if "cert" in p["username"]]) > 2  # the PEM needed several parts
+    assert {e["mde_status"] for e in run.events} == {"success"}, run.events[0]["mde_error"]
+    written = _everything_written(tmp_path, run.stdout.decode("utf-8", "replace"), run.stderr)
+    assert "PRIVATE KEY" not in written
+
+
+def test_with_several_accounts_and_none_chosen_every_event_passes_through_with_the_reason(
+        tmp_path: Path, addon_dir: Path, emu: Any, session_key: str) -> None:
+    accounts = {"one": account_values(emu), "two": account_values(emu)}
+    with configured_splunkd(tmp_path, addon_dir, session_key, accounts, advanced_values(emu)) as (splunkd, _):
+        run = splunkd.run(["field=dest_ip"], chunks_of(events_over(public_ips(2), 4), 2))
+    assert run.returncode == 0, run.stderr
+    assert len(run.events) == 4
+    assert {e["mde_status"] for e in run.events} == {"configuration"}
+    assert "account=NAME" in run.events[0]["mde_error"]
+    assert any("account=NAME" in text for _, text in run.messages)
+
+
+def test_a_session_that_may_not_read_the_configuration_gets_the_reason_on_every_event(
+        tmp_path: Path, addon_dir: Path, emu: Any, session_key: str) -> None:
+    with configured_splunkd(tmp_path, addon_dir, session_key, {"main": account_values(emu)},
+                            advanced_values(emu)) as (splunkd, _):
+        splunkd.session_key = "another-users-session"
+        run = splunkd.run(["field=dest_ip"], chunks_of(events_over(public_ips(2), 4), 4))
+    assert run.returncode == 0, run.stderr
+    assert {e["mde_status"] for e in run.events} == {"configuration"}
+    assert "list_storage_passwords" in run.events[0]["mde_error"] or "401" in run.events[0]["mde_error"]
+
+
+def test_an_unknown_argument_is_refused_before_any_event(
+        tmp_path: Path, addon_dir: Path, emu: Any, session_key: str) -> None:
+    with configured_splunkd(tmp_path, addon_dir, session_key, {"main": account_values(emu)},
+                            advanced_values(emu)) as (splunkd, _):
+        run = splunkd.run(["field=dest_ip", "lookback_hours=9000"], [[]])
+    errors = [text for level, text in run.messages if level == "ERROR"]
+    assert errors and "lookback_hours" in errors[0]
+    assert run.returncode != 0
