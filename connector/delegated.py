@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -52,7 +53,7 @@ from connector.errors import (
     UnavailableError,
 )
 from connector.ratelimit import RateGate
-from connector.redaction import redact, register_secret
+from connector.redaction import RedactingFilter, redact, register_secret
 from connector.results import OrgStatistics
 from connector.settings import Settings
 from connector.state import StateStore
@@ -60,6 +61,22 @@ from connector.stores import private_dir
 from connector.transport import connection_failure
 
 log = logging.getLogger(__name__)
+
+_MSAL_LOGGERS = ("msal.application", "msal.authority", "msal.token_cache", "msal.telemetry", "msal.oauth2cli.oauth2",
+                 "msal.oauth2cli.oidc", "msal.oauth2cli.assertion")
+
+
+def _scrub_msal_logs() -> None:
+    """MSAL's token-cache debug log masks refresh tokens but not the device code it redeemed (sent
+    as both ``device_code`` and ``code``): scrub every MSAL logger at the source, so whichever
+    handler a platform installs receives the masked text."""
+    for name in _MSAL_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+            logger.addFilter(RedactingFilter())
+
+
+_scrub_msal_logs()
 
 KEY_FILE = "delegated-cache.key"
 HOW_TO_SIGN_IN = ("sign in with `mde-ipstats login --config FILE --state-dir DIR`, or run the 'start sign in' "
@@ -288,8 +305,10 @@ class DelegatedTokenProvider(TokenProvider):
             app = self._new_application(cache)
             assert isinstance(app, msal.PublicClientApplication)
             try:
-                result: dict[str, Any] = app.acquire_token_by_device_flow(
-                    flow, exit_condition=lambda f: time.time() >= min(until, float(f.get("expires_at", 0))))
+                with warnings.catch_warnings():  # a person running complete sign in twice quickly is fine
+                    warnings.filterwarnings("ignore", message="Attempted too soon")
+                    result: dict[str, Any] = app.acquire_token_by_device_flow(
+                        flow, exit_condition=lambda f: time.time() >= min(until, float(f.get("expires_at", 0))))
             except requests.RequestException as exc:
                 self._keep_flow(flow)
                 raise connection_failure(exc, "the sign-in service", self._settings.endpoints.login_url) from None
@@ -321,6 +340,7 @@ class DelegatedTokenProvider(TokenProvider):
             flow: dict[str, Any] = json.loads(self._cipher.decrypt(blob))
         except (InvalidToken, ValueError):
             return None
+        register_secret(str(flow.get("device_code", "")))
         return flow
 
     def _keep_flow(self, flow: dict[str, Any]) -> None:

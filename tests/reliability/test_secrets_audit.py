@@ -1,5 +1,6 @@
 """The secrets audit: run every action and error path, then search everything the connector produced
-for the client secret, the private key and every access token the emulator issued.
+for the client secret, the private key and every access token the emulator issued; in delegated mode
+also every refresh token and device code it handed out (id tokens are JWTs, caught by their shape).
 
 Searched: stdout and stderr (in-process and of the CLI run as a subprocess with --log-level debug),
 every log record at DEBUG from every logger but the emulator's own (captured raw from the root logger,
@@ -139,7 +140,7 @@ def leaks_in(text: str, secrets: dict[str, list[str]], tokens: list[str]) -> lis
 
 
 def assert_clean(audit: Audit, outputs: dict[str, str]) -> None:
-    secrets = secrets_of(audit.emu)
+    secrets = {**secrets_of(audit.emu), **audit.emu.issued_delegated_secrets()}
     assert audit.tokens, "no token was issued: the audit proved nothing"
     problems = []
     for where, text in outputs.items():
@@ -252,3 +253,75 @@ def test_the_audit_would_catch_a_leak(audit: Audit) -> None:
     assert leaks_in(f"secret={config_for(emu)['client_secret']}", secrets, []) == ["client secret"]
     assert leaks_in(token.split(".")[2], secrets, audit.tokens) == ["access token"]
     assert not leaks_in(base64.b64encode(b"harmless").decode(), secrets, audit.tokens)
+
+
+def test_no_refresh_token_device_code_or_user_token_leaks_in_delegated_mode(
+        audit: Audit, capfd: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    emu = audit.emu
+    delegated = {**emu.delegated_config(), "cache_ttl_s": 0, "item_budget_s": 5}
+    state = audit.state("delegated")
+
+    def act(action: str, **params: Any) -> ActionResult:
+        forget_process_tokens()
+        [result] = audit.keep(run(action, params, delegated, state_dir=state))
+        return result
+
+    # Not signed in, then the two-step sign-in, lookups, a refresh (the API refuses the access token,
+    # the connector drops it and refreshes with the refresh token), connectivity.
+    assert audit.lookup("delegated", delegated).error.code == "NotSignedIn"  # type: ignore[union-attr]
+    started = act("start_sign_in")
+    assert act("complete_sign_in").summary["state"] == "pending"
+    emu.approve_device_code(started.summary["user_code"], "analyst")
+    assert act("complete_sign_in").summary["state"] == "signed_in"
+    assert audit.lookup("delegated", delegated).status == "success"
+    emu.revoke_tokens()
+    assert audit.lookup("delegated", delegated).status == "success"
+    assert emu.refresh_tokens_issued("analyst") == 2, "no refresh happened: the audit proved less than it says"
+    assert act("test_connectivity").status == "success"
+
+    # Failures: declined, View data missing (403), a refused refresh; then sign out.
+    other = audit.state("delegated-other")
+    declined = only_result(audit, run("start_sign_in", {}, delegated, state_dir=other))
+    emu.decline_device_code(declined.summary["user_code"])
+    assert only_result(audit, run("complete_sign_in", {}, delegated, state_dir=other)).error is not None
+    norole = audit.state("delegated-norole")
+    started = only_result(audit, run("start_sign_in", {}, delegated, state_dir=norole))
+    emu.approve_device_code(started.summary["user_code"], "norole")
+    only_result(audit, run("complete_sign_in", {}, delegated, state_dir=norole))
+    assert audit.lookup("delegated-norole", delegated).error.category == "permission"  # type: ignore[union-attr]
+    emu.revoke_refresh_tokens("analyst")
+    emu.revoke_tokens()
+    assert audit.lookup("delegated", delegated).error.code == "AADSTS50173"  # type: ignore[union-attr]
+    assert act("sign_out").status == "success"
+
+    # The CLI in its own process at debug level: login (approved by the emulator), a lookup, logout.
+    emu.set_device_auto_approve("analyst2", after_polls=1)
+    config_file = tmp_path / "delegated.json"
+    config_file.write_text(json.dumps(delegated))
+    cli_state = audit.state("cli-delegated")
+    cli_outputs = {}
+    for argv in (["login"], ["get-ip-statistics", DOC_IP, "--format", "json"], ["test-connectivity"], ["logout"]):
+        done = subprocess.run([sys.executable, "-m", "connector.cli", *argv, "--config", str(config_file),
+                               "--state-dir", str(cli_state), "--log-level", "debug"],
+                              capture_output=True, text=True, timeout=60, cwd=REPO, check=False)
+        assert done.returncode == 0, (argv, done.stdout, done.stderr)
+        cli_outputs[f"cli {argv[0]} stdout"] = done.stdout
+        cli_outputs[f"cli {argv[0]} stderr"] = done.stderr
+    # A signed-in state, kept for the file search (logout above emptied the other one).
+    kept = audit.state("cli-delegated-kept")
+    assert subprocess.run([sys.executable, "-m", "connector.cli", "login", "--config", str(config_file),
+                           "--state-dir", str(kept)], capture_output=True, text=True, timeout=60, cwd=REPO,
+                          check=False).returncode == 0
+
+    issued = emu.issued_delegated_secrets()
+    assert len(issued["refresh token"]) >= 5 and len(issued["device code"]) >= 4
+    captured = capfd.readouterr()
+    assert_clean(audit, {
+        "stdout": captured.out, "stderr": captured.err, "debug log": "\n".join(audit.records.lines),
+        "results and exceptions": "\n".join(audit.texts), **cli_outputs,
+    })
+
+
+def only_result(audit: Audit, results: list[ActionResult]) -> ActionResult:
+    [result] = audit.keep(results)
+    return result
