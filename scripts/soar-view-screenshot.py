@@ -5,7 +5,9 @@ Made by the machinery the browser test checks (tests/splunk_soar/soar_view.py): 
 through the SDK's runner against the local HTTPS emulator (a common IP answered from the cache, a
 never-seen IP, an invalid input, a rare IP, a 403 and a 429 on two more assets), the app's view
 handler renders the results, headless Chromium loads the page, and the script refuses to write a
-picture in which an input IP or a failure's message is not visible.
+picture in which an input IP or a failure's message is not visible. The PNG carries a fingerprint of the
+template, the view module and the page harness (a tEXt chunk), so a test can tell that the README's
+picture is of the current view.
 
     scripts/soar-venv.sh && scripts/chromium.sh
     .venv-soar/bin/python scripts/soar-view-screenshot.py [--out docs/splunk-soar-view.png]
@@ -51,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"not visible in the view, no screenshot written: {missing}", file=sys.stderr)
             return 1
         chromium.screenshot(page, args.out, WIDTH, rendered.page_height + 24)
+        soar_view.stamp_png(args.out, soar_view.FINGERPRINT_KEY, soar_view.view_fingerprint())
         if args.html:
             args.html.write_text(page.read_text(encoding="utf-8"), encoding="utf-8")
     print(f"{args.out} ({len(scenario.ips)} IPs, {len(scenario.failed)} failed, {args.out.stat().st_size} bytes)")

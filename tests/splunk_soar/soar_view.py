@@ -16,6 +16,7 @@ Shared by the browser test (tests/splunk_soar/test_view_in_browser.py) and the R
 
 from __future__ import annotations
 
+import hashlib
 import html
 import importlib
 import ipaddress
@@ -23,9 +24,11 @@ import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,7 +36,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from soar_helpers import APP_DIR, SoarResult, SoarRunner
+from soar_helpers import APP_DIR, REPO, SoarResult, SoarRunner
 
 CHROMIUM_ENV = "MDE_CHROMIUM"
 CHROMIUM_FLAGS = (
@@ -237,6 +240,44 @@ class Chromium:
         if not png.is_file() or png.stat().st_size == 0:
             raise RuntimeError(f"chromium wrote no screenshot at {png}")
         return png
+
+
+# --- the README picture is of the current view ------------------------------------------------
+
+README_PICTURE = REPO / "docs" / "splunk-soar-view.png"
+FINGERPRINT_KEY = "mde-view-fingerprint"
+VIEW_SOURCES = (APP_DIR / "templates" / "ip_statistics.html", APP_DIR / "src" / "view.py", Path(__file__))
+
+
+def view_fingerprint() -> str:
+    """sha256 of what decides the picture: the template, the view module and this page harness."""
+    digest = hashlib.sha256()
+    for source in VIEW_SOURCES:
+        digest.update(source.name.encode() + b"\0" + source.read_bytes().replace(b"\r\n", b"\n") + b"\0")
+    return digest.hexdigest()
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def stamp_png(png: Path, key: str, value: str) -> None:
+    """Add a tEXt chunk (key, value) before IEND: the picture says which view it shows."""
+    raw = png.read_bytes()
+    end = raw.rindex(b"IEND") - 4
+    png.write_bytes(raw[:end] + _chunk(b"tEXt", key.encode("latin-1") + b"\0" + value.encode("latin-1")) + raw[end:])
+
+
+def png_text(png: Path) -> dict[str, str]:
+    """The tEXt chunks of a PNG."""
+    raw, pos, out = png.read_bytes(), 8, {}
+    while pos + 8 <= len(raw):
+        length, kind = struct.unpack(">I4s", raw[pos:pos + 8])
+        if kind == b"tEXt":
+            key, _, value = raw[pos + 8:pos + 8 + length].partition(b"\0")
+            out[key.decode("latin-1")] = value.decode("latin-1")
+        pos += 12 + length
+    return out
 
 
 # --- the check ---------------------------------------------------------------------------------

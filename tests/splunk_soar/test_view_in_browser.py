@@ -143,3 +143,20 @@ def test_a_screenshot_of_the_view_is_written(chromium: Chromium, page: Path, ren
     width, tall = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
     assert (width, tall) == (852, height + 24)
     assert png.stat().st_size > 20_000  # a rendered page, not a blank
+
+
+def test_the_readme_picture_shows_the_current_view() -> None:
+    """docs/splunk-soar-view.png was made by scripts/soar-view-screenshot.py from today's template."""
+    picture = soar_view.README_PICTURE
+    assert picture.is_file(), f"{picture} is missing: run .venv-soar/bin/python scripts/soar-view-screenshot.py"
+    assert picture.read_bytes()[:8] == PNG_SIGNATURE
+    assert soar_view.png_text(picture).get(soar_view.FINGERPRINT_KEY) == soar_view.view_fingerprint(), (
+        "the view changed since the README picture was made: run .venv-soar/bin/python scripts/soar-view-screenshot.py")
+
+
+def test_a_png_stamp_reads_back_and_keeps_the_picture_valid(tmp_path: Path) -> None:
+    png = tmp_path / "p.png"
+    png.write_bytes(soar_view.README_PICTURE.read_bytes())
+    soar_view.stamp_png(png, "k", "v1")
+    assert soar_view.png_text(png)["k"] == "v1"
+    assert png.read_bytes().endswith(b"IEND\xaeB`\x82")
