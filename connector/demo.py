@@ -15,6 +15,7 @@ from typing import Any, TextIO
 from connector.actions import GET_IP_STATISTICS, TEST_CONNECTIVITY, run
 from connector.cli import render_table
 from connector.inputs import parse_ip_items
+from connector.signin import COMPLETE_SIGN_IN, SIGN_OUT, START_SIGN_IN
 
 SAMPLE_ALERT = Path(__file__).resolve().parent.parent / "playbooks" / "sample_alert.json"
 DOCUMENTATION_IP = "10.209.67.177"
@@ -97,4 +98,27 @@ def run_demo(out: TextIO) -> int:
         out.write(render_table(lookup(batch)) + "\n")
         out.write(f"API calls: {emu.counters()['api_calls'] - after['api_calls']}; "
                   f"token requests in the whole demo: {emu.counters()['token_requests']}\n")
+
+        delegated_demo(emu, state_dir / "delegated", section, out)
     return 0
+
+
+def delegated_demo(emu: Any, state_dir: Path, section: Any, out: TextIO) -> None:
+    """Delegated access: an analyst signs in with a device code, and a lookup runs as that person."""
+    section("delegated access: an analyst signs in with a device code (auth_mode delegated)")
+    analyst = emu.users["analyst"].upn
+    out.write(f"The emulator plays the analyst {analyst}: it approves the code by itself on the second poll.\n"
+              "In real life the analyst opens the URL in a browser and types the code.\n\n")
+    emu.set_device_auto_approve("analyst", after_polls=2)
+    config = emu.delegated_config()  # tenant and client id only: a public client, no secret
+    started = run(START_SIGN_IN, {}, config, state_dir=state_dir)[0]
+    out.write(f"start sign in     -> {started.message}\n")
+    pending = run(COMPLETE_SIGN_IN, {}, config, state_dir=state_dir)[0]
+    out.write(f"complete sign in  -> {pending.summary.get('state')}: {pending.message}\n")
+    done = run(COMPLETE_SIGN_IN, {"wait_s": 30}, config, state_dir=state_dir)[0]
+    out.write(f"complete sign in  -> {done.summary.get('state')}: {done.message}\n\n")
+    result = run(GET_IP_STATISTICS, {"ip": DOCUMENTATION_IP, "lookback_hours": 48}, config, state_dir=state_dir)
+    out.write(render_table(result) + "\n")
+    calls = [e for e in emu.request_log() if e["route"] == "api"]
+    out.write(f"Defender saw the lookup made by: {(calls[-1]['detail'] or '').removeprefix('user ')}\n")
+    out.write(run(SIGN_OUT, {}, config, state_dir=state_dir)[0].message + "\n")

@@ -111,3 +111,13 @@ def test_login_with_public_client_flows_off_names_the_switch(make_emulator: Call
     done = cli("login", "--config", str(config), "--state-dir", str(tmp_path / "s"))
     assert done.returncode == 1
     assert "Allow public client flows" in done.stdout
+
+
+def test_the_demo_signs_an_emulated_analyst_in_and_looks_up_as_them() -> None:
+    done = cli("demo", timeout=120)
+    assert done.returncode == 0, done.stderr
+    _, delegated = done.stdout.split("== delegated access", 1)
+    assert "approves the code by itself" in delegated
+    assert "-> pending" in delegated and "-> signed_in: Signed in as analyst@" in delegated
+    assert "Defender saw the lookup made by: analyst@" in delegated
+    assert "10.209.67.177  common" in delegated
