@@ -108,3 +108,10 @@ def test_the_short_template_shows_each_taxonomy_with_its_levels_colour(unpacked:
     for level, label in {"info": "label-info", "safe": "label-success", "suspicious": "label-warning",
                          "malicious": "label-danger"}.items():
         assert f"'{level}': '{label}'" in html
+
+
+def test_the_readme_documents_every_configuration_item(analyzer_dir: Path) -> None:
+    readme = (analyzer_dir / "README.md").read_text()
+    definition = json.loads(flavor.DEFINITION.read_text())
+    undocumented = [item["name"] for item in definition["configurationItems"] if f"`{item['name']}`" not in readme]
+    assert undocumented == []

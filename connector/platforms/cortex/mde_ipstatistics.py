@@ -25,8 +25,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from cortexutils.analyzer import Analyzer
-from cortexutils.worker import DEFAULT_SECRET_PHRASES
+# cortexutils is the analyzer's dependency only (not in the core's venv) and ships no type hints.
+from cortexutils.analyzer import Analyzer  # type: ignore[import-not-found, import-untyped, unused-ignore]
+from cortexutils.worker import DEFAULT_SECRET_PHRASES  # type: ignore[import-not-found, import-untyped, unused-ignore]
 
 import connector
 from connector.inputs import parse_ip_items, show
@@ -65,7 +66,7 @@ def failure_message(error: dict[str, Any]) -> str:
     return f"{error.get('message')} [{'; '.join(facts)}]"
 
 
-class MdeIpStatistics(Analyzer):  # type: ignore[misc]
+class MdeIpStatistics(Analyzer):  # type: ignore[misc, unused-ignore]
     """One job: one IP observable looked up through the connector core."""
 
     def __init__(self, job_directory: str | None = None) -> None:
