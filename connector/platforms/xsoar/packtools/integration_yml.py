@@ -25,7 +25,7 @@ from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from yaml_text import dump  # type: ignore[import-not-found,no-redef]
+    from yaml_text import dump  # type: ignore[import-not-found]
 else:
     from .yaml_text import dump
 
@@ -267,7 +267,7 @@ def integration(manifest: dict[str, Any] | None = None) -> dict[str, Any]:
 
 def render() -> str:
     header = "# Generated from manifest.json by connector/platforms/xsoar/packtools/integration_yml.py: do not edit.\n"
-    return header + dump(integration())
+    return header + str(dump(integration()))
 
 
 def main(argv: list[str] | None = None) -> int:

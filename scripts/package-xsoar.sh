@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Build the Cortex XSOAR content pack and its docker build context into DIST_DIR:
+#   DIST/mde-ipstats-xsoar-<version>.zip          the pack (pack_metadata, README, the integration
+#                                                 unified as prepare-content makes it: script, image and
+#                                                 description inside the YAML; the sample playbook)
+#   DIST/mde-ipstats-xsoar-docker-<version>.tgz   Dockerfile + the core wheel, for the image the YAML names
+#
+#   scripts/package-xsoar.sh DIST_DIR
+#
+# The pack is built by demisto-sdk's prepare-content (PyPI, installed into .venv-xsoar-sdk; it works
+# offline) in a throw-away content-repository layout, then checked: the zip is re-read with a real
+# YAML parser and compared with what the repository declares. The core wheel is taken from DIST_DIR
+# (package.sh builds it first) or built here. Fails loudly on any error.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+pack="$repo/connector/platforms/xsoar"
+sdk_venv="${MDE_XSOAR_SDK_VENV:-$repo/.venv-xsoar-sdk}"
+base_image="demisto/python3:3.11.10.116949"
+started=$SECONDS
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+die() { printf 'package-xsoar.sh: ERROR: %s\n' "$*" >&2; exit 1; }
+trap 'die "failed at line $LINENO (exit $?)"' ERR
+
+[[ $# -eq 1 ]] || die "usage: scripts/package-xsoar.sh DIST_DIR"
+mkdir -p "$1"
+dist="$(cd "$1" && pwd)"
+py="$repo/.venv/bin/python"
+[[ -x "$py" ]] || die "$py is missing: run ./run.sh setup first"
+version="$("$py" -c 'import json, sys; print(json.load(open(sys.argv[1]))["version"])' "$repo/manifest.json")"
+zip_out="$dist/mde-ipstats-xsoar-$version.zip"
+docker_out="$dist/mde-ipstats-xsoar-docker-$version.tgz"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+step "Generated files are current (integration YAML, logo, playbook)"
+"$py" "$pack/packtools/integration_yml.py" --check || die "run packtools/integration_yml.py --write and commit"
+cmp -s <("$py" -c 'import sys; sys.path.insert(0, sys.argv[1]); import logo; sys.stdout.buffer.write(logo.png())' \
+    "$pack/packtools") "$pack/Integrations/MDEIPStatistics/MDEIPStatistics_image.png" \
+    || die "the logo is stale: run packtools/logo.py --write"
+cmp -s <(
+    "$py" -c 'import sys; sys.path.insert(0, sys.argv[1]); import generate_playbook; print(generate_playbook.render(), end="")' \
+    "$repo/playbooks/xsoar") "$repo/playbooks/xsoar/MDE_IP_Prevalence_Enrichment.yml" \
+    || die "the playbook is stale: run playbooks/xsoar/generate_playbook.py --write"
+
+step "demisto-sdk in $sdk_venv"
+if ! "$sdk_venv/bin/python" -c 'import demisto_sdk' >/dev/null 2>&1; then
+    uv="$(command -v uv || true)"
+    [[ -n "$uv" ]] || { [[ -x "$repo/.venv-soar/bin/uv" ]] && uv="$repo/.venv-soar/bin/uv"; }
+    python311="$(command -v python3.11 || true)"
+    [[ -n "$python311" ]] || die "python3.11 not found (demisto-sdk's Python)"
+    if [[ -n "$uv" ]]; then
+        [[ -x "$sdk_venv/bin/python" ]] || "$uv" venv -q -p "$python311" "$sdk_venv" >&2
+        "$uv" pip install -q -p "$sdk_venv/bin/python" demisto-sdk >&2
+    else
+        [[ -x "$sdk_venv/bin/python" ]] || "$python311" -m venv "$sdk_venv"
+        "$sdk_venv/bin/pip" install -q demisto-sdk >&2
+    fi
+fi
+export DEMISTO_SDK_SKIP_VERSION_CHECK=1 DEMISTO_SDK_IGNORE_CONTENT_WARNING=1
+sdk_py="$sdk_venv/bin/python"
+
+step "Pack in a content-repository layout (what demisto-sdk expects)"
+content="$work/content"
+target="$content/Packs/MDEIPStatistics"
+mkdir -p "$target/Playbooks"
+cp -R "$pack/." "$target/"
+rm -rf "$target/packtools"
+find "$target" -name '__pycache__' -prune -exec rm -rf {} +
+cp "$repo/playbooks/xsoar/MDE_IP_Prevalence_Enrichment.yml" "$target/Playbooks/"
+git -C "$content" init -q
+git -C "$content" checkout -q -b master
+git -C "$content" add -A
+git -C "$content" -c user.name=package-xsoar -c user.email=package-xsoar@localhost commit -q -m pack
+export DEMISTO_SDK_CONTENT_PATH="$content"
+
+step "demisto-sdk prepare-content (unified integration, pack zip)"
+(cd "$content" && "$sdk_venv/bin/demisto-sdk" prepare-content -i "$target" -o "$work/out" >"$work/sdk.log" 2>&1) \
+    || { tail -n 40 "$work/sdk.log" >&2; die "demisto-sdk prepare-content failed"; }
+built="$(ls "$work"/out/*.zip 2>/dev/null || ls "$work"/out*.zip)"
+[[ -f "$built" ]] || die "prepare-content wrote no zip"
+cp "$built" "$zip_out"
+
+step "Checking the pack zip (re-read with a YAML 1.2 parser, as demisto-sdk writes it)"
+"$sdk_py" - "$zip_out" "$repo" "$version" <<'EOF'
+import ast, json, sys, zipfile
+from ruamel.yaml import YAML  # YAML 1.2, as demisto-sdk writes it ("yes" stays a string)
+
+yaml = YAML(typ="safe", pure=True)
+
+path, repo, version = sys.argv[1:4]
+sys.path.insert(0, f"{repo}/connector/platforms/xsoar/packtools")
+sys.path.insert(0, f"{repo}/playbooks/xsoar")
+import generate_playbook
+import integration_yml
+
+with zipfile.ZipFile(path) as pack:
+    names = pack.namelist()
+    read = lambda suffix: pack.read(next(n for n in names if n.endswith(suffix)))
+    integration = yaml.load(read("Integrations/integration-MDEIPStatistics.yml"))
+    playbook = yaml.load(read("Playbooks/playbook-MDE_IP_Prevalence_Enrichment.yml"))
+    metadata = json.loads(read("pack_metadata.json"))
+problems = []
+declared = integration_yml.integration()
+script = integration["script"]["script"]
+try:
+    ast.parse(script)
+except SyntaxError as exc:
+    problems.append(f"the unified script does not parse: {exc}")
+if "def main()" not in script or "connector.run(" not in script:
+    problems.append("the unified script is not the integration")
+if "class TokenProvider" in script or "class MdeClient" in script:
+    problems.append("the core is inlined in the script (it belongs in the docker image)")
+if not str(integration.get("image", "")).startswith("data:image/png;base64,"):
+    problems.append("no embedded image")
+if "Ip.Read.All" not in str(integration.get("detaileddescription", "")):
+    problems.append("no embedded description")
+if integration["script"]["dockerimage"] != f"mde-ipstats/xsoar:{version}":
+    problems.append(f"docker image {integration['script']['dockerimage']}")
+if integration["script"]["commands"] != declared["script"]["commands"]:
+    problems.append("commands differ from the generated declaration")
+if [p["name"] for p in integration["configuration"]] != [p["name"] for p in declared["configuration"]]:
+    problems.append("parameters differ from the generated declaration")
+if playbook["tasks"] != generate_playbook.playbook()["tasks"]:
+    problems.append("the playbook's tasks differ from the committed playbook")
+if any("packtools" in n or "emulator" in n or n.endswith(".pyc") for n in names):
+    problems.append("build tools, the emulator or bytecode in the pack")
+if metadata.get("currentVersion") != version:
+    problems.append(f"pack version {metadata.get('currentVersion')} is not {version}")
+if problems:
+    sys.exit("pack check failed:\n  " + "\n  ".join(problems))
+print(f"pack {path.rsplit('/', 1)[-1]}: {len(names)} files, integration {integration['commonfields']['id']!r} "
+      f"({len(script)} chars of script), playbook {playbook['id']!r}, "
+      f"commands {[c['name'] for c in integration['script']['commands']]}")
+EOF
+
+step "Docker build context for $base_image + the core wheel"
+wheel="$dist/mde_ipstats-$version-py3-none-any.whl"
+if [[ ! -f "$wheel" ]]; then  # package.sh builds it first; standalone, build it here
+    if "$repo/.venv-soar/bin/python" -m build --version >/dev/null 2>&1; then
+        "$repo/.venv-soar/bin/python" -m build -q --wheel --outdir "$work/wheel" "$repo" >&2
+    else
+        python3.11 -m pip wheel -q --no-deps -w "$work/wheel" "$repo" >&2
+    fi
+    wheel="$(ls "$work"/wheel/mde_ipstats-*.whl)"
+fi
+image_dir="$work/mde-ipstats-xsoar-docker-$version"
+mkdir -p "$image_dir"
+cp "$wheel" "$image_dir/"
+cat >"$image_dir/Dockerfile" <<EOF
+# The runtime of the MDE IP Statistics integration: XSOAR's Python 3.11 image plus the connector core.
+#   docker build -t mde-ipstats/xsoar:$version .
+FROM $base_image
+COPY $(basename "$wheel") /tmp/
+RUN python -m pip install --no-cache-dir /tmp/$(basename "$wheel") && rm -f /tmp/$(basename "$wheel")
+EOF
+tar -C "$work" -czf "$docker_out" "$(basename "$image_dir")"
+
+step "Done in $((SECONDS - started)) s"
+ls -l "$zip_out" "$docker_out"
