@@ -62,6 +62,7 @@ run_tests() {
   MDE_TEST_REDIS_URL="$redis_url" .venv/bin/python -m pytest -q
   log "Splunk SOAR app tests (Python 3.13, splunk-soar-sdk)"
   scripts/soar-venv.sh
+  scripts/chromium.sh >/dev/null   # Debian's chromium for the SOAR view's browser test (installed when missing)
   .venv-soar/bin/python -m pytest -q -c tests/splunk_soar/pytest.ini tests/splunk_soar
 }
 
