@@ -195,7 +195,7 @@ def build_manifest() -> dict[str, Any]:
 def _sign_in_examples() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     uri, code, expires = "https://microsoft.com/devicelogin", "GQRF7PQ2X", "2026-11-30T06:45:00Z"
     said = (f"To sign in, use a web browser to open the page {uri} and enter the code {code} to authenticate.")
-    started = {
+    started: dict[str, Any] = {
         "action": "start_sign_in", "status": "success",
         "message": f"{said} Then run 'complete sign in' (or `mde-ipstats login` polls by itself); the code expires "
                    f"at {expires}.",
@@ -207,7 +207,7 @@ def _sign_in_examples() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     }
     done_message = ("Signed in as ada@contoso.com: lookups now run with this person's access (delegated "
                     "Ip.Read.All).")
-    completed = {
+    completed: dict[str, Any] = {
         "action": "complete_sign_in", "status": "success", "message": done_message, "parameters": {"wait_s": 0},
         "data": [{"state": "signed_in", "user": "ada@contoso.com", "verification_uri": None, "user_code": None,
                   "message": None, "expires_in_s": None, "expires_at": None, "interval_s": None,
