@@ -114,6 +114,21 @@ def test_the_look_back_window_is_a_configuration_item(job: Callable[..., Job], e
     assert "lookBackHours=48" in emulator.request_log()[-1]["path"]
 
 
+def test_a_certificate_credential_pasted_as_pem_text_signs_in(job: Callable[..., Job], emulator: Emulator) -> None:
+    certificate = emulator.connector_config(auth="certificate")
+    done = job(emulator, DOC_IP, items={"client_secret": "", "private_key": certificate["private_key"],
+                                        "thumbprint": certificate["thumbprint"]})
+    assert done.output["success"] is True, done.output.get("errorMessage")
+    assert emulator.counters()["token_requests"] == 1
+
+
+def test_numbers_cortex_sends_as_decimals_are_accepted(job: Callable[..., Job], emulator: Emulator) -> None:
+    done = job(emulator, DOC_IP, items={"lookback_hours": 48.0, "rate_limit_per_minute": 100.0,
+                                        "timeout_s": 30, "cache_ttl_s": 900})
+    assert done.output["success"] is True, done.output.get("errorMessage")
+    assert done.output["full"]["data"][0]["lookBackHours"] == 48
+
+
 # -- refused before any request ----------------------------------------------------------------------
 
 
