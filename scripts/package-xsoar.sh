@@ -68,7 +68,8 @@ mkdir -p "$target/Playbooks"
 cp -R "$pack/." "$target/"
 rm -rf "$target/packtools"
 find "$target" -name '__pycache__' -prune -exec rm -rf {} +
-cp "$repo/playbooks/xsoar/MDE_IP_Prevalence_Enrichment.yml" "$target/Playbooks/"
+cp "$repo/playbooks/xsoar/MDE_IP_Prevalence_Enrichment.yml" "$repo/playbooks/xsoar/MDE_IP_Prevalence_Enrichment_README.md" \
+    "$target/Playbooks/"
 git -C "$content" init -q
 git -C "$content" checkout -q -b master
 git -C "$content" add -A

@@ -72,6 +72,8 @@ class SplunkdState:
     confs: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
     passwords: list[dict[str, str]] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    kvstore: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    """collection -> _key -> document: a stand-in for the KV store's REST API (output_mode=json)."""
 
     def add_account(self, name: str, values: dict[str, Any]) -> None:
         """Store an account the way UCC's REST handler does (encrypted fields out of the .conf)."""
@@ -117,12 +119,12 @@ def atom_feed(base: str, path: str, entries: list[tuple[str, dict[str, str]]]) -
             f"<title>{escape(path)}</title><id>{base}{path}</id><updated>2026-01-01T00:00:00+00:00</updated>"
             f"<opensearch:totalResults>{len(entries)}</opensearch:totalResults>"
             f"<opensearch:itemsPerPage>30</opensearch:itemsPerPage><opensearch:startIndex>0</opensearch:startIndex>"
-            f"{items}</feed>").encode("utf-8")
+            f"{items}</feed>").encode()
 
 
 def _handler(state: SplunkdState) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
+        def log_message(self, format: str, *args: Any) -> None:
             return
 
         def do_GET(self) -> None:
@@ -148,11 +150,22 @@ def _handler(state: SplunkdState) -> type[BaseHTTPRequestHandler]:
                 chosen = [p for p in state.passwords if not wanted or p["realm"] == wanted]
                 return self._send(200, atom_feed(base, path, [(f"{p['realm']}:{p['username']}:", p)
                                                               for p in chosen]))
+            if endpoint.startswith("storage/collections/data/"):
+                return self._kvstore(endpoint.split("/")[3:], query)
             return self._send(404, b"<response/>")
 
-        def _send(self, status: int, body: bytes) -> None:
+        def _kvstore(self, where: list[str], query: dict[str, str]) -> None:
+            documents = state.kvstore.get(where[0], {})
+            if len(where) > 1:
+                found = documents.get(where[1])
+                return self._send(200 if found else 404, json.dumps(found or {}).encode(), "application/json")
+            wanted = json.loads(query.get("query", "{}")).get("_key", {}).get("$in")
+            chosen = [d for k, d in documents.items() if wanted is None or k in wanted]
+            return self._send(200, json.dumps(chosen).encode(), "application/json")
+
+        def _send(self, status: int, body: bytes, content_type: str = "text/xml; charset=utf-8") -> None:
             self.send_response(status)
-            self.send_header("Content-Type", "text/xml; charset=utf-8")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from functools import cached_property
 from pathlib import Path
@@ -137,24 +138,29 @@ class MdeIpStatistics(Analyzer):  # type: ignore[misc, unused-ignore]
         return dict(self.build_taxonomy(levels[verdict], NAMESPACE, PREDICATE, value))
 
     def run(self) -> None:
+        try:
+            full = self.lookup()
+        except Exception as exc:  # the core returns failed results; anything raised here is a defect
+            self.error(f"Unexpected internal error in the analyzer ({type(exc).__name__}).")
+        self.report(full)
+
+    def lookup(self) -> dict[str, Any]:
+        """The core's answer for the job's observable; a failed lookup ends the job with its message."""
         ip = self.observable()
         levels = self.levels()
         config = self.core_config()
         state_dir = self.state_dir()
         hours = self.get_param("parameters.lookback_hours") or self.setting("lookback_hours")
-        try:
-            results = connector.run(ACTION, {"ip": ip, "lookback_hours": hours}, config, state_dir=state_dir)
-            full = results[0].model_dump(mode="json")
-            if full["status"] == "success":
-                self._taxonomies = [self.taxonomy(full, levels)]
-        except Exception as exc:  # the core returns failed results; anything raised is a defect
-            self.error(f"Unexpected internal error in the connector ({type(exc).__name__}).")
+        results = connector.run(ACTION, {"ip": ip, "lookback_hours": hours}, config, state_dir=state_dir)
+        full: dict[str, Any] = results[0].model_dump(mode="json")
+        error = full["error"] or {"message": full["message"]}
         if full["status"] != "success":
-            message = failure_message(full["error"] or {"message": full["message"]})
-            if full["error"] and full["error"].get("category") == "configuration":
+            message = failure_message(error)
+            if error.get("category") == "configuration" and re.search(r"\b(proxy|ca_bundle)\b", message):
                 message += " (Cortex's proxy and cacerts settings reach the connector as proxy and ca_bundle.)"
             self.error(message)
-        self.report(full)
+        self._taxonomies = [self.taxonomy(full, levels)]
+        return full
 
     def summary(self, raw: dict[str, Any]) -> dict[str, Any]:
         return {"taxonomies": self._taxonomies}

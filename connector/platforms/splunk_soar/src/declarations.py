@@ -34,8 +34,8 @@ PARAMETER_PRESENTATION: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
-#: data.* output fields: CEF types and column names for the default table view.
-OUTPUT_PRESENTATION: dict[str, dict[str, Any]] = {
+#: data.* output fields, per action: CEF types and column names for the default table view.
+_IP_STATISTICS_COLUMNS: dict[str, dict[str, Any]] = {
     "ipAddress": {"cef_types": ["ip", "ipv6"]},
     "seenInOrg": {"column_name": "Seen in organization"},
     "organizationPrevalence": {"column_name": "Devices"},
@@ -45,6 +45,20 @@ OUTPUT_PRESENTATION: dict[str, dict[str, Any]] = {
     "verdict": {"column_name": "Verdict"},
     "ipScope": {"column_name": "Scope"},
     "newInWindow": {"column_name": "New in window"},
+}
+#: The sign-in actions' table: what the analyst must see first (where to go, which code, until when).
+_SIGN_IN_COLUMNS: dict[str, dict[str, Any]] = {
+    "state": {"column_name": "State"},
+    "user": {"column_name": "User"},
+    "verification_uri": {"column_name": "Open", "cef_types": ["url"]},
+    "user_code": {"column_name": "Code"},
+    "expires_at": {"column_name": "Code expires"},
+}
+OUTPUT_PRESENTATION: dict[str, dict[str, dict[str, Any]]] = {
+    "get_ip_statistics": _IP_STATISTICS_COLUMNS,
+    "start_sign_in": _SIGN_IN_COLUMNS,
+    "complete_sign_in": _SIGN_IN_COLUMNS,
+    "sign_out": _SIGN_IN_COLUMNS,
 }
 
 _JSON_TYPES: dict[str, type] = {"string": str, "integer": int, "number": float, "boolean": bool}
@@ -218,7 +232,8 @@ def build_output_classes(manifest: dict[str, Any], action: str) -> tuple[type[Ac
 
     items = view.array_items(top["data"]) if "data" in top else None
     item_props = (view.object_properties(items) if items else None) or {}
-    data_cls = _output_model(view, item_props, stem + "Output", OUTPUT_PRESENTATION, f"actions.{action}.data")
+    data_cls = _output_model(view, item_props, stem + "Output", OUTPUT_PRESENTATION.get(action, {}),
+                             f"actions.{action}.data")
 
     summary_props = dict(view.object_properties(top["summary"]) or {}) if "summary" in top else {}
     for name, raw in top.items():

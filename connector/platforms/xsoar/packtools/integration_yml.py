@@ -67,6 +67,10 @@ DISPLAY: dict[str, str] = {
 LONG_TEXT = {"ca_bundle", "public_certificate"}
 ADVANCED = {"api_url", "login_url", "scope", "timeout_s", "item_budget_s", "cache_ttl_s", "rate_limit_per_minute",
             "rate_limit_per_hour", "rare_device_threshold", "novelty_hours", "store_backend", "store_url"}
+COLLECT = {"cache_ttl_s", "rate_limit_per_minute", "rate_limit_per_hour", "rate_limit_time_scale",
+           "rare_device_threshold", "novelty_hours", "store_backend", "store_url", "integrationReliability",
+           "official_context_paths"}
+"""Parameters shown in XSOAR's Collect section (how answers are gathered and written); the rest are Connect."""
 HIDDEN = {"rate_limit_time_scale", "auth_mode"}
 """auth_mode stays hidden (application) until the delegated sign-in commands (mde-auth-start, -complete,
 -test, -reset) are part of this integration: without them nobody could sign in from XSOAR."""
@@ -184,23 +188,26 @@ def configuration(manifest: dict[str, Any]) -> list[dict[str, Any]]:
         if name in HIDDEN:
             param["hidden"] = True
         params.append(_ordered(param, name))
-    params.append({"display": "Source Reliability", "name": "integrationReliability", "type": 15,
-                   "required": False, "defaultvalue": "B - Usually reliable", "options": RELIABILITIES,
-                   "additionalinfo": "Reliability of this source, written with each DBotScore (score 0: "
-                                     "prevalence is not reputation)."})
-    params.append({"display": "Also write the official integration's context paths", "name": "official_context_paths",
-                   "type": 8, "required": False, "defaultvalue": "false",
-                   "additionalinfo": f"Write {LEGACY_PREFIX}.IPAddress and .Statistics.{{OrgPrevalence, OrgFirstSeen, "
-                                     "OrgLastSeen}} as the official Microsoft Defender for Endpoint integration does, "
-                                     "so playbooks written for it work unchanged."})
+    params.append(_ordered({
+        "display": "Source Reliability", "name": "integrationReliability", "type": 15, "required": False,
+        "defaultvalue": "B - Usually reliable", "options": RELIABILITIES,
+        "additionalinfo": "Reliability of this source, written with each DBotScore (score 0: prevalence is not "
+                          "reputation)."}, "integrationReliability"))
+    params.append(_ordered({
+        "display": "Also write the official integration's context paths", "name": "official_context_paths",
+        "type": 8, "required": False, "defaultvalue": "false",
+        "additionalinfo": f"Write {LEGACY_PREFIX}.IPAddress and .Statistics.{{OrgPrevalence, OrgFirstSeen, "
+                          "OrgLastSeen} as the official Microsoft Defender for Endpoint integration does, so "
+                          "playbooks written for it work unchanged."}, "official_context_paths"))
     return params
 
 
 _KEY_ORDER = ("display", "displaypassword", "name", "type", "required", "hiddenusername", "defaultvalue", "options",
-              "additionalinfo", "advanced", "hidden")
+              "additionalinfo", "section", "advanced", "hidden")
 
 
 def _ordered(param: dict[str, Any], field: str) -> dict[str, Any]:
+    param = {**param, "section": "Collect" if param["name"] in COLLECT else "Connect"}
     unknown = set(param) - set(_KEY_ORDER)
     if unknown:
         raise ValueError(f"{field}: unexpected parameter keys {sorted(unknown)}")
@@ -249,6 +256,7 @@ def integration(manifest: dict[str, Any] | None = None) -> dict[str, Any]:
         "name": INTEGRATION_ID,
         "display": "MDE IP Statistics (Microsoft Defender for Endpoint)",
         "category": "Data Enrichment & Threat Intelligence",
+        "sectionorder": ["Connect", "Collect"],
         "description": manifest["description"],
         "configuration": configuration(manifest),
         "script": {
