@@ -56,12 +56,15 @@ def soar_type(root: dict[str, Any], schema: dict[str, Any]) -> str:
 
 
 def leaves(root: dict[str, Any], schema: dict[str, Any], prefix: str) -> dict[str, str]:
-    """data path -> SOAR type for every scalar under an object schema."""
+    """data path -> SOAR type for every scalar under an object schema (a list of scalars: `.name.*`)."""
     out: dict[str, str] = {}
     for name, prop in resolve(root, schema).get("properties", {}).items():
         objects = [alt for alt in alternatives(root, prop) if alt.get("type") == "object"]
+        arrays = [alt for alt in alternatives(root, prop) if alt.get("type") == "array"]
         if objects:
             out.update(leaves(root, objects[0], f"{prefix}.{name}"))
+        elif arrays and not any(alt.get("type") in SOAR_TYPES for alt in alternatives(root, prop)):
+            out[f"{prefix}.{name}.*"] = soar_type(root, arrays[0]["items"])
         else:
             out[f"{prefix}.{name}"] = soar_type(root, prop)
     return out
@@ -185,6 +188,48 @@ def test_table_view_has_readable_columns_and_a_custom_view(app_json: dict[str, A
     assert [name for _, name in columns] == ["IP", "Devices", "First seen", "Last seen", "Seen in organization",
                                              "Look-back (hours)", "Verdict", "Scope", "New in window"]
     assert action["render"] == {"type": "custom", "view": "src.app.render_ip_statistics"}
+
+
+SIGN_IN_ACTIONS = ("start_sign_in", "complete_sign_in", "sign_out")
+
+
+@pytest.mark.parametrize("identifier", SIGN_IN_ACTIONS)
+def test_sign_in_output_data_paths_are_exactly_those_manifest_json_declares(app_json: dict[str, Any],
+                                                                           identifier: str) -> None:
+    [action] = [a for a in app_json["actions"] if a["identifier"] == identifier]
+    generated = {o["data_path"]: o["data_type"] for o in action["output"]}
+    assert generated == expected_outputs(identifier)
+    for path in ("action_result.summary.state", "action_result.summary.user", "action_result.summary.user_code",
+                 "action_result.summary.verification_uri", "action_result.summary.error.category",
+                 "action_result.data.*.scopes.*"):
+        assert path in generated, path
+
+
+def test_start_sign_in_shows_where_to_go_and_which_code_in_its_table(app_json: dict[str, Any]) -> None:
+    [action] = [a for a in app_json["actions"] if a["identifier"] == "start_sign_in"]
+    columns = {o["data_path"]: o["column_name"] for o in action["output"] if "column_name" in o}
+    assert columns == {"action_result.data.*.state": "State", "action_result.data.*.user": "User",
+                       "action_result.data.*.verification_uri": "Open", "action_result.data.*.user_code": "Code",
+                       "action_result.data.*.expires_at": "Code expires"}
+    outputs = {o["data_path"]: o for o in action["output"]}
+    assert outputs["action_result.data.*.verification_uri"]["contains"] == ["url"]
+    assert set(outputs["action_result.summary.state"]["example_values"]) == {"pending", "signed_in", "signed_out"}
+    assert action["parameters"] == {}
+
+
+def test_complete_sign_in_waits_zero_seconds_unless_told(app_json: dict[str, Any]) -> None:
+    [action] = [a for a in app_json["actions"] if a["identifier"] == "complete_sign_in"]
+    wait = action["parameters"]["wait_s"]
+    assert (wait["data_type"], wait["required"], wait["default"]) == ("numeric", False, 0)
+
+
+def test_the_asset_offers_application_or_delegated_sign_in_without_requiring_a_secret(
+        app_json: dict[str, Any]) -> None:
+    fields = app_json["configuration"]
+    assert fields["auth_mode"]["value_list"] == ["application", "delegated"]
+    assert fields["auth_mode"]["default"] == "application" and fields["auth_mode"]["required"] is False
+    assert fields["tenant_id"]["required"] is True and fields["client_id"]["required"] is True
+    assert fields["client_secret"]["required"] is False and fields["private_key"]["required"] is False
 
 
 def test_test_connectivity_takes_no_parameters(app_json: dict[str, Any]) -> None:

@@ -41,9 +41,11 @@ def test_dist_has_the_core_wheel_sdist_and_app_tarball(built: dict[str, Any]) ->
     assert built["tgz"].stat().st_size > 1_000_000
 
 
-def test_the_tarball_manifest_lists_both_actions_with_the_defender_paths(built: dict[str, Any]) -> None:
+def test_the_tarball_manifest_lists_every_action_with_the_defender_paths(built: dict[str, Any]) -> None:
     actions = {a["identifier"]: a for a in built["manifest"]["actions"]}
-    assert set(actions) == {"test_connectivity", "get_ip_statistics"}
+    assert set(actions) == {"test_connectivity", "get_ip_statistics", "start_sign_in", "complete_sign_in",
+                            "sign_out"}
+    assert set(actions["complete_sign_in"]["parameters"]) == {"wait_s"}
     paths = {o["data_path"] for o in actions["get_ip_statistics"]["output"]}
     for field in ("ipAddress", "organizationPrevalence", "orgPrevalence", "orgFirstSeen", "orgLastSeen",
                   "seenInOrg", "lookBackHours"):
