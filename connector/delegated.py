@@ -297,8 +297,8 @@ class DelegatedTokenProvider(TokenProvider):
         """Poll for the pending sign-in: once (wait_s 0), or until it ends or wait_s has passed."""
         flow = self._pending_flow()
         if flow is None:
-            raise AuthenticationError(f"No sign-in is in progress (or its code has expired): {_START}.",
-                                      code="NoSignInInProgress")
+            return self._already_signed_in() or self._raise(AuthenticationError(
+                f"No sign-in is in progress (or its code has expired): {_START}.", code="NoSignInInProgress"))
         until = time.time() + max(0.0, wait_s)
         cache = msal.SerializableTokenCache()  # the previous person's tokens stay until this one succeeds
         with self._within(time.monotonic() + max(0.0, wait_s) + self._settings.timeout_s + 15):
@@ -329,8 +329,23 @@ class DelegatedTokenProvider(TokenProvider):
                                    f"enter the code {flow.get('user_code')} and sign in as the analyst whose "
                                    "access the lookups should use; then run complete sign in again.",
                 expires_at=_iso(float(flow.get("expires_at", 0))))
+        if result.get("error") == "bad_verification_code" and self._store.get(self._flow_key) is None:
+            # Another run completed this very sign-in a moment ago (and so consumed the code).
+            done = self._already_signed_in()
+            if done is not None:
+                return done
         self._store.delete(self._flow_key)
         raise self._flow_error(result)
+
+    def _already_signed_in(self) -> SignInProgress | None:
+        user = self.signed_in_user()
+        if user is None:
+            return None
+        return SignInProgress("signed_in", user=user, message=f"{user} is signed in (no sign-in was pending).")
+
+    @staticmethod
+    def _raise(error: ConnectorError) -> SignInProgress:
+        raise error
 
     def _pending_flow(self) -> dict[str, Any] | None:
         blob = self._store.get(self._flow_key)

@@ -302,3 +302,29 @@ def test_delegated_lookups_go_through_the_shared_rate_limit_gate(make_emulator: 
     assert [r.status for r in results] == ["success"] * 7
     assert emu.counters()["http_429"] == 0  # the gate held the calls back; Defender never had to
     assert time.monotonic() - began >= 1.5  # 7 calls at 3 per (emulated) minute: two windows of 1 s
+
+
+def test_complete_sign_in_with_nothing_pending_reports_who_is_signed_in(emu: Emulator, tmp_path: Path) -> None:
+    config = emu.delegated_config()
+    sign_in(emu, config, tmp_path)
+    again = act("complete_sign_in", config, tmp_path)
+    assert again.status == "success"
+    assert again.summary == {"state": "signed_in", "user": emu.users["analyst"].upn}
+
+
+def test_two_runs_completing_the_same_sign_in_both_report_it(emu: Emulator, tmp_path: Path) -> None:
+    """A person clicks complete sign in twice: the run that loses the race for the code still sees
+    the sign-in the other run completed."""
+    from connector.actions import Connector
+    from connector.settings import Settings
+
+    config = emu.delegated_config()
+    started = act("start_sign_in", config, tmp_path)
+    emu.approve_device_code(started.summary["user_code"], "analyst")
+    with Connector(Settings.load(config), state_dir=tmp_path) as first, \
+            Connector(Settings.load(config), state_dir=tmp_path) as second:
+        flow_seen_by_second = second.tokens._pending_flow()  # type: ignore[attr-defined]
+        assert first.tokens.complete_sign_in(0).state == "signed_in"  # type: ignore[attr-defined]
+        second.tokens._pending_flow = lambda: flow_seen_by_second  # type: ignore[attr-defined]
+        late = second.tokens.complete_sign_in(0)  # type: ignore[attr-defined]
+    assert (late.state, late.user) == ("signed_in", emu.users["analyst"].upn)
