@@ -182,7 +182,6 @@ class Connector:
             summary={"sign_in": True, "permission": True, "api": True},
         )
 
-
     def _delegated_connectivity(self, claims: dict[str, Any], checks: dict[str, Any], deadline: float) -> ActionResult:
         """test_connectivity for a signed-in person: who, with which delegated scopes (scp), and
         whether Defender lets them read (a 403 names the View data role)."""
