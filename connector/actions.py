@@ -146,7 +146,7 @@ class Connector:
         endpoints = self.settings.endpoints
         checks: dict[str, Any] = {"sign_in": False, "permission": False, "api": False,
                                   "login_url": endpoints.login_url, "api_url": endpoints.api_url,
-                                  "token_audience": None, "token_roles": []}
+                                  "token_audience": None, "token_roles": [], "user": None, "token_scopes": []}
         parameters: dict[str, Any] = {}
         deadline = time.monotonic() + self.settings.item_budget_s
         try:
@@ -189,6 +189,7 @@ class Connector:
         user = str(claims.get("upn") or claims.get("unique_name") or claims.get("oid") or "the signed-in user")
         scopes = str(claims.get("scp", "")).split()
         shown = " ".join(scopes) or "none"
+        checks["user"], checks["token_scopes"] = user, sorted(scopes)
         if REQUIRED_ROLE not in scopes:
             missing = PermissionDeniedError(
                 f"Signed in as {user}, but the token's scp ({shown}) has no {REQUIRED_ROLE}: add the "

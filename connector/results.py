@@ -143,6 +143,8 @@ class ConnectivityChecks(BaseModel):
     api_url: str
     token_audience: str | None
     token_roles: list[str]
+    user: str | None = Field(default=None, description="Delegated mode: the signed-in person (upn)")
+    token_scopes: list[str] = Field(default_factory=list, description="Delegated mode: the token's scp")
 
 
 class ConnectivitySummary(BaseModel):
