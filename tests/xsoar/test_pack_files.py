@@ -12,7 +12,7 @@ from typing import Any
 
 from xsoar_helpers import INTEGRATION_DIR, PACK, REPO
 
-from connector.platforms.xsoar.packtools import integration_yml, logo
+from connector.platforms.xsoar.packtools import integration_readme, integration_yml, logo
 
 sys.path.insert(0, str(REPO / "playbooks" / "xsoar"))
 import generate_playbook
@@ -34,6 +34,14 @@ def integration_constant(name: str) -> Any:
 
 def test_committed_integration_yaml_is_the_generated_one() -> None:
     assert (INTEGRATION_DIR / "MDEIPStatistics.yml").read_text(encoding="utf-8") == integration_yml.render()
+
+
+def test_committed_integration_readme_is_the_generated_one() -> None:
+    text = (INTEGRATION_DIR / "README.md").read_text(encoding="utf-8")
+    assert text == integration_readme.render()
+    for output in COMMAND["outputs"]:
+        assert f"| {output['contextPath']} |" in text
+    assert "test-module" not in text  # an internal term to demisto-sdk (BA125)
 
 
 def test_committed_logo_is_the_generated_one() -> None:

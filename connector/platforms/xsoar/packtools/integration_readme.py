@@ -87,7 +87,7 @@ def render(document: dict[str, Any] | None = None) -> str:
                   "address: give one IPv4 or IPv6 address (no ranges, ports, zone ids, host names or URL characters). "
                   "What to do: The IP address or look-back is not valid; nothing was sent to Defender.",
                   ""]
-    lines += ["### test-module", "",
+    lines += ["### Test (instance settings)", "",
               "*Test* on the instance settings signs in, checks that the token carries `Ip.Read.All`, and makes one "
               "API call; it answers `ok` or the connector's message saying which step failed and what to fix.", ""]
     return "\n".join(lines)
