@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -245,6 +246,19 @@ def test_a_state_dir_that_cannot_be_created_fails_with_what_to_do(
     assert done.output["success"] is False
     assert "state_dir" in done.output["errorMessage"]
     assert_no_request(emulator)
+
+
+@pytest.mark.redis
+def test_with_a_redis_store_jobs_in_fresh_containers_share_token_cache_and_answers(
+        job: Callable[..., Job], make_emulator: Callable[..., Emulator], redis_url: str, tmp_path: Path) -> None:
+    emu = make_emulator(seed=secrets.randbits(32))  # a tenant of its own: nothing cached by an earlier run
+    redis = {"store_backend": "redis", "store_url": redis_url}
+    first = job(emu, DOC_IP, items={**redis, "state_dir": str(tmp_path / "container-1")})
+    second = job(emu, DOC_IP, items={**redis, "state_dir": str(tmp_path / "container-2")})
+    assert (first.output["full"]["cached"], second.output["full"]["cached"]) == (False, True)
+    counters = emu.counters()
+    assert (counters["token_requests"], counters["api_calls"]) == (1, 1)
+    assert not any((tmp_path / f"container-{n}" / "state.sqlite3").exists() for n in (1, 2))
 
 
 def test_a_burst_of_50_jobs_on_10_ips_signs_in_once_and_calls_the_api_once_per_ip(
