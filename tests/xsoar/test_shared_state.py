@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from xsoar_helpers import finish, read_context, run_command, xsoar_params
 
 PER_MINUTE = 5
@@ -59,3 +60,19 @@ def test_two_concurrent_commands_keep_the_shared_rate_limit_and_every_cache_entr
     rows = again.entries[0]["EntryContext"]["MDE.IPStatistics(val.IPAddress && val.IPAddress == obj.IPAddress)"]
     assert [row["Cached"] for row in rows] == [True] * 12
     assert emu.counters()["api_calls"] == 12
+
+
+@pytest.mark.redis
+def test_with_store_backend_redis_tokens_and_answers_live_in_redis_not_the_context(
+        fresh_emu: Any, tmp_path: Path, redis_url: str) -> None:
+    context_file = tmp_path / "context.json"
+    ip = fresh_emu.org.sample_ips(1, seen=True)[0]
+    params = xsoar_params(fresh_emu, store_backend="redis", store_url={"identifier": "", "password": redis_url})
+    first = run_command("mde-get-ip-statistics", params, {"ip": ip}, context_file)
+    assert first.errors == [], [e.get("HumanReadable") for e in first.errors]
+    tokens = fresh_emu.counters()["token_requests"]
+    second = run_command("mde-get-ip-statistics", params, {"ip": ip}, context_file)
+    [row] = second.entries[0]["EntryContext"]["MDE.IPStatistics(val.IPAddress && val.IPAddress == obj.IPAddress)"]
+    assert row["Cached"] is True
+    assert fresh_emu.counters()["token_requests"] == tokens  # the token came from Redis
+    assert not context_file.exists() or not any(k.startswith("mde-ipstats") for k in read_context(context_file))
