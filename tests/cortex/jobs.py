@@ -15,11 +15,14 @@ import os
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock
 
 from emulator import Emulator
 
@@ -48,7 +51,14 @@ def _pip(python: Path, *args: str) -> None:
 
 
 def analyzer_venv(analyzer_dir: Path, venv: Path = VENV) -> Path:
-    """The python of a venv with exactly what the archive's requirements.txt installs."""
+    """The python of a venv with exactly what the archive's requirements.txt installs (one builder at a
+    time: two test runs on one checkout share the venv)."""
+    lock = Path(tempfile.gettempdir()) / f"mde-cortex-venv-{hashlib.sha256(str(venv).encode()).hexdigest()[:12]}.lock"
+    with FileLock(str(lock), timeout=900):
+        return _analyzer_venv(analyzer_dir, venv)
+
+
+def _analyzer_venv(analyzer_dir: Path, venv: Path) -> Path:
     requirements = analyzer_dir / "requirements.txt"
     wheels = sorted((analyzer_dir / "wheels").glob("*.whl"))
     digest = hashlib.sha256(requirements.read_bytes())
