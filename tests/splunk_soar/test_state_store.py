@@ -17,9 +17,15 @@ from connector.state import StateStore
 
 
 class Backend(BaseConnector):
-    def __init__(self) -> None:
+    """One action run's connector: its own copy of the asset state, saved to a shared "file" the way
+    SOAR's connector saves the asset's state file (and re-read by reload_state_from_file, as the SDK's
+    actions manager does for ``force_reload``)."""
+
+    def __init__(self, disk: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.saves = 0
+        self.disk = disk if disk is not None else {}
+        super().save_state(dict(self.disk.get("state", {})))
 
     def handle_action(self, param: dict[str, Any]) -> None:  # pragma: no cover - abstract in the SDK
         raise NotImplementedError
@@ -27,6 +33,13 @@ class Backend(BaseConnector):
     def save_state(self, state: dict) -> None:
         self.saves += 1
         super().save_state(state)
+        self.disk["state"] = dict(state)
+
+    def reload_state_from_file(self, asset_id: str) -> dict:
+        state = dict(self.disk.get("state", {}))
+        if state:
+            super().save_state(state)
+        return state
 
 
 class Clock:
@@ -108,3 +121,40 @@ def test_locks_are_exclusive_within_the_process(store: AssetStateStore) -> None:
             assert second is False
         with store.lock("other", timeout_s=0.05) as third:
             assert third is True
+
+
+def run_store(disk: dict[str, Any], clock: Clock) -> tuple[Backend, AssetStateStore]:
+    """A new action run (process) on the asset whose state file is `disk`."""
+    backend = Backend(disk)
+    return backend, AssetStateStore(AssetState(backend, "auth", "42", encrypted=True), clock=clock)
+
+
+def test_overlapping_runs_each_keep_their_own_changes(clock: Clock) -> None:
+    """A sign-in finishing while another run refreshes a token: neither write undoes the other."""
+    disk: dict[str, Any] = {}
+    _, setup = run_store(disk, clock)
+    setup.set("device-flow", b"pending")
+    _, signing_in = run_store(disk, clock)
+    _, looking_up = run_store(disk, clock)
+    with signing_in.session(), looking_up.session():
+        assert looking_up.get("device-flow") == b"pending"
+        signing_in.set("tokens", b"analyst")
+        signing_in.delete("device-flow")
+        looking_up.set("other", b"refreshed")
+    _, later = run_store(disk, clock)
+    assert (later.get("tokens"), later.get("other"), later.get("device-flow")) == (b"analyst", b"refreshed", None)
+
+
+def test_a_run_that_changes_nothing_writes_nothing(clock: Clock) -> None:
+    disk: dict[str, Any] = {}
+    _, setup = run_store(disk, clock)
+    setup.set("tokens", b"old")
+    reader_backend, reader = run_store(disk, clock)
+    _, writer = run_store(disk, clock)
+    with reader.session():
+        assert reader.get("tokens") == b"old"
+        with writer.session():
+            writer.set("tokens", b"new")
+    assert reader_backend.saves == 0
+    _, later = run_store(disk, clock)
+    assert later.get("tokens") == b"new"

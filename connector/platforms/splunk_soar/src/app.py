@@ -62,11 +62,22 @@ class MdeApp(App):
                 config[field] = platform_encryption_backend.encrypt(plain, asset_id)
         request["asset_id"] = asset_id
         request["dec_key"] = None
-        self.actions_manager.save_state(load_local_state(asset_id))
+        loaded = load_local_state(asset_id)
+        self.actions_manager.save_state(loaded)
+        # AssetState.get_all(force_reload=True) re-reads the state file SOAR keeps; here, the local one.
+        self.actions_manager.reload_state_from_file = self._reload_local_state  # type: ignore[method-assign]
         try:
             return super().handle(json.dumps(request), handle)
         finally:
-            save_local_state(asset_id, self.actions_manager.load_state() or {})
+            final = self.actions_manager.load_state() or {}
+            if final != loaded:  # a run that changed nothing must not overwrite an overlapping run's state
+                save_local_state(asset_id, final)
+
+    def _reload_local_state(self, asset_id: str) -> dict:
+        state = load_local_state(asset_id)
+        if state:
+            self.actions_manager.save_state(state)
+        return state
 
 
 app = MdeApp(

@@ -1,8 +1,15 @@
 """The core's StateStore over the SDK's asset state, and state persistence for local runner runs.
 
 Inside SOAR, `asset.auth_state` is a part of the asset's state file that the SDK encrypts at rest;
-the MSAL token cache (and the core's result cache) live there, so consecutive action runs on one
-asset reuse one token. Values are bytes in the core and base64 text in the state mapping.
+the MSAL token cache (application token, or the signed-in analyst's tokens and a pending device-code
+sign-in) lives there, so consecutive action runs on one asset reuse one sign-in. Values are bytes in
+the core and base64 text in the state mapping.
+
+Action runs on one asset may overlap (a playbook's lookups while the analyst completes a sign-in),
+and the SDK saves a state part whole. So a run writes only if it changed something, and then applies
+its own changes to the state as it is on disk at that moment (the SDK's ``force_reload``), instead of
+writing back the copy it read when it started: a lookup that only read the token cannot undo a
+sign-in that finished meanwhile.
 """
 
 from __future__ import annotations
@@ -22,13 +29,14 @@ from connector.state import ProcessLocks
 
 _VALUE = "v"
 _EXPIRES = "e"
+_DELETED = object()
 
 
 class AssetStateStore:
     """connector.state.StateStore over one SDK AssetState mapping.
 
-    Reads and writes go to an in-memory copy between `begin()` and `commit()`, so an action run that
-    touches the store many times decrypts and re-encrypts the state once. Locks are process-local:
+    Within `session()` reads and writes go to an in-memory copy, so an action run that touches the
+    store many times decrypts the state once and encrypts it at most once. Locks are process-local:
     each SOAR action run is its own process, and the state file has no cross-process lock to offer.
     """
 
@@ -37,22 +45,37 @@ class AssetStateStore:
         self._clock = clock
         self._guard = threading.RLock()
         self._locks = ProcessLocks()
+        self._changes: dict[str, Any] | None = None
 
     @contextmanager
     def session(self) -> Iterator[AssetStateStore]:
-        """Buffer the action run's reads and writes; save once at the end, expired entries dropped."""
+        """Buffer the action run's reads and writes; at the end, save only what this run changed,
+        onto the state as saved meanwhile (expired entries dropped); nothing at all if it changed nothing."""
         begin = getattr(self._state, "begin_transaction", None)
         if begin is None:
             yield self
             return
         begin()
+        self._changes = {}
         try:
             yield self
         except BaseException:
+            self._changes = None
             self._state.rollback()  # type: ignore[attr-defined]
             raise
-        self._purge_expired()
-        self._state.commit()  # type: ignore[attr-defined]
+        with self._guard:
+            changes, self._changes = self._changes, None
+            self._state.rollback()  # type: ignore[attr-defined]  # the buffer is what was read at the start
+            if not changes:
+                return
+            current = self._state.get_all(force_reload=True)  # type: ignore[attr-defined]
+            for key, entry in changes.items():
+                if entry is _DELETED:
+                    current.pop(key, None)
+                else:
+                    current[key] = entry
+            now = self._clock()
+            self._state.put_all({k: v for k, v in current.items() if not _expired(v, now)})  # type: ignore[attr-defined]
 
     def _live_entry(self, key: str) -> dict[str, Any] | None:
         entry = self._state.get(key)
@@ -75,24 +98,25 @@ class AssetStateStore:
 
     def set(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
         expires_at = None if ttl_s is None else self._clock() + ttl_s
+        entry = {_VALUE: base64.b64encode(value).decode("ascii"), _EXPIRES: expires_at}
         with self._guard:
-            self._state[key] = {_VALUE: base64.b64encode(value).decode("ascii"), _EXPIRES: expires_at}
+            self._state[key] = entry
+            if self._changes is not None:
+                self._changes[key] = entry
 
     def delete(self, key: str) -> None:
         with self._guard:
             if key in self._state:
                 del self._state[key]
+            if self._changes is not None:
+                self._changes[key] = _DELETED
 
     def lock(self, name: str, timeout_s: float) -> AbstractContextManager[bool]:
         return self._locks.lock(name, timeout_s)
 
-    def _purge_expired(self) -> None:
-        with self._guard:
-            now = self._clock()
-            for key in list(self._state):
-                entry = self._state.get(key)
-                if isinstance(entry, dict) and entry.get(_EXPIRES) is not None and entry[_EXPIRES] <= now:
-                    del self._state[key]
+
+def _expired(entry: Any, now: float) -> bool:
+    return isinstance(entry, dict) and entry.get(_EXPIRES) is not None and entry[_EXPIRES] <= now
 
 
 # --- local runs ------------------------------------------------------------------------------------
