@@ -225,6 +225,16 @@ def test_the_sign_in_lives_in_the_asset_auth_state_encrypted_twice(emu: Emulator
     assert oct(runner.state_file().stat().st_mode & 0o777) == "0o600"
 
 
+def test_a_lookup_with_a_valid_token_leaves_the_asset_state_untouched(emu: Emulator, runner: SoarRunner,
+                                                                     delegated_asset: Path) -> None:
+    """Runs that only read the sign-in write nothing, so one overlapping a sign-in cannot undo it."""
+    sign_in(emu, runner, delegated_asset)
+    before = runner.state_file().read_bytes(), runner.state_file().stat().st_mtime_ns
+    for ip in (DOC_IP, "10.209.67.178"):
+        assert one(runner.run("get-ip-statistics", delegated_asset, {"ip": ip})).success
+    assert (runner.state_file().read_bytes(), runner.state_file().stat().st_mtime_ns) == before
+
+
 def test_an_application_asset_has_no_use_for_the_sign_in_actions(runner: SoarRunner, asset_file: Path) -> None:
     result = one(runner.run("start-sign-in", asset_file, {}))
     assert not result.success and result.summary["error"]["category"] == "configuration"
