@@ -30,10 +30,10 @@ def emu() -> Iterator[Emulator]:
 
 @pytest.fixture
 def delegated_asset(emu: Emulator, tmp_path: Path) -> Path:
-    """An asset with auth_mode delegated: tenant and client id, no secret; no result cache, so every
-    lookup reaches the API (and shows whose token it carried)."""
+    """An asset with auth_mode delegated: tenant and client id, no secret (result cache as configured
+    by default: the app itself turns it off for delegated lookups)."""
     path = tmp_path / "delegated.json"
-    path.write_text(json.dumps(emu.delegated_config() | {"cache_ttl_s": 0}), encoding="utf-8")
+    path.write_text(json.dumps(emu.delegated_config()), encoding="utf-8")
     return path
 
 
@@ -166,6 +166,27 @@ def test_a_lookup_with_nobody_signed_in_fails_at_once_saying_how_to_sign_in(emu:
     assert (error["category"], error["code"]) == ("authentication", "NotSignedIn")
     assert "start sign in" in result.message and "complete sign in" in result.message
     assert requests_since(emu, before) == []  # nothing was sent: not to Entra ID, not to Defender
+
+
+def test_no_answer_cached_for_another_identity_serves_a_delegated_lookup(emu: Emulator, runner: SoarRunner,
+                                                                        asset_file: Path,
+                                                                        delegated_asset: Path) -> None:
+    """The app's result cache is shared by its assets: an application asset's answer must not answer
+    a delegated lookup (nobody signed in here), nor an analyst's answer a later one after sign out."""
+    cached = one(runner.run("get-ip-statistics", asset_file, {"ip": DOC_IP}))
+    assert cached.success and one(runner.run("get-ip-statistics", asset_file, {"ip": DOC_IP})).summary["cached"]
+    result = one(runner.run("get-ip-statistics", delegated_asset, {"ip": DOC_IP}))
+    assert not result.success and result.summary["error"]["code"] == "NotSignedIn"
+
+    sign_in(emu, runner, delegated_asset)
+    for _ in range(2):
+        before = len(emu.request_log())
+        answered = one(runner.run("get-ip-statistics", delegated_asset, {"ip": DOC_IP}))
+        assert answered.success and answered.summary["cached"] is False
+        assert [e["detail"] for e in requests_since(emu, before)] == [f"user {upn(emu, 'analyst')}"]
+    one(runner.run("sign-out", delegated_asset, {}))
+    after = one(runner.run("get-ip-statistics", delegated_asset, {"ip": DOC_IP}))
+    assert not after.success and after.summary["error"]["code"] == "NotSignedIn"
 
 
 def test_an_analyst_without_view_data_gets_permission_naming_them(emu: Emulator, runner: SoarRunner,
