@@ -2,6 +2,11 @@
 
 An action never raises for bad input, bad configuration or a failing service: each item gets a
 result, in input order, and a failure in one item does not stop the others.
+
+Every SOAR platform runs an action in a fresh process, so a Connector builds only what the answer
+needs, when it needs it: a result-cache hit opens no rate gate and reads no token; a lookup whose
+token is in the shared cache imports no MSAL (auth.py); a get_ip_statistics call of the usual shape
+compiles no JSON Schema; the delegated sign-in machinery loads only with auth_mode delegated.
 """
 
 from __future__ import annotations
@@ -10,13 +15,13 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from connector.auth import token_claims
+from connector.auth import TokenProvider, token_claims
 from connector.cache import ResultCache
-from connector.client import REQUIRED_ROLE
-from connector.delegated import DelegatedTokenProvider, api_client, token_provider
+from connector.client import REQUIRED_ROLE, MdeClient
 from connector.errors import ConnectorError, InvalidInputError, PermissionDeniedError
 from connector.inputs import DEFAULT_LOOKBACK_HOURS, ParsedItem, parse_ip_items, parse_lookback_hours, show
 from connector.interpret import Judgement, describe, interpret, scope_summary, summary_of
@@ -70,14 +75,36 @@ class Connector:
         self.state_dir = state_dir or default_state_dir()
         self.store = shared_store or open_state_store(settings, self.state_dir)
         self.session = shared_session(settings)
-        self.tokens = token_provider(settings, self.session, token_store or self.store, self.state_dir)
-        self.gate = gate or open_rate_gate(settings, self.state_dir)
         self.cache = ResultCache(self.store, settings.cache_ttl_s, settings.tenant_id)
-        self.client = api_client(settings, self.session, self.tokens, self.gate)
         self.judgement = Judgement(settings.rare_device_threshold, settings.novelty_hours)
+        self._token_store = token_store
+        if gate is not None:
+            self.gate = gate
+
+    @cached_property
+    def tokens(self) -> TokenProvider:
+        store = self._token_store or self.store
+        if self.settings.auth_mode != "delegated":
+            return TokenProvider(self.settings, self.session, store)
+        from connector.delegated import DelegatedTokenProvider  # the device flow's machinery, when configured
+
+        return DelegatedTokenProvider(self.settings, self.session, store, self.state_dir)
+
+    @cached_property
+    def gate(self) -> RateGate:
+        return open_rate_gate(self.settings, self.state_dir)
+
+    @cached_property
+    def client(self) -> MdeClient:
+        if self.settings.auth_mode != "delegated":
+            return MdeClient(self.settings, self.session, self.tokens, self.gate)
+        from connector.delegated import DelegatedMdeClient
+
+        return DelegatedMdeClient(self.settings, self.session, self.tokens, self.gate)
 
     def close(self) -> None:
-        for resource in (self.gate, self.store):
+        # Only what was opened: a cache hit never opened the rate gate.
+        for resource in (self.__dict__.get("gate"), self.store):
             closer = getattr(resource, "close", None)
             if callable(closer):
                 closer()
@@ -158,7 +185,7 @@ class Connector:
         checks["token_audience"] = claims.get("aud")
         roles = claims.get("roles") or []
         checks["token_roles"] = sorted(str(r) for r in roles)
-        if isinstance(self.tokens, DelegatedTokenProvider):
+        if self.settings.auth_mode == "delegated":
             return self._delegated_connectivity(claims, checks, deadline)
         if REQUIRED_ROLE not in roles and REQUIRED_ROLE not in str(claims.get("scp", "")).split():
             missing = PermissionDeniedError(
@@ -222,20 +249,25 @@ def _connectivity_failure(stage: str, exc: ConnectorError, checks: dict[str, Any
     })
 
 
+_JUDGED_BY_PARSERS = frozenset({"ip", "lookback_hours"})
+"""get_ip_statistics' inputs that inputs.py judges itself, item by item, more strictly than the schema."""
+
+
 def parse_get_ip_statistics(params: Mapping[str, Any]) -> tuple[list[ParsedItem], int | InvalidInputError]:
     """The items and look-back of a get_ip_statistics call, checked against manifest.json's schema.
 
-    The schema decides the document's shape (known keys, types); the item parser decides each
-    address, so one bad address fails alone while a bad look-back fails every item.
+    The item parser decides each address, so one bad address fails alone while a bad look-back fails
+    every item. The schema decides the rest of the document's shape; a document holding nothing but
+    the parsers' own fields (every usual call) has no rest, and compiles no schema.
     """
     document = dict(params)
     hours: int | InvalidInputError
     problems = []
-    validator = input_validator(GET_IP_STATISTICS)
-    for error in validator.iter_errors(document):
-        if error.absolute_path and error.absolute_path[0] in ("ip", "lookback_hours"):
-            continue  # judged below, per item and with a precise message
-        problems.append(error)
+    if not _JUDGED_BY_PARSERS.issuperset(document):
+        for error in input_validator(GET_IP_STATISTICS).iter_errors(document):
+            if error.absolute_path and error.absolute_path[0] in _JUDGED_BY_PARSERS:
+                continue  # judged below, per item and with a precise message
+            problems.append(error)
     if "ip" not in document:
         missing = InvalidInputError("The ip parameter is required.", code="MissingRequiredParameter")
         return [ParsedItem("", None, missing)], DEFAULT_LOOKBACK_HOURS
@@ -244,7 +276,7 @@ def parse_get_ip_statistics(params: Mapping[str, Any]) -> tuple[list[ParsedItem]
     except InvalidInputError as exc:
         hours = exc
     if problems:
-        unknown = ", ".join(sorted(show(k) for k in document if k not in ("ip", "lookback_hours")))
+        unknown = ", ".join(sorted(show(k) for k in document if k not in _JUDGED_BY_PARSERS))
         hours = InvalidInputError(
             f"Unknown parameter(s) {unknown}: get_ip_statistics takes ip and lookback_hours." if unknown
             else f"Invalid parameters: {problems[0].message[:200]}", code="InvalidInput")

@@ -18,10 +18,9 @@ import logging
 import threading
 import time
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import msal
 import requests
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
@@ -40,7 +39,20 @@ from connector.settings import Settings
 from connector.state import StateStore
 from connector.transport import TLS_VERIFICATION_FAILED, ConnectorSession, connection_failure
 
+if TYPE_CHECKING:
+    import msal
+
 log = logging.getLogger(__name__)
+
+
+def msal_module() -> Any:
+    """MSAL, imported when a sign-in really needs it. A lookup whose token is already in the shared
+    cache never does: the cache is read as the JSON MSAL wrote (``_entries``), and MSAL's import (its
+    applications, OpenID client, managed identity, an HTTP server for the auth-code flow) is a good
+    part of a fresh process's start, paid by every SOAR action run."""
+    import msal
+
+    return msal
 
 EXPIRY_MARGIN_S = 300.0
 """MSAL treats a token with under five minutes left as expired; the in-process memo does the same."""
@@ -147,7 +159,8 @@ class TokenProvider:
         scope_digest = hashlib.sha256(f"{self._authority}|{' '.join(self._scopes)}".encode()).hexdigest()[:16]
         self._cache_key = f"{self.CACHE_PREFIX}:{settings.tenant_id}:{settings.client_id}:{scope_digest}"
         self._lock_name = f"{self.LOCK_PREFIX}:{settings.tenant_id}:{settings.client_id}"
-        self._cache = msal.SerializableTokenCache()
+        self._cache_text: str | None = None  # the decrypted cache, as MSAL serialized it
+        self._msal_cache: msal.SerializableTokenCache | None = None  # built only when MSAL must act
         self._app: msal.ClientApplication | None = None
         credential_digest = hashlib.sha256(key).hexdigest()[:16]
         self._memo_key = f"{self._cache_key}:{credential_digest}"
@@ -192,7 +205,7 @@ class TokenProvider:
                 del _process_tokens[self._memo_key]
         with self._store.lock(self._lock_name, 10.0):
             self._load_cache()
-            for item in list(self._cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
+            for item in list(self._cache.search(msal_module().TokenCache.CredentialType.ACCESS_TOKEN)):
                 if item.get("secret") == token:
                     self._cache.remove_at(item)
             if self._cache.has_state_changed:
@@ -220,9 +233,12 @@ class TokenProvider:
         """A token for this app, tenant and scope from the shared cache with over five minutes left,
         answered as MSAL would, without building an MSAL application (which fetches OpenID discovery)."""
         now = time.time()
-        query = {"client_id": self._settings.client_id}
-        for item in self._cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN, target=self._scopes,
-                                       query=query):
+        wanted = set(self._scopes)
+        for item in self._entries("AccessToken"):
+            if item.get("client_id") != self._settings.client_id:
+                continue
+            if not wanted <= set(str(item.get("target", "")).split()):  # MSAL's own matching rule
+                continue
             expires_in = float(item.get("expires_on", 0) or 0) - now
             if expires_in > EXPIRY_MARGIN_S and item.get("secret"):
                 return {"access_token": item["secret"], "expires_in": expires_in, "token_source": "cache"}
@@ -239,7 +255,7 @@ class TokenProvider:
         return (urlsplit(self._settings.endpoints.login_url).hostname or "") in _MICROSOFT_LOGIN_HOSTS
 
     def _build_application(self, cache: msal.SerializableTokenCache) -> msal.ClientApplication:
-        return msal.ConfidentialClientApplication(
+        return msal_module().ConfidentialClientApplication(
             self._settings.client_id,
             client_credential=_credential(self._settings),
             authority=self._authority,
@@ -262,7 +278,7 @@ class TokenProvider:
             raise
         except requests.RequestException as exc:
             raise connection_failure(exc, "the sign-in service", self._settings.endpoints.login_url) from None
-        except msal.exceptions.MsalServiceError as exc:  # a 5xx from OpenID discovery
+        except msal_module().exceptions.MsalServiceError as exc:  # a 5xx from OpenID discovery
             raise UnavailableError(
                 f"The sign-in service at {self._settings.endpoints.login_url} failed during discovery "
                 f"({redact(str(exc))[:100]}); retry later.") from None
@@ -282,14 +298,14 @@ class TokenProvider:
 
     def _acquire(self) -> dict[str, Any]:
         app = self._application()
-        assert isinstance(app, msal.ConfidentialClientApplication)
+        assert isinstance(app, msal_module().ConfidentialClientApplication)
         try:
             result: dict[str, Any] = app.acquire_token_for_client(scopes=self._scopes)
         except ConnectorError:
             raise
         except requests.RequestException as exc:
             raise connection_failure(exc, "the sign-in service", self._settings.endpoints.login_url) from None
-        except (msal.exceptions.MsalServiceError, ValueError, KeyError) as exc:
+        except (msal_module().exceptions.MsalServiceError, ValueError, KeyError) as exc:
             raise UnavailableError(
                 f"The sign-in service failed ({type(exc).__name__}: {redact(str(exc))[:200]}); retry later."
             ) from None
@@ -329,15 +345,41 @@ class TokenProvider:
 
     # -- shared cache -----------------------------------------------------------------------------
 
+    @property
+    def _cache(self) -> msal.SerializableTokenCache:
+        """MSAL's cache object, built (and MSAL imported) only when MSAL has to act on it."""
+        if self._msal_cache is None:
+            self._msal_cache = msal_module().SerializableTokenCache()
+            if self._cache_text:
+                self._msal_cache.deserialize(self._cache_text)
+        return self._msal_cache
+
+    @_cache.setter
+    def _cache(self, cache: msal.SerializableTokenCache) -> None:
+        self._msal_cache = cache
+        self._cache_text = cache.serialize()
+
+    def _entries(self, kind: str) -> list[dict[str, Any]]:
+        """The cache's entries of one kind ("AccessToken", "Account"), read as the JSON MSAL wrote."""
+        try:
+            section = json.loads(self._cache_text or "{}").get(kind) or {}
+        except (ValueError, AttributeError):
+            return []
+        return [entry for entry in section.values() if isinstance(entry, dict)] if isinstance(section, dict) else []
+
     def _load_cache(self) -> None:
         blob = self._store.get(self._cache_key)
         if blob is None:
             return
         try:
-            self._cache.deserialize(self._cipher.decrypt(blob).decode())
+            text = self._cipher.decrypt(blob).decode()
+            if self._msal_cache is not None:
+                self._msal_cache.deserialize(text)
+            self._cache_text = text
         except (InvalidToken, ValueError):
             log.debug("stored token cache unreadable with the current credential; starting afresh")
 
     def _save_cache(self) -> None:
-        self._store.set(self._cache_key, self._cipher.encrypt(self._cache.serialize().encode()))
+        self._cache_text = self._cache.serialize()
+        self._store.set(self._cache_key, self._cipher.encrypt(self._cache_text.encode()))
         self._cache.has_state_changed = False

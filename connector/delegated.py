@@ -35,15 +35,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import msal
 import requests
 from cryptography.fernet import InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from connector.auth import TokenProvider, _process_tokens, _process_tokens_guard, token_claims
+from connector.auth import TokenProvider, _process_tokens, _process_tokens_guard, msal_module, token_claims
 from connector.client import REQUIRED_ROLE, MdeClient
 from connector.errors import (
     AuthenticationError,
@@ -52,13 +51,15 @@ from connector.errors import (
     PermissionDeniedError,
     UnavailableError,
 )
-from connector.ratelimit import RateGate
 from connector.redaction import RedactingFilter, redact, register_secret
 from connector.results import OrgStatistics
 from connector.settings import Settings
 from connector.state import StateStore
 from connector.stores import private_dir
 from connector.transport import connection_failure
+
+if TYPE_CHECKING:
+    import msal
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +175,7 @@ class DelegatedTokenProvider(TokenProvider):
         return [delegated_scope(self._settings)]
 
     def _build_application(self, cache: msal.SerializableTokenCache) -> msal.ClientApplication:
-        return msal.PublicClientApplication(
+        return msal_module().PublicClientApplication(
             self._settings.client_id,
             authority=self._authority,
             token_cache=cache,
@@ -201,7 +202,7 @@ class DelegatedTokenProvider(TokenProvider):
             raise
         except requests.RequestException as exc:
             raise connection_failure(exc, "the sign-in service", self._settings.endpoints.login_url) from None
-        except (msal.exceptions.MsalServiceError, ValueError, KeyError) as exc:
+        except (msal_module().exceptions.MsalServiceError, ValueError, KeyError) as exc:
             raise UnavailableError(
                 f"The sign-in service failed ({type(exc).__name__}: {redact(str(exc))[:200]}); retry later."
             ) from None
@@ -219,7 +220,7 @@ class DelegatedTokenProvider(TokenProvider):
     # -- who is signed in -------------------------------------------------------------------------------
 
     def _accounts_in_cache(self) -> list[dict[str, Any]]:
-        return list(self._cache.search(msal.TokenCache.CredentialType.ACCOUNT))
+        return self._entries("Account")
 
     def signed_in_user(self) -> str | None:
         """The signed-in person's user name (UPN), from the stored cache; no network."""
@@ -262,7 +263,7 @@ class DelegatedTokenProvider(TokenProvider):
 
     def _forget_tokens(self) -> None:
         self._store.delete(self._cache_key)
-        self._cache = msal.SerializableTokenCache()
+        self._cache = msal_module().SerializableTokenCache()
         self._app = None
         with _process_tokens_guard:
             _process_tokens.pop(self._memo_key, None)
@@ -272,8 +273,8 @@ class DelegatedTokenProvider(TokenProvider):
     def start_sign_in(self, deadline: float) -> SignInStarted:
         """Ask Entra ID for a device code; keep the flow (encrypted) for complete_sign_in."""
         with self._within(deadline):
-            app = self._new_application(msal.SerializableTokenCache())
-            assert isinstance(app, msal.PublicClientApplication)
+            app = self._new_application(msal_module().SerializableTokenCache())
+            assert isinstance(app, msal_module().PublicClientApplication)
             try:
                 flow: dict[str, Any] = app.initiate_device_flow(scopes=self._scopes)
             except requests.RequestException as exc:
@@ -300,10 +301,10 @@ class DelegatedTokenProvider(TokenProvider):
             return self._already_signed_in() or self._raise(AuthenticationError(
                 f"No sign-in is in progress (or its code has expired): {_START}.", code="NoSignInInProgress"))
         until = time.time() + max(0.0, wait_s)
-        cache = msal.SerializableTokenCache()  # the previous person's tokens stay until this one succeeds
+        cache = msal_module().SerializableTokenCache()  # the previous person's tokens stay until this one succeeds
         with self._within(time.monotonic() + max(0.0, wait_s) + self._settings.timeout_s + 15):
             app = self._new_application(cache)
-            assert isinstance(app, msal.PublicClientApplication)
+            assert isinstance(app, msal_module().PublicClientApplication)
             try:
                 with warnings.catch_warnings():  # a person running complete sign in twice quickly is fine
                     warnings.filterwarnings("ignore", message="Attempted too soon")
@@ -312,7 +313,7 @@ class DelegatedTokenProvider(TokenProvider):
             except requests.RequestException as exc:
                 self._keep_flow(flow)
                 raise connection_failure(exc, "the sign-in service", self._settings.endpoints.login_url) from None
-            except (msal.exceptions.MsalServiceError, ValueError) as exc:
+            except (msal_module().exceptions.MsalServiceError, ValueError) as exc:
                 self._keep_flow(flow)
                 raise UnavailableError(f"The sign-in service failed while polling ({redact(str(exc))[:150]}); "
                                        "run complete sign in again.") from None
@@ -456,18 +457,3 @@ class DelegatedMdeClient(MdeClient):
         tokens = self._tokens
         user = tokens.signed_in_user() if isinstance(tokens, DelegatedTokenProvider) else None
         return user or "the signed-in user"
-
-
-def token_provider(settings: Settings, session: requests.Session, store: StateStore,
-                   state_dir: Path) -> TokenProvider:
-    """The token provider auth_mode asks for."""
-    if getattr(settings, "auth_mode", "application") == "delegated":
-        return DelegatedTokenProvider(settings, session, store, state_dir)
-    return TokenProvider(settings, session, store)
-
-
-def api_client(settings: Settings, session: requests.Session, tokens: TokenProvider, gate: RateGate) -> MdeClient:
-    if isinstance(tokens, DelegatedTokenProvider):
-        return DelegatedMdeClient(settings, session, tokens, gate)
-    return MdeClient(settings, session, tokens, gate)
-

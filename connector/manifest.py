@@ -3,8 +3,10 @@
 ``python -m connector.manifest --write`` regenerates manifest.json from the models below; a test
 proves the committed file equals what the models produce, so the declaration and the code cannot
 drift. Platform manifests (the Splunk SOAR app JSON, ...) are in turn generated from manifest.json.
-At run time the file is loaded and checked with jsonschema (its schemas are valid JSON Schema, and its
-examples satisfy them).
+Where the manifest is made and checked (generation, tests, packaging) its schemas are checked against
+the JSON Schema meta-schema and its examples against its schemas. At run time it is only read: every
+action run is a fresh process on most platforms, and jsonschema, the models that only the declaration
+needs and the delegated sign-in machinery are imported when something asks for them, not before.
 """
 
 from __future__ import annotations
@@ -14,15 +16,14 @@ import json
 import sys
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from connector.errors import Category
-from connector.results import ConnectivityResult, IpStatisticsResult
-from connector.settings import Settings
-from connector.signin import CompleteSignInInput, SignInResult, SignOutInput, StartSignInInput
+
+if TYPE_CHECKING:
+    import jsonschema
 
 MANIFEST_NAME = "manifest.json"
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -42,7 +43,7 @@ CATEGORY_HELP: dict[Category, str] = {
 class GetIpStatisticsInput(BaseModel):
     """Inputs of get_ip_statistics."""
 
-    model_config = ConfigDict(extra="forbid", title="get_ip_statistics input")
+    model_config = ConfigDict(extra="forbid", title="get_ip_statistics input", defer_build=True)
 
     ip: str | list[str] = Field(
         description="One IPv4 or IPv6 address, a comma-separated list, or an array of addresses",
@@ -58,10 +59,12 @@ class GetIpStatisticsInput(BaseModel):
 class TestConnectivityInput(BaseModel):
     """test_connectivity takes no input."""
 
-    model_config = ConfigDict(extra="forbid", title="test_connectivity input")
+    model_config = ConfigDict(extra="forbid", title="test_connectivity input", defer_build=True)
 
 
 def _configuration_schema() -> dict[str, Any]:
+    from connector.settings import Settings
+
     schema = Settings.model_json_schema()
     for name, field in Settings.model_fields.items():
         if SecretStr in getattr(field.annotation, "__args__", (field.annotation,)):
@@ -149,6 +152,8 @@ def _examples() -> list[dict[str, Any]]:
 
 def build_manifest() -> dict[str, Any]:
     """manifest.json as the models define it."""
+    from connector.results import ConnectivityResult, IpStatisticsResult
+
     return {
         "name": "mde-ipstats",
         "display_name": "Microsoft Defender for Endpoint IP statistics",
@@ -220,6 +225,8 @@ def _sign_in_examples() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 
 def _sign_in_actions() -> dict[str, Any]:
     """The delegated sign-in actions (auth_mode delegated): see connector/signin.py."""
+    from connector.signin import CompleteSignInInput, SignInResult, SignOutInput, StartSignInInput
+
     started, completed = _sign_in_examples()
     common = {"type": "generic", "read_only": True, "output": _schema(SignInResult)}
     return {
@@ -255,10 +262,12 @@ def manifest_path() -> Path:
 def validate_manifest(manifest: dict[str, Any], *, meta: bool = True) -> None:
     """Every example satisfies its action's schemas; with ``meta``, each schema is valid JSON Schema.
 
-    The meta-schema check costs a tenth of a second of CPU, paid by every process that loads the
-    manifest, so it runs where the manifest is made and checked (generation, tests, packaging), and
-    loading at run time checks the examples against the schemas only.
+    Run where the manifest is made and checked (generation, tests, packaging), never on an action's
+    path: importing jsonschema and compiling the schemas would cost every fresh action process more
+    than its lookup.
     """
+    import jsonschema
+
     if meta:
         jsonschema.Draft202012Validator.check_schema(manifest["configuration"])
     for name, action in manifest["actions"].items():
@@ -278,15 +287,19 @@ def validate_manifest(manifest: dict[str, Any], *, meta: bool = True) -> None:
 
 @cache
 def load_manifest() -> dict[str, Any]:
+    """manifest.json as shipped (checked where it is made: a test proves it equals the models and
+    validate_manifest passes)."""
     with manifest_path().open(encoding="utf-8") as handle:
         manifest: dict[str, Any] = json.load(handle)
-    validate_manifest(manifest, meta=False)
     return manifest
 
 
 @cache
 def input_validator(action: str) -> jsonschema.protocols.Validator:
-    """The validator of an action's input schema, built once per process (it is on every call's path)."""
+    """The validator of an action's input schema, built once per process, for input the actions'
+    own parsers do not already judge (see actions.parse_get_ip_statistics)."""
+    import jsonschema
+
     return jsonschema.Draft202012Validator(load_manifest()["actions"][action]["input"])
 
 

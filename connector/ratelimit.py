@@ -34,16 +34,17 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
-
-from pyrate_limiter import AbstractBucket, Rate, RateItem
-from pyrate_limiter.abstracts.algorithm import Decision
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from connector.errors import ConfigurationError, RateLimitedError
 from connector.settings import Settings
 from connector.state import MemoryStateStore, StateStore
 from connector.stores import RedisStateStore, private_dir, private_file, redis_client, redis_errors, sqlite_errors
+
+if TYPE_CHECKING:  # pyrate-limiter itself is imported when a gate is opened: a result-cache hit opens none
+    from pyrate_limiter import AbstractBucket, Rate, RateItem
 
 MARGIN_API_S = 1.5
 """Added to each window, in the API's seconds (1.5 s on 60 s: a 2.5% slower minute at worst)."""
@@ -108,6 +109,8 @@ class Budget:
         whose limit is not larger); such a window never binds: 10 a minute allows at most 600 an hour,
         so a 1,500-an-hour rule is moot, and 50 an hour caps every minute at 50 anyway.
         """
+        from pyrate_limiter import Rate
+
         minute_ms = round(self.window_real_s(60.0) * 1000)
         hour_ms = round(self.window_real_s(3600.0) * 1000)
         minute, hour = Rate(self.per_minute, minute_ms), Rate(self.per_hour, hour_ms)
@@ -147,9 +150,13 @@ class _BucketGate:
 
     def _admit(self) -> tuple[bool, int | None]:
         """Stamp a call and offer it to the bucket (callers hold self._guard)."""
+        from pyrate_limiter import RateItem
+
         return self._put(RateItem("call", self.now_ms()))
 
     def _put(self, item: RateItem) -> tuple[bool, int | None]:
+        from pyrate_limiter import Decision
+
         decision = self._bucket.put_decision(item)
         if not isinstance(decision, Decision):
             raise TypeError("an asynchronous bucket cannot back a synchronous gate")
@@ -247,6 +254,7 @@ class SqliteRateGate(_BucketGate):
             super()._leak(now_ms)
 
 
+@cache
 def _redis_put_script() -> str:
     """pyrate-limiter's check-and-insert script, counting entries stamped *after* this call's time too.
 
@@ -263,8 +271,6 @@ def _redis_put_script() -> str:
     return LuaScript.PUT_ITEM.replace(original, "redis.call('ZCOUNT', bucket, window_start, '+inf')")
 
 
-_REDIS_PUT_SCRIPT = _redis_put_script()
-
 
 class RedisRateGate(_BucketGate):
     """A cluster: pyrate-limiter's RedisBucket (atomic Lua check-and-insert), stamped with Redis's clock."""
@@ -279,7 +285,7 @@ class RedisRateGate(_BucketGate):
         self._key = f"{namespace}:rate:{gate}"
         self._rates = budget.rates()
         with redis_errors(url):
-            bucket = RedisBucket(self._rates, self._client, self._key, self._client.script_load(_REDIS_PUT_SCRIPT))
+            bucket = RedisBucket(self._rates, self._client, self._key, self._client.script_load(_redis_put_script()))
         super().__init__(bucket, budget, RedisStateStore(url, namespace), f"ratepause:{gate}")
 
     def now_ms(self) -> int:
@@ -297,7 +303,7 @@ class RedisRateGate(_BucketGate):
             except rex.NoScriptError:
                 # The server restarted (scripts are not persisted): load the script again, retry once.
                 assert isinstance(self._bucket, RedisBucket)
-                self._bucket.script_hash = self._client.script_load(_REDIS_PUT_SCRIPT)
+                self._bucket.script_hash = self._client.script_load(_redis_put_script())
                 return super()._put(item)
 
     def _leak(self, now_ms: int) -> None:

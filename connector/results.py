@@ -114,7 +114,7 @@ class ActionResult(BaseModel):
 class IpStatisticsSummary(BaseModel):
     """The summary of a get_ip_statistics result (empty when it failed)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     organization_prevalence: int | None = Field(default=None, ge=0)
     seen_in_org: bool | None = None
@@ -125,7 +125,7 @@ class IpStatisticsSummary(BaseModel):
 class IpStatisticsResult(ActionResult):
     """get_ip_statistics' result as declared in manifest.json: the generic result, typed."""
 
-    model_config = ConfigDict(extra="forbid", title="get_ip_statistics result")
+    model_config = ConfigDict(extra="forbid", title="get_ip_statistics result", defer_build=True)
 
     data: list[IpStatistics] = Field(default_factory=list, max_length=1)  # type: ignore[assignment]
     summary: IpStatisticsSummary = Field(default_factory=IpStatisticsSummary)  # type: ignore[assignment]
@@ -134,7 +134,7 @@ class IpStatisticsResult(ActionResult):
 class ConnectivityChecks(BaseModel):
     """What test_connectivity proved, check by check."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     sign_in: bool
     permission: bool
@@ -148,7 +148,7 @@ class ConnectivityChecks(BaseModel):
 
 
 class ConnectivitySummary(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     sign_in: bool | None = None
     permission: bool | None = None
@@ -158,7 +158,7 @@ class ConnectivitySummary(BaseModel):
 class ConnectivityResult(ActionResult):
     """test_connectivity's result as declared in manifest.json."""
 
-    model_config = ConfigDict(extra="forbid", title="test_connectivity result")
+    model_config = ConfigDict(extra="forbid", title="test_connectivity result", defer_build=True)
 
     data: list[ConnectivityChecks] = Field(default_factory=list, max_length=1)  # type: ignore[assignment]
     summary: ConnectivitySummary = Field(default_factory=ConnectivitySummary)  # type: ignore[assignment]

@@ -14,14 +14,16 @@ the URL and the code (message, data and summary) and a playbook can branch on ``
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from connector.delegated import DelegatedTokenProvider, SignInProgress
 from connector.errors import ConfigurationError, ConnectorError, InvalidInputError
 from connector.results import ActionResult
 from connector.settings import describe_validation_error
+
+if TYPE_CHECKING:
+    from connector.delegated import DelegatedTokenProvider, SignInProgress
 
 START_SIGN_IN = "start_sign_in"
 COMPLETE_SIGN_IN = "complete_sign_in"
@@ -35,13 +37,13 @@ SignInState = Literal["pending", "signed_in", "signed_out"]
 class StartSignInInput(BaseModel):
     """start_sign_in takes no input."""
 
-    model_config = ConfigDict(extra="forbid", title="start_sign_in input")
+    model_config = ConfigDict(extra="forbid", title="start_sign_in input", defer_build=True)
 
 
 class CompleteSignInInput(BaseModel):
     """Inputs of complete_sign_in."""
 
-    model_config = ConfigDict(extra="forbid", title="complete_sign_in input")
+    model_config = ConfigDict(extra="forbid", title="complete_sign_in input", defer_build=True)
 
     wait_s: int = Field(default=0, ge=0, le=MAX_WAIT_S,
                         description="Seconds to keep polling for the person to finish (0: poll once and return)")
@@ -50,13 +52,13 @@ class CompleteSignInInput(BaseModel):
 class SignOutInput(BaseModel):
     """sign_out takes no input."""
 
-    model_config = ConfigDict(extra="forbid", title="sign_out input")
+    model_config = ConfigDict(extra="forbid", title="sign_out input", defer_build=True)
 
 
 class SignInData(BaseModel):
     """Where a delegated sign-in stands."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     state: SignInState
     user: str | None = Field(default=None, description="The signed-in (or signed-out) person's user name")
@@ -70,7 +72,7 @@ class SignInData(BaseModel):
 
 
 class SignInSummary(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     state: SignInState | None = None
     user: str | None = None
@@ -82,13 +84,15 @@ class SignInSummary(BaseModel):
 class SignInResult(ActionResult):
     """The result of start_sign_in, complete_sign_in and sign_out, as declared in manifest.json."""
 
-    model_config = ConfigDict(extra="forbid", title="sign-in result")
+    model_config = ConfigDict(extra="forbid", title="sign-in result", defer_build=True)
 
     data: list[SignInData] = Field(default_factory=list, max_length=1)  # type: ignore[assignment]
     summary: SignInSummary = Field(default_factory=SignInSummary)  # type: ignore[assignment]
 
 
 def _provider(tokens: object, action: str) -> DelegatedTokenProvider:
+    from connector.delegated import DelegatedTokenProvider
+
     if not isinstance(tokens, DelegatedTokenProvider):
         raise ConfigurationError(f"{action} is for auth_mode delegated (an analyst signs in with a device code); "
                                  "this configuration uses auth_mode application, which needs no sign-in action.")

@@ -203,15 +203,24 @@ class SqliteStateStore:
         self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
         self._conn.execute("PRAGMA synchronous=NORMAL")
         if ready not in _SQLITE_READY:
-            # Switching to WAL needs the database to itself, and SQLite may refuse that at once (no busy
-            # wait) while another process is opening it: set up one process at a time.
-            from filelock import FileLock
+            if not self._set_up_already():
+                # Switching to WAL needs the database to itself, and SQLite may refuse that at once (no
+                # busy wait) while another process is opening it: set up one process at a time.
+                from filelock import FileLock
 
-            with FileLock(f"{self.path}.setup-lock", mode=0o600, timeout=60):
-                self._conn.execute("PRAGMA journal_mode=WAL")
-                for statement in self._SCHEMA:
-                    self._conn.execute(statement)
+                with FileLock(f"{self.path}.setup-lock", mode=0o600, timeout=60):
+                    self._conn.execute("PRAGMA journal_mode=WAL")
+                    for statement in self._SCHEMA:
+                        self._conn.execute(statement)
             _SQLITE_READY.add(ready)
+
+    def _set_up_already(self) -> bool:
+        """A file an earlier process set up (WAL on, every table and index there) needs no set-up lock:
+        the usual case for a fresh action process, which then opens the store with two reads."""
+        mode = self._conn.execute("PRAGMA journal_mode").fetchone()[0]
+        found = self._conn.execute(
+            "SELECT count(*) FROM sqlite_master WHERE name IN ('kv', 'kv_expires', 'locks')").fetchone()[0]
+        return str(mode).lower() == "wal" and found == 3
 
     def close(self) -> None:
         with self._guard:
