@@ -256,6 +256,35 @@ def test_a_lookup_with_a_valid_token_leaves_the_asset_state_untouched(emu: Emula
     assert (runner.state_file().read_bytes(), runner.state_file().stat().st_mtime_ns) == before
 
 
+def test_an_expired_access_token_is_refreshed_in_a_later_run_and_the_end_of_the_sign_in_is_kept(
+        tmp_path: Path) -> None:
+    """Tokens of 200 s (under MSAL's 5-minute margin): every lookup run refreshes with the refresh
+    token the previous run saved in the asset state, with no other request; after 91 days without use
+    the refresh is refused, the lookup says to sign in again, and later runs fail without asking."""
+    with Emulator(EmulatorConfig(device_code_interval_s=1, token_lifetime_s=200)) as short:
+        runner = SoarRunner(state_dir=tmp_path / "soar-state", work_dir=tmp_path)
+        asset = tmp_path / "short.json"
+        asset.write_text(json.dumps(short.delegated_config()), encoding="utf-8")
+        sign_in(short, runner, asset)
+        for ip in (DOC_IP, "10.209.67.178"):
+            before = len(short.request_log())
+            assert one(runner.run("get-ip-statistics", asset, {"ip": ip})).success
+            assert [(e["route"], e["detail"]) for e in requests_since(short, before)] == [
+                ("discovery", None), ("token", f"refresh_token {upn(short, 'analyst')}"),
+                ("api", f"user {upn(short, 'analyst')}")]
+        assert short.refresh_tokens_issued("analyst") == 3  # the sign-in's, then one per refresh (rotated)
+
+        short.advance_clock(91 * 86_400)
+        ended = one(runner.run("get-ip-statistics", asset, {"ip": DOC_IP}))
+        assert not ended.success and ended.summary["error"]["code"] == "AADSTS700082"
+        assert ended.summary["error"]["category"] == "authentication"
+        assert "90 days" in ended.message and "start sign in" in ended.message
+        before = len(short.request_log())
+        again = one(runner.run("get-ip-statistics", asset, {"ip": "10.209.67.179"}))
+        assert not again.success and "90 days" in again.message
+        assert requests_since(short, before) == []
+
+
 def test_an_application_asset_has_no_use_for_the_sign_in_actions(runner: SoarRunner, asset_file: Path) -> None:
     result = one(runner.run("start-sign-in", asset_file, {}))
     assert not result.success and result.summary["error"]["category"] == "configuration"
