@@ -4,8 +4,23 @@
 #   dist/mde_ipstats-<version>.tar.gz             its source distribution
 #   dist/mde-ipstats-splunk-soar-<version>.tgz    the Splunk SOAR app, with every wheel it needs
 #                                                 (the core's included, the emulator's not)
-# Fails loudly on any error. Needs only Python 3.13 (found by scripts/soar-venv.sh) and the package index.
+#   dist/mde-ipstats-xsoar-<version>.zip          the Cortex XSOAR pack (integration unified) + docker context
+#   dist/mde-ipstats-cortex-<version>.tar.gz      the TheHive Cortex analyzer and its report templates
+#   dist/TA-mde-ipstats-<version>.tgz             the Splunk Enterprise/Cloud add-on (search command mdeipstats)
+#
+#   ./package.sh                       everything
+#   ./package.sh splunk-soar cortex    the core and the platforms named (core, splunk-soar, xsoar, cortex, splunk-siem)
+# Fails loudly on any error. Needs Python 3.13 (found by scripts/soar-venv.sh) and the package index.
 set -euo pipefail
+
+all_targets=(splunk-soar xsoar cortex splunk-siem)
+targets=("$@")
+[[ ${#targets[@]} -gt 0 ]] || targets=("${all_targets[@]}")
+wanted() { local t; for t in "${targets[@]}"; do [[ "$t" == "$1" ]] && return 0; done; return 1; }
+for t in "${targets[@]}"; do
+    [[ "$t" == core ]] || [[ " ${all_targets[*]} " == *" $t "* ]] \
+        || { printf 'package.sh: unknown target %s (known: core %s)\n' "$t" "${all_targets[*]}" >&2; exit 2; }
+done
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 app_dir="$repo/connector/platforms/splunk_soar"
@@ -23,15 +38,20 @@ venv_bin="$(dirname "$py")"
 export UV_PYTHON_DOWNLOADS=never UV_PYTHON="$py" UV_NO_PROGRESS=1
 
 mkdir -p "$dist"
-rm -f "$dist"/mde_ipstats-*.whl "$dist"/mde_ipstats-*.tar.gz "$dist"/mde-ipstats-splunk-soar-*.tgz
+rm -f "$dist"/mde_ipstats-*.whl "$dist"/mde_ipstats-*.tar.gz
+built=()
 
 step "Core wheel and sdist (python -m build)"
 "$py" -m build --sdist --wheel --outdir "$dist" "$repo" >&2
 core_wheel="$(ls "$dist"/mde_ipstats-*-py3-none-any.whl)"
 core_sdist="$(ls "$dist"/mde_ipstats-*.tar.gz)"
-if "$py" -m zipfile -l "$core_wheel" | grep -q 'connector/platforms/splunk_soar'; then
-    die "the core wheel contains the Splunk SOAR adapter; check [tool.hatch.build.targets.wheel] exclude"
+if "$py" -m zipfile -l "$core_wheel" | grep -q 'connector/platforms/'; then
+    die "the core wheel contains a platform adapter; check [tool.hatch.build.targets.wheel] exclude"
 fi
+built+=("$core_wheel" "$core_sdist")
+
+if wanted splunk-soar; then
+rm -f "$dist"/mde-ipstats-splunk-soar-*.tgz
 
 step "Splunk SOAR app dependencies (uv.lock)"
 if ! (cd "$app_dir" && "$venv_bin/uv" lock --check >&2); then
@@ -75,5 +95,27 @@ if absent:
 print(f"app {manifest['name']!r} {manifest['app_version']}: actions {sorted(actions)}, {len(wheels)} wheels")
 EOF
 
+built+=("$app_tgz")
+fi
+
+if wanted xsoar; then
+    step "Cortex XSOAR pack (scripts/package-xsoar.sh)"
+    rm -f "$dist"/mde-ipstats-xsoar-*.zip
+    "$repo/scripts/package-xsoar.sh" "$dist" >&2
+    built+=("$(ls "$dist"/mde-ipstats-xsoar-*.zip)")
+fi
+if wanted cortex; then
+    step "TheHive Cortex analyzer archive (scripts/package-cortex.sh)"
+    rm -f "$dist"/mde-ipstats-cortex-*.tar.gz
+    "$repo/scripts/package-cortex.sh" "$dist" >&2
+    built+=("$(ls "$dist"/mde-ipstats-cortex-*.tar.gz)")
+fi
+if wanted splunk-siem; then
+    step "Splunk add-on TA-mde-ipstats (scripts/package-splunk-siem.sh)"
+    rm -f "$dist"/TA-mde-ipstats-*.tgz
+    "$repo/scripts/package-splunk-siem.sh" "$dist" >&2
+    built+=("$(ls "$dist"/TA-mde-ipstats-*.tgz)")
+fi
+
 step "Done in $((SECONDS - started)) s"
-ls -l "$core_wheel" "$core_sdist" "$app_tgz"
+ls -l "${built[@]}"
