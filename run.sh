@@ -58,11 +58,13 @@ run_tests() {
   redis_url=$(scripts/start-redis.sh start)
   # Stop this run's own instance by its URL, not "the last one started", which a concurrent run may own.
   trap "scripts/start-redis.sh stop '$redis_url' >/dev/null 2>&1 || true" EXIT
-  log "core, emulator, reliability and storm tests (Python $(.venv/bin/python -c 'import platform; print(platform.python_version())'))"
+  # Debian's chromium, for the tests that check in a real browser what analysts see (the Splunk SOAR view,
+  # the TheHive templates); installed when missing.
+  scripts/chromium.sh >/dev/null
+  log "core, emulator, reliability, storm, XSOAR and Cortex tests (Python $(.venv/bin/python -c 'import platform; print(platform.python_version())'))"
   MDE_TEST_REDIS_URL="$redis_url" .venv/bin/python -m pytest -q
   log "Splunk SOAR app tests (Python 3.13, splunk-soar-sdk)"
   scripts/soar-venv.sh
-  scripts/chromium.sh >/dev/null   # Debian's chromium for the SOAR view's browser test (installed when missing)
   .venv-soar/bin/python -m pytest -q -c tests/splunk_soar/pytest.ini tests/splunk_soar
 }
 
