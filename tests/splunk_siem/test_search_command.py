@@ -56,6 +56,8 @@ def test_ten_thousand_events_over_300_addresses_make_300_calls_and_one_sign_in(
     by_ip = {e["dest_ip"]: e for e in first.events}
     assert all(by_ip[e["dest_ip"]]["mde_prevalence"] == e["mde_prevalence"] for e in first.events)
     assert {e["mde_seen_in_org"] for e in first.events} <= {"true", "false"}
+    assert {e["mde_verdict"] for e in first.events} <= {"not_seen", "rare", "common"}
+    assert {e["mde_ip_scope"] for e in first.events} == {"public"}
 
     assert second.returncode == 0, second.stderr
     assert api_calls(emu) == calls and token_requests(emu) == tokens  # the shared cache and token cache
