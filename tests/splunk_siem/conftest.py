@@ -74,3 +74,20 @@ def account_values(emu: Any, auth: str = "secret") -> dict[str, Any]:
 def advanced_values(emu: Any, **overrides: Any) -> dict[str, Any]:
     """Configuration > Advanced: trust the emulator's CA, and time compression for bursts."""
     return {"ca_bundle": emu.ca_path, "cache_ttl_s": "3600", "rate_limit_time_scale": "60", **overrides}
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """MDE_TEST_REDIS_URL when set (./run.sh test starts one); else a private redis-server for the
+    session, started and stopped by scripts/start-redis.sh as the storm tests do."""
+    url = os.environ.get("MDE_TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    started = subprocess.run([str(ROOT / "scripts" / "start-redis.sh"), "start"], capture_output=True, text=True,
+                             timeout=180, check=False)
+    assert started.returncode == 0, f"scripts/start-redis.sh could not start redis-server:\n{started.stderr}"
+    url = started.stdout.strip()
+    yield url
+    subprocess.run([str(ROOT / "scripts" / "start-redis.sh"), "stop", url], capture_output=True, timeout=30,
+                   check=False)

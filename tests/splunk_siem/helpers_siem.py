@@ -22,7 +22,7 @@ def configured_splunkd(tmp_path: Path, addon_dir: Path, session_key: str, accoun
     state.set_settings("advanced", advanced)
     state.set_settings("logging", {"loglevel": logging_level})
     state.set_settings("proxy", proxy or {"proxy_enabled": "0"})
-    (tmp_path / "certs").mkdir(exist_ok=True)
+    (tmp_path / "certs").mkdir(parents=True, exist_ok=True)
     with fake_splunkd(state, tmp_path / "certs") as uri:
         env = {"MDE_IPSTATS_STATE_DIR": str(tmp_path / "state"), "MDE_IPSTATS_LOG_DIR": str(tmp_path / "log")}
         yield Splunkd(addon_dir, uri, session_key, env, tmp_path), state

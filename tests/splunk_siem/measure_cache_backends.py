@@ -15,17 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fake_splunkd import SplunkdState, fake_splunkd  # this folder is sys.path[0] when run as a script
 
-from fake_splunkd import SplunkdState, fake_splunkd  # noqa: E402
-
-from connector.stores import RedisStateStore, SqliteStateStore  # noqa: E402
+from connector.stores import RedisStateStore, SqliteStateStore
 
 N = 300
 ROUNDS = 5

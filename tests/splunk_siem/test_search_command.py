@@ -7,7 +7,9 @@ the emulator as Entra ID and Defender.
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -163,3 +165,23 @@ def test_an_unknown_argument_is_refused_before_any_event(
     errors = [text for level, text in run.messages if level == "ERROR"]
     assert errors and "lookback_hours" in errors[0]
     assert run.returncode != 0
+
+
+def test_search_heads_of_a_cluster_share_the_cache_through_redis(
+        tmp_path: Path, addon_dir: Path, emu: Any, session_key: str, redis_url: str) -> None:
+    """Two search heads (two state directories) with store_backend=redis: what one looked up, the other
+    answers from the shared cache, without a call or a sign-in of its own."""
+    ips = public_ips(30, start=20_000 + secrets.randbelow(20_000))  # fresh keys in a shared Redis
+    advanced = advanced_values(emu, store_backend="redis", store_url=redis_url)
+    events = chunks_of(events_over(ips, 90), 45)
+    with configured_splunkd(tmp_path / "sh1", addon_dir, session_key, {"main": account_values(emu)},
+                            advanced) as (head1, state):
+        first = head1.run(["field=dest_ip"], events, sid="sh1")
+        calls, tokens = api_calls(emu), token_requests(emu)
+        head2 = dataclasses.replace(head1, env={**head1.env, "MDE_IPSTATS_STATE_DIR": str(tmp_path / "sh2-state")})
+        second = head2.run(["field=dest_ip"], events, sid="sh2")
+    assert {e["mde_status"] for e in first.events} == {"success"}, first.events[0]["mde_error"]
+    assert {e["mde_status"] for e in second.events} == {"cached"}
+    assert (api_calls(emu), token_requests(emu)) == (calls, tokens)
+    assert not (tmp_path / "sh2-state" / "state.sqlite3").exists()  # nothing kept on the search head itself
+    assert any("storage/passwords" in r["path"] for r in state.requests)  # store_url came from there
