@@ -20,7 +20,8 @@ import generate_playbook
 MANIFEST = json.loads((REPO / "manifest.json").read_text(encoding="utf-8"))
 DOCUMENT = integration_yml.integration()
 PARAMS = {p["name"]: p for p in DOCUMENT["configuration"]}
-[COMMAND] = DOCUMENT["script"]["commands"]
+COMMANDS = {c["name"]: c for c in DOCUMENT["script"]["commands"]}
+COMMAND = COMMANDS["mde-get-ip-statistics"]
 
 
 def integration_constant(name: str) -> Any:
@@ -113,6 +114,18 @@ def test_outputs_are_the_declared_context_paths() -> None:
             "MicrosoftATP.IPStatistics.Statistics.OrgPrevalence", "MicrosoftATP.IPStatistics.Statistics.OrgFirstSeen",
             "MicrosoftATP.IPStatistics.Statistics.OrgLastSeen"} <= paths
     assert all(o["type"] in ("String", "Number", "Date", "Boolean") for o in COMMAND["outputs"])
+
+
+def test_the_sign_in_commands_are_declared_for_delegated_access() -> None:
+    handled = integration_constant("SIGN_IN_COMMANDS")
+    assert set(COMMANDS) == {"mde-get-ip-statistics", *handled}
+    assert set(handled) == {"mde-auth-start", "mde-auth-complete", "mde-auth-test", "mde-auth-reset"}
+    assert set(handled.values()) <= set(MANIFEST["actions"])
+    for name in ("mde-auth-start", "mde-auth-complete", "mde-auth-reset"):
+        assert {o["contextPath"] for o in COMMANDS[name]["outputs"]} == {
+            f"MDE.SignIn.{key}" for key in ("State", "User", "VerificationURI", "UserCode", "ExpiresAt")}
+    assert [a["name"] for a in COMMANDS["mde-auth-complete"]["arguments"]] == ["wait_s"]
+    assert PARAMS["auth_mode"]["options"] == ["application", "delegated"] and not PARAMS["auth_mode"].get("hidden")
 
 
 def test_the_yaml_names_the_docker_image_of_this_version() -> None:

@@ -57,8 +57,11 @@ def render(document: dict[str, Any] | None = None) -> str:
     lines += ["", "There is no *Trust any certificate* option: TLS verification is never switched off.", "",
               "## Commands", ""]
     for command in document["script"]["commands"]:
-        lines += [f"### {command['name']}", "", command["description"], "", "#### Input", "",
-                  "| Argument | Description | Required |", "| --- | --- | --- |"]
+        lines += [f"### {command['name']}", "", command["description"], "", "#### Input", ""]
+        if command["arguments"]:
+            lines += ["| Argument | Description | Required |", "| --- | --- | --- |"]
+        else:
+            lines += ["No arguments."]
         for argument in command["arguments"]:
             extra = []
             if argument.get("isArray"):
@@ -68,29 +71,42 @@ def render(document: dict[str, Any] | None = None) -> str:
             suffix = f" ({'; '.join(extra)})" if extra else ""
             lines.append(f"| {argument['name']} | {_cell(argument['description'])}{suffix} | "
                          f"{'yes' if argument.get('required') else 'no'} |")
-        lines += ["", "#### Context output", "", "| Path | Type | Description |", "| --- | --- | --- |"]
-        lines += [f"| {o['contextPath']} | {o['type']} | {_cell(o['description'])} |" for o in command["outputs"]]
-        example = f"!{command['name']} ip=\"10.209.67.177,203.0.113.77,1.1.1.1/24\""
-        lines += ["", "#### Command example", "", f"```{example}```",
-                  "", "#### Human readable output (example)", "",
-                  "### MDE IP Statistics: 3 IP address(es), 2 answered, 1 failed",
-                  "|IP|Verdict|Scope|Devices|First seen|Last seen|Look-back (h)|Cached|",
-                  "|---|---|---|---|---|---|---|---|",
-                  "| 10.209.67.177 | common | private | 3512 | 2025-02-12T15:09:41Z | 2025-03-14T15:08:58Z "
-                  "| 720 | false |",
-                  "| 203.0.113.77 | not_seen | reserved | 0 |  |  | 720 | false |",
-                  "| 1.1.1.1/24 | error: invalid_input |  |  |  |  | 720 |  |",
-                  "",
-                  "and, for the failed IP, an error entry:",
-                  "",
-                  "> **MDE IP Statistics: lookup of 1.1.1.1/24 failed (invalid_input)** — '1.1.1.1/24' is not an IP "
-                  "address: give one IPv4 or IPv6 address (no ranges, ports, zone ids, host names or URL characters). "
-                  "What to do: The IP address or look-back is not valid; nothing was sent to Defender.",
-                  ""]
+        if command.get("outputs"):
+            lines += ["", "#### Context output", "", "| Path | Type | Description |", "| --- | --- | --- |"]
+            lines += [f"| {o['contextPath']} | {o['type']} | {_cell(o['description'])} |" for o in command["outputs"]]
+        lines += [""]
+        if command["name"] == "mde-get-ip-statistics":
+            lines += _ip_statistics_example(command["name"])
+    lines += ["## Delegated access (auth_mode delegated)", "",
+              "Lookups can run as a named analyst instead of the application: set **Authentication mode** to "
+              "`delegated` (tenant and client ID only, no secret; the app registration allows public client "
+              "flows and has the delegated `Ip.Read.All` permission; the analyst holds Defender's **View data** "
+              "role). Then `!mde-auth-start` shows a URL and a code, the analyst signs in there, and "
+              "`!mde-auth-complete` (optionally `wait_s=60`) finishes; `!mde-auth-test` names the signed-in user "
+              "and `!mde-auth-reset` forgets the tokens. The refresh token lasts 90 days of inactivity; when it "
+              "runs out, lookups fail as `authentication` and say to run `!mde-auth-start` again.", ""]
     lines += ["### Test (instance settings)", "",
               "*Test* on the instance settings signs in, checks that the token carries `Ip.Read.All`, and makes one "
               "API call; it answers `ok` or the connector's message saying which step failed and what to fix.", ""]
     return "\n".join(lines)
+
+
+def _ip_statistics_example(name: str) -> list[str]:
+    example = f"!{name} ip=\"10.209.67.177,203.0.113.77,1.1.1.1/24\""
+    return ["#### Command example", "", f"```{example}```", "", "#### Human readable output (example)", "",
+            "### MDE IP Statistics: 3 IP address(es), 2 answered, 1 failed",
+            "|IP|Verdict|Scope|Devices|First seen|Last seen|Look-back (h)|Cached|",
+            "|---|---|---|---|---|---|---|---|",
+            "| 10.209.67.177 | common | private | 3512 | 2025-02-12T15:09:41Z | 2025-03-14T15:08:58Z | 720 | false |",
+            "| 203.0.113.77 | not_seen | reserved | 0 |  |  | 720 | false |",
+            "| 1.1.1.1/24 | error: invalid_input |  |  |  |  | 720 |  |",
+            "",
+            "and, for the failed IP, an error entry:",
+            "",
+            "> **MDE IP Statistics: lookup of 1.1.1.1/24 failed (invalid_input)** — '1.1.1.1/24' is not an IP "
+            "address: give one IPv4 or IPv6 address (no ranges, ports, zone ids, host names or URL characters). "
+            "What to do: The IP address or look-back is not valid; nothing was sent to Defender.",
+            ""]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -71,9 +71,7 @@ COLLECT = {"cache_ttl_s", "rate_limit_per_minute", "rate_limit_per_hour", "rate_
            "rare_device_threshold", "novelty_hours", "store_backend", "store_url", "integrationReliability",
            "official_context_paths"}
 """Parameters shown in XSOAR's Collect section (how answers are gathered and written); the rest are Connect."""
-HIDDEN = {"rate_limit_time_scale", "auth_mode"}
-"""auth_mode stays hidden (application) until the delegated sign-in commands (mde-auth-start, -complete,
--test, -reset) are part of this integration: without them nobody could sign in from XSOAR."""
+HIDDEN = {"rate_limit_time_scale"}
 
 CREDENTIALS: dict[str, dict[str, Any]] = {
     "client_secret": {"name": "credentials", "display": "", "displaypassword": "Client secret",
@@ -234,6 +232,53 @@ def commands(manifest: dict[str, Any]) -> list[dict[str, Any]]:
                         "type": kind})
     outputs += [{"contextPath": path, "description": text, "type": kind} for path, text, kind in STANDARD_OUTPUTS]
     lookback = inputs["lookback_hours"]
+    return [*_ip_statistics_command(action, inputs, outputs, lookback), *sign_in_commands(manifest)]
+
+
+SIGN_IN_PREFIX = "MDE.SignIn"
+SIGN_IN_FIELDS: dict[str, tuple[str, str]] = {
+    "State": ("state", "String"),
+    "User": ("user", "String"),
+    "VerificationURI": ("verification_uri", "String"),
+    "UserCode": ("user_code", "String"),
+    "ExpiresAt": ("expires_at", "Date"),
+}
+SIGN_IN_COMMANDS: list[tuple[str, str, str]] = [
+    ("mde-auth-start", "start_sign_in", " Needs auth_mode delegated."),
+    ("mde-auth-complete", "complete_sign_in", ""),
+    ("mde-auth-test", "test_connectivity", " In delegated mode it names the signed-in user."),
+    ("mde-auth-reset", "sign_out", ""),
+]
+"""Delegated access: XSOAR's conventional command names over the core's device-code sign-in actions."""
+
+
+def sign_in_commands(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    data = manifest["actions"]["start_sign_in"]["output"]["$defs"]["SignInData"]["properties"]
+    def described(source: str) -> str:
+        if data[source].get("description"):
+            return str(data[source]["description"]) + "."
+        return " or ".join(str(v) for v in data[source].get("enum", [])) or source
+
+    outputs = [{"contextPath": f"{SIGN_IN_PREFIX}.{key}", "description": described(source), "type": kind}
+               for key, (source, kind) in SIGN_IN_FIELDS.items()]
+    commands = []
+    for name, action, note in SIGN_IN_COMMANDS:
+        declared = manifest["actions"][action]
+        command: dict[str, Any] = {"name": name, "description": declared["description"] + note, "arguments": []}
+        for argument, schema in declared["input"].get("properties", {}).items():
+            entry: dict[str, Any] = {"name": argument, "description": schema.get("description", argument) + ".",
+                                     "required": False}
+            if "default" in schema:
+                entry["defaultValue"] = str(schema["default"])
+            command["arguments"].append(entry)
+        if action != "test_connectivity":
+            command["outputs"] = outputs
+        commands.append(command)
+    return commands
+
+
+def _ip_statistics_command(action: dict[str, Any], inputs: dict[str, Any], outputs: list[dict[str, Any]],
+                           lookback: dict[str, Any]) -> list[dict[str, Any]]:
     return [{
         "name": COMMAND,
         "description": action["description"] + " Every input IP is in the readable table; a failed IP is an "

@@ -69,9 +69,15 @@ CREDENTIAL_PARAMS = {
 XSOAR_ONLY_PARAMS = ("proxy", "integrationReliability", "official_context_paths", "store_backend")
 """Parameters whose meaning in XSOAR differs from the core field of the same name (or has none)."""
 
-COMMANDS = {"test-module": "test_connectivity", "mde-get-ip-statistics": "get_ip_statistics"}
-# The delegated sign-in commands of issue 10 (mde-auth-start, mde-auth-complete, mde-auth-test,
-# mde-auth-reset) go here once the core has them.
+SIGN_IN_COMMANDS = {
+    "mde-auth-start": "start_sign_in",
+    "mde-auth-complete": "complete_sign_in",
+    "mde-auth-test": "test_connectivity",
+    "mde-auth-reset": "sign_out",
+}
+"""Delegated access (auth_mode delegated): XSOAR's conventional command names for the core's device-code
+sign-in. The analyst's tokens live in the integration context (encrypted) like the application's."""
+SIGN_IN_PREFIX = "MDE.SignIn"
 
 _KEY_PREFIX = "mde-ipstats/"
 _LOCK_PREFIX = "mde-ipstats-lock/"
@@ -363,8 +369,13 @@ def _typed(value: Any, schema: Mapping[str, Any]) -> Any:
 
 # --- results -> entries -------------------------------------------------------------------------
 
-def _category_help() -> dict[str, str]:
-    return dict(load_manifest().get("error_categories", {}))
+def _category_help(params: Mapping[str, Any]) -> dict[str, str]:
+    """What to do, per error category (manifest.json's words), in XSOAR's terms where they differ."""
+    help_by_category = dict(load_manifest().get("error_categories", {}))
+    if params.get("auth_mode") == "delegated":
+        help_by_category["authentication"] = ("Sign in (again) as the analyst in XSOAR: run !mde-auth-start, open "
+                                              "the page it shows, then run !mde-auth-complete.")
+    return help_by_category
 
 
 def context_row(data: Mapping[str, Any], result: connector.ActionResult) -> dict[str, Any]:
@@ -422,12 +433,13 @@ def table_row(result: connector.ActionResult) -> dict[str, Any]:
 TABLE_HEADERS = ["IP", "Verdict", "Scope", "Devices", "First seen", "Last seen", "Look-back (h)", "Cached"]
 
 
-def error_entry(result: connector.ActionResult, help_by_category: Mapping[str, str]) -> CommandResults:
-    """A failed IP: an error entry naming the IP, the category and what to do."""
-    ip = result.parameters.get("ip") or "(no IP given)"
+def error_entry(result: connector.ActionResult, help_by_category: Mapping[str, str],
+                subject: str | None = None) -> CommandResults:
+    """A failure: an error entry naming the IP (or the command), the category and what to do."""
+    what = subject or f"lookup of {result.parameters.get('ip') or '(no IP given)'}"
     error = result.error
     category = error.category.value if error else "unexpected_response"
-    lines = [f"### {INTEGRATION_NAME}: lookup of {ip} failed ({category})", result.message]
+    lines = [f"### {INTEGRATION_NAME}: {what} failed ({category})", result.message]
     if error and error.retry_after_s is not None:
         lines.append(f"Retry after {error.retry_after_s:g} s.")
     if help_by_category.get(category):
@@ -466,7 +478,7 @@ def ip_statistics_entries(results: list[connector.ActionResult], params: Mapping
     for key, values in {**indicator_contexts, **extra_context}.items():
         entry_context[key] = values
     entry["EntryContext"] = entry_context
-    help_by_category = _category_help()
+    help_by_category = _category_help(params)
     return [entry] + [error_entry(r, help_by_category).to_context() for r in failed]
 
 
@@ -506,6 +518,43 @@ def get_ip_statistics(config: Mapping[str, Any], args: Mapping[str, Any],
     return ip_statistics_entries(results, params)
 
 
+def sign_in_entries(command: str, results: list[connector.ActionResult], params: Mapping[str, Any]) -> list[Any]:
+    """The answer of a sign-in command: what the analyst must do next, in words, and MDE.SignIn."""
+    help_by_category = _category_help(params)
+    entries = []
+    for result in results:
+        if not result.succeeded:
+            entries.append(error_entry(result, help_by_category, subject=command).to_context())
+            continue
+        data = result.data[0] if result.data else {}
+        readable = result.message
+        state = data.get("state")
+        if state == "pending" and data.get("user_code"):
+            readable = (f"To sign in, open {data.get('verification_uri')} and enter the code "
+                        f"**{data['user_code']}** (it expires at {data.get('expires_at')}). Then run "
+                        "`!mde-auth-complete` (with `wait_s=60` it waits up to a minute for you).")
+        elif command == "mde-auth-test" and data.get("sign_in"):
+            readable = f"{result.message}\n\n" + tableToMarkdown("Checks", data, headers=[
+                "sign_in", "permission", "api", "login_url", "api_url", "token_audience"])
+        outputs = None
+        if state:
+            outputs = {"State": state, "User": data.get("user"), "VerificationURI": data.get("verification_uri"),
+                       "UserCode": data.get("user_code"), "ExpiresAt": data.get("expires_at")}
+        entries.append(CommandResults(outputs_prefix=SIGN_IN_PREFIX if outputs else None, outputs=outputs,
+                                      readable_output=readable, raw_response=result.to_dict()).to_context())
+    return entries
+
+
+def sign_in(command: str, config: Mapping[str, Any], args: Mapping[str, Any],
+            params: Mapping[str, Any]) -> list[Any]:
+    core_params: dict[str, Any] = {}
+    if command == "mde-auth-complete" and args.get("wait_s") not in (None, ""):
+        wait = args["wait_s"]
+        core_params["wait_s"] = int(wait) if str(wait).strip().isdigit() else wait
+    results = connector.run(SIGN_IN_COMMANDS[command], core_params, config, **shared_state(config))
+    return sign_in_entries(command, results, params)
+
+
 def main() -> None:
     command = demisto.command()
     params = demisto.params()
@@ -521,6 +570,9 @@ def main() -> None:
         elif command == "mde-get-ip-statistics":
             for entry in get_ip_statistics(config, demisto.args(), params):
                 return_results(entry)  # one by one: a list would batch the plain dict entries after the rest
+        elif command in SIGN_IN_COMMANDS:
+            for entry in sign_in(command, config, demisto.args(), params):
+                return_results(entry)
         else:
             raise NotImplementedError(f"Command {command} is not implemented by {INTEGRATION_NAME}")
     except Exception as exc:  # the core returns failed results; anything raised here is a defect
