@@ -75,7 +75,6 @@ class Connector:
         self.state_dir = state_dir or default_state_dir()
         self.store = shared_store or open_state_store(settings, self.state_dir)
         self.session = shared_session(settings)
-        self.cache = ResultCache(self.store, settings.cache_ttl_s, settings.tenant_id)
         self.judgement = Judgement(settings.rare_device_threshold, settings.novelty_hours)
         self._token_store = token_store
         if gate is not None:
@@ -89,6 +88,12 @@ class Connector:
         from connector.delegated import DelegatedTokenProvider  # the device flow's machinery, when configured
 
         return DelegatedTokenProvider(self.settings, self.session, store, self.state_dir)
+
+    @cached_property
+    def cache(self) -> ResultCache:
+        """Answers are cached per tenant and identity: the application, or the signed-in person (with
+        nobody signed in, a delegated lookup fails here, before the cache, as it would before the API)."""
+        return ResultCache(self.store, self.settings.cache_ttl_s, self.settings.tenant_id, self.tokens.identity())
 
     @cached_property
     def gate(self) -> RateGate:

@@ -162,8 +162,8 @@ class TokenProvider:
         self._cache_text: str | None = None  # the decrypted cache, as MSAL serialized it
         self._msal_cache: msal.SerializableTokenCache | None = None  # built only when MSAL must act
         self._app: msal.ClientApplication | None = None
-        credential_digest = hashlib.sha256(key).hexdigest()[:16]
-        self._memo_key = f"{self._cache_key}:{credential_digest}"
+        self._credential_digest = hashlib.sha256(key).hexdigest()[:16]
+        self._memo_key = f"{self._cache_key}:{self._credential_digest}"
         self.last_source: str | None = None
         for secret in (settings.client_secret, settings.private_key):
             if secret is not None:
@@ -177,6 +177,12 @@ class TokenProvider:
         return [self._settings.endpoints.scope]
 
     # -- public -----------------------------------------------------------------------------------
+
+    def identity(self) -> str:
+        """Whose answers these are, for the result cache: the application with this credential (a digest
+        of the key derived from it, no store read), so a wrong or rotated secret is never answered from
+        answers a working one obtained."""
+        return f"app:{self._settings.client_id.lower()}:{self._credential_digest}"
 
     def get(self, deadline: float) -> str:
         """A token valid for at least five more minutes, or a ConnectorError saying what to fix."""

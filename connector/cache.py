@@ -30,19 +30,22 @@ class CachedAnswer:
 
 
 class ResultCache:
-    """Answers keyed by (tenant, IP, look-back hours) in a StateStore, for ttl_s seconds (0 disables)."""
+    """Answers keyed by (tenant, identity, IP, look-back hours) in a StateStore, for ttl_s seconds (0
+    disables). The identity is whoever asked Defender (the application, or the signed-in person): an
+    answer is only served to the identity that was allowed to get it."""
 
-    def __init__(self, store: StateStore, ttl_s: float, tenant_id: str) -> None:
+    def __init__(self, store: StateStore, ttl_s: float, tenant_id: str, identity: str = "app") -> None:
         self._store = store
         self.ttl_s = ttl_s
         self._tenant = tenant_id.strip().lower()
+        self._identity = identity
 
     @property
     def enabled(self) -> bool:
         return self.ttl_s > 0
 
     def _key(self, kind: str, ip: str, lookback_hours: int) -> str:
-        return f"{kind}:{self._tenant}:{canonical_ip(ip)}:{int(lookback_hours)}"
+        return f"{kind}:{self._tenant}:{self._identity}:{canonical_ip(ip)}:{int(lookback_hours)}"
 
     def get(self, ip: str, lookback_hours: int) -> CachedAnswer | None:
         if not self.enabled:

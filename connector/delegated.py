@@ -228,6 +228,15 @@ class DelegatedTokenProvider(TokenProvider):
         accounts = self._accounts_in_cache()
         return str(accounts[0].get("username") or accounts[0].get("local_account_id")) if accounts else None
 
+    def identity(self) -> str:
+        """The signed-in person, for the result cache: answers are cached per person and only served
+        while that person is signed in (a cache hit is no way round signing in, or round their role)."""
+        self._load_cache()
+        accounts = self._accounts_in_cache()
+        if not accounts:
+            raise self._not_signed_in()
+        return f"user:{accounts[0].get('home_account_id') or accounts[0].get('username')}"
+
     def _not_signed_in(self) -> AuthenticationError:
         ended = self._store.get(self._ended_key)
         why = ended.decode("utf-8", "replace") if ended else "nobody is signed in for delegated access"

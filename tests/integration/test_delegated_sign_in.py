@@ -331,3 +331,29 @@ def test_two_runs_completing_the_same_sign_in_both_report_it(emu: Emulator, tmp_
         second.tokens._pending_flow = lambda: flow_seen_by_second  # type: ignore[attr-defined]
         late = second.tokens.complete_sign_in(0)  # type: ignore[attr-defined]
     assert (late.state, late.user) == ("signed_in", emu.users["analyst"].upn)
+
+
+def test_cached_answers_belong_to_the_signed_in_person_and_end_with_the_sign_in(emu: Emulator,
+                                                                               tmp_path: Path) -> None:
+    config = emu.delegated_config()  # the result cache on (its default)
+    sign_in(emu, config, tmp_path, "analyst")
+    assert only(lookup(config, tmp_path, DOC_IP)).cached is False
+    assert only(lookup(config, tmp_path, DOC_IP)).cached is True
+
+    act("sign_out", config, tmp_path)
+    forget_process_tokens()
+    after = only(lookup(config, tmp_path, DOC_IP))
+    assert after.error is not None and after.error.code == "NotSignedIn"  # no answer from the cache
+
+    sign_in(emu, config, tmp_path, "analyst2")
+    calls = len(api_requests(emu))
+    other = only(lookup(config, tmp_path, DOC_IP))
+    assert other.status == "success" and other.cached is False and len(api_requests(emu)) == calls + 1
+
+
+def test_a_wrong_secret_is_never_answered_from_a_working_secrets_cache(emu: Emulator, tmp_path: Path) -> None:
+    config = emu.connector_config(app="reader", auth="secret")
+    assert only(lookup(config, tmp_path, DOC_IP)).status == "success"
+    assert only(lookup(config, tmp_path, DOC_IP)).cached is True
+    wrong = only(lookup({**config, "client_secret": "not-the-secret-" + "x" * 20}, tmp_path, DOC_IP))
+    assert wrong.status == "failed" and wrong.error is not None and wrong.error.category == "authentication"
