@@ -52,7 +52,9 @@ rm -rf "$addon/lib/bin"
 # UCC's exclude.txt removes a package's own top-level directories, not a namespace several of them share.
 rm -rf "$addon/lib/opentelemetry"
 cp "$project/package/lib/requirements.txt" "$addon/lib/requirements.txt"
-find "$addon/lib/connector/platforms" -mindepth 1 -maxdepth 1 ! -name '__init__.py' -exec rm -rf {} +
+if [[ -d "$addon/lib/connector/platforms" ]]; then
+    find "$addon/lib/connector/platforms" -mindepth 1 -maxdepth 1 ! -name '__init__.py' -exec rm -rf {} +
+fi
 find "$addon" \( -name '*.pyc' -o -name '*.pyo' \) -delete
 find "$addon" -name __pycache__ -type d -prune -exec rm -rf {} +
 "$py" - "$addon" <<'PYEOF'

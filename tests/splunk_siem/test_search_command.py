@@ -104,8 +104,28 @@ def test_a_rate_limit_wait_longer_than_max_wait_s_ends_the_search_on_time_with_r
     limited = [e for e in run.events if e["mde_status"] == "rate_limited"]
     assert len(limited) == 35 * 10
     assert all(float(e["mde_retry_after_s"]) > 2 for e in limited)
+    assert "max_wait_s" in limited[0]["mde_error"]
     assert run.elapsed_s < 2 + 8, f"the search took {run.elapsed_s:.1f} s"  # max_wait_s + process start-up
     print(f"\nMEASURED rate-limited search (max_wait_s=2): {run.elapsed_s:.2f} s")
+
+
+def test_a_429_asking_for_longer_than_max_wait_s_ends_the_search_on_time_with_rate_limited_rows(
+        tmp_path: Path, addon_dir: Path, session_key: str) -> None:
+    """Another tool spent the application's budget: Defender answers 429 with a minute's Retry-After.
+    Every search pauses, and this one, with 3 s to wait at most, answers rate_limited at once."""
+    from emulator import Emulator, EmulatorConfig
+
+    with Emulator(EmulatorConfig(rate_limits=((3, 60.0),))) as strict:
+        with configured_splunkd(tmp_path, addon_dir, session_key, {"main": account_values(strict)},
+                                advanced_values(strict)) as (splunkd, _):
+            run = splunkd.run(["field=dest_ip", "max_wait_s=3"], chunks_of(events_over(public_ips(12, 30_000), 24), 8))
+        throttled = strict.counters()["http_429"]
+    assert run.returncode == 0, run.stderr
+    statuses = [e["mde_status"] for e in run.events]
+    assert statuses.count("success") == 3 * 2 and statuses.count("rate_limited") == 9 * 2
+    assert throttled == 1  # the pause after the first 429 is shared: no further call was wasted
+    assert all(float(e["mde_retry_after_s"]) > 3 for e in run.events if e["mde_status"] == "rate_limited")
+    assert run.elapsed_s < 3 + 8, f"the search took {run.elapsed_s:.1f} s"
 
 
 def test_nothing_secret_reaches_the_output_stderr_or_the_logs(

@@ -106,7 +106,7 @@ class SlowGate:
     def acquire(self, deadline: float) -> None:
         self.deadlines.append(deadline)
         if self.clock.now + self.wait_s > deadline:
-            raise RateLimitedError("no slot", retry_after_s=self.wait_s)
+            raise RateLimitedError("no slot", code="RateLimitBudget", retry_after_s=self.wait_s)
         self.clock.now += self.wait_s
 
     def pause(self, seconds: float) -> None:
@@ -120,9 +120,10 @@ def test_waits_add_up_to_max_wait_s_for_the_whole_search_not_per_address() -> No
     budget.acquire(deadline=clock.now + 120)
     budget.acquire(deadline=clock.now + 120)
     assert budget.left_s == pytest.approx(2.0)
-    with pytest.raises(RateLimitedError):
+    with pytest.raises(RateLimitedError, match="max_wait_s") as raised:
         budget.acquire(deadline=clock.now + 120)  # 4 s more would pass the search's budget
     assert gate.deadlines[-1] == pytest.approx(clock.now + 2.0)
+    assert raised.value.retry_after_s == 4.0
 
 
 def test_a_spent_budget_still_admits_a_call_whose_slot_is_free_now() -> None:

@@ -35,8 +35,17 @@ class SearchWaitBudget:
 
     def acquire(self, deadline: float) -> None:
         started = self._clock()
+        left = self._left
         try:
-            self._inner.acquire(min(deadline, started + self._left))
+            self._inner.acquire(min(deadline, started + left))
+        except RateLimitedError as exc:
+            if exc.retry_after_s is None or exc.code != "RateLimitBudget":
+                raise
+            raise RateLimitedError(
+                f"Defender's rate limit for this application has no free call for {exc.retry_after_s:g} s, more "
+                f"than is left of this search's max_wait_s ({left:.1f} s). Retry after {exc.retry_after_s:g} s, "
+                "narrow the search to fewer distinct addresses, or raise max_wait_s.",
+                code=exc.code, retry_after_s=exc.retry_after_s) from None
         finally:
             self._spend(self._clock() - started)
 
