@@ -96,18 +96,10 @@ app = MdeApp(
 
 
 def _core_config(asset: Any) -> dict[str, Any]:
-    """The asset as the core's configuration: field names are manifest.json's.
-
-    With auth_mode delegated the core's result cache is off: it is keyed by tenant alone and shared by
-    every asset of the app (the app's state directory), so it would answer an analyst's lookup with
-    another identity's answer: with nobody signed in, after sign out, or for a person without
-    Defender's View data role. Lookups made as a person must each be that person's (and audited as
-    such). Remove this once the core keys cached answers by identity.
-    """
-    config = {name: value for name, value in asset.model_dump().items() if value is not None}
-    if config.get("auth_mode") == "delegated":
-        config["cache_ttl_s"] = 0
-    return config
+    """The asset as the core's configuration: field names are manifest.json's. (The result cache, shared
+    by the app's assets, is keyed by identity in the core: an analyst's lookups are answered only from
+    that analyst's answers, and only while signed in.)"""
+    return {name: value for name, value in asset.model_dump().items() if value is not None}
 
 
 def _core_state_dir() -> Path:
