@@ -4,6 +4,7 @@
 #   ./run.sh test    set up everything (.venv, .venv-soar with Python 3.13, redis-server) and run every check
 #   ./run.sh setup   only set up .venv
 #   ./run.sh bench   the alert-storm benchmark (bench/alert_storm.py; pass its options after 'bench')
+#   ./run.sh bench cold   the cold action cost: a fresh process's lookup against a bare requests call
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
@@ -72,6 +73,9 @@ case "${1:-}" in
   setup) setup ;;
   demo) setup; shift; exec .venv/bin/mde-ipstats demo "$@" ;;
   test) run_tests ;;
-  bench) setup; shift; exec .venv/bin/python bench/alert_storm.py "$@" ;;
-  *) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  bench)
+    setup; shift
+    if [ "${1:-}" = cold ]; then shift; exec .venv/bin/python bench/cold_start.py "$@"; fi
+    exec .venv/bin/python bench/alert_storm.py "$@" ;;
+  *) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
