@@ -77,5 +77,5 @@ case "${1:-}" in
     setup; shift
     if [ "${1:-}" = cold ]; then shift; exec .venv/bin/python bench/cold_start.py "$@"; fi
     exec .venv/bin/python bench/alert_storm.py "$@" ;;
-  *) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
