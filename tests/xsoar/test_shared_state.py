@@ -28,9 +28,23 @@ def result_entries(context_file: Path) -> dict[str, dict[str, Any]]:
     return found
 
 
+def admissions(context_file: Path) -> list[int]:
+    """The rate-limit ledger's stamps across every version the context ever had (the ledger itself
+    forgets calls older than its longest window)."""
+    stamps: set[int] = set()
+    for line in context_file.with_suffix(".history").read_text(encoding="utf-8").splitlines():
+        for key, raw in json.loads(line).items():
+            if key.startswith("mde-ipstats-rate/"):
+                stamps.update(json.loads(raw)["calls"])
+    return sorted(stamps)
+
+
 def test_two_concurrent_commands_keep_the_shared_rate_limit_and_every_cache_entry(
         make_emulator: Any, tmp_path: Path) -> None:
-    emu = make_emulator(now=None, time_scale=TIME_SCALE, rate_limits=((PER_MINUTE, 60.0),),
+    # The server allows one call more than the gate's budget: it sees calls when they arrive, and on a
+    # loaded machine one call may arrive late by more than the gate's 0.25 s margin. Two gates that did
+    # not share the ledger would admit 10 a window; the exact proof is the admission log below.
+    emu = make_emulator(now=None, time_scale=TIME_SCALE, rate_limits=((PER_MINUTE + 1, 60.0),),
                         token_lifetime_s=3600.0 * TIME_SCALE)
     context_file = tmp_path / "context.json"
     ips = emu.org.sample_ips(12, seen=True)
@@ -44,14 +58,16 @@ def test_two_concurrent_commands_keep_the_shared_rate_limit_and_every_cache_entr
     for run in runs:
         assert run.crashed is None and run.errors == [], [e.get("HumanReadable") for e in run.errors]
     counters = emu.counters()
-    assert counters["http_429"] == 0  # the emulator enforces 5 a (compressed) minute: never exceeded
+    assert counters["http_429"] == 0
     assert counters["api_calls"] == 12
     assert counters["token_requests"] == 1  # one container signed in, the other waited and reused it
     times = sorted(entry["time"] for entry in emu.request_log() if entry["route"] == "api")
     assert times[-1] - times[0] >= 2 * 60.0 / TIME_SCALE  # 12 calls at 5 a window span at least two windows
 
-    window_s = 60.0 / TIME_SCALE  # the emulator's window, in real seconds, from arrival times
-    assert all(times[i + PER_MINUTE] - times[i] >= window_s for i in range(len(times) - PER_MINUTE))
+    admitted = admissions(context_file)  # every call either gate admitted, from every context version
+    assert len(admitted) == 12
+    window_ms = (60.0 / TIME_SCALE + 0.25) * 1000  # the gate's window: 1 s plus its 0.25 s margin
+    assert all(admitted[i + PER_MINUTE] - admitted[i] >= window_ms for i in range(len(admitted) - PER_MINUTE))
     refused = context_file.with_suffix(".refused")
     assert refused.exists() and int(refused.read_text()) > 0  # the two really wrote over each other's reads
 

@@ -55,6 +55,8 @@ class FileContext:
                 refused.write_text(str(count + 1))  # for tests: proof that writes did collide
                 raise ValueError(f"DB version mismatch: wrote {version}, current is {current['version']}")
             json.dumps(context)  # the server stores JSON: anything else must fail here too
+            with self.path.with_suffix(".history").open("a", encoding="utf-8") as history:
+                history.write(json.dumps(context) + "\n")  # for tests: every accepted version, in order
             partial = self.path.with_suffix(".tmp")
             partial.write_text(json.dumps({"version": current["version"] + 1, "context": context}),
                                encoding="utf-8")
