@@ -128,6 +128,14 @@ def test_the_sign_in_commands_are_declared_for_delegated_access() -> None:
     assert PARAMS["auth_mode"]["options"] == ["application", "delegated"] and not PARAMS["auth_mode"].get("hidden")
 
 
+def test_every_description_ends_with_a_dot() -> None:
+    """demisto-sdk's DS108, checked here so that a manifest change cannot break the package build."""
+    texts = [c["description"] for c in COMMANDS.values()]
+    texts += [a["description"] for c in COMMANDS.values() for a in c["arguments"]]
+    texts += [o["description"] for c in COMMANDS.values() for o in c.get("outputs", [])]
+    assert [t for t in texts if not t.rstrip().endswith(".")] == []
+
+
 def test_the_yaml_names_the_docker_image_of_this_version() -> None:
     assert DOCUMENT["script"]["dockerimage"] == f"mde-ipstats/xsoar:{MANIFEST['version']}"
     assert DOCUMENT["script"]["subtype"] == "python3" and DOCUMENT["script"]["script"] == ""

@@ -257,7 +257,8 @@ def sign_in_commands(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     def described(source: str) -> str:
         if data[source].get("description"):
             return str(data[source]["description"]) + "."
-        return " or ".join(str(v) for v in data[source].get("enum", [])) or source
+        states = [str(v) for v in data[source].get("enum", [])]
+        return f"One of {', '.join(states)}." if states else f"{source}."
 
     outputs = [{"contextPath": f"{SIGN_IN_PREFIX}.{key}", "description": described(source), "type": kind}
                for key, (source, kind) in SIGN_IN_FIELDS.items()]
