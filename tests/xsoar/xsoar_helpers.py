@@ -55,11 +55,11 @@ class Run:
 
     @property
     def errors(self) -> list[dict[str, Any]]:
-        return [e for e in self.entries if e.get("Type") == 4]
+        return [e for e in self.entries if isinstance(e, dict) and e.get("Type") == 4]
 
     @property
     def notes(self) -> list[dict[str, Any]]:
-        return [e for e in self.entries if e.get("Type") != 4]
+        return [e for e in self.entries if isinstance(e, dict) and e.get("Type") != 4]
 
     def everything(self) -> str:
         """All a person or a log collector could see of the run."""
