@@ -70,7 +70,7 @@ def test_one_ip_gives_the_statistics_the_indicator_and_a_table(fresh_emu: Any, c
     [score] = entry["EntryContext"][DBOT_KEY]
     assert score["Score"] == 0 and score["Type"] == "ip" and score["Indicator"] == ip
     assert score["Reliability"] == "B - Usually reliable"
-    assert LEGACY_KEY not in entry["EntryContext"]
+    assert LEGACY_KEY not in entry["EntryContext"]  # official_context_paths is off by default
     table = entry["HumanReadable"]
     assert "|IP|Verdict|Scope|Devices|First seen|Last seen|" in table
     assert f"| {ip} | {row['Verdict']} |" in table
@@ -158,6 +158,9 @@ def test_a_repeated_ip_is_answered_from_the_result_cache_in_the_context(fresh_em
 
 def test_official_context_paths_are_written_only_when_asked(fresh_emu: Any, context_file: Path) -> None:
     ip = fresh_emu.org.sample_ips(1, seen=True)[0]
+    unchecked = run_command("mde-get-ip-statistics", xsoar_params(fresh_emu, official_context_paths="false"),
+                            {"ip": ip}, context_file)
+    assert LEGACY_KEY not in unchecked.entries[0]["EntryContext"]
     run = run_command("mde-get-ip-statistics", xsoar_params(fresh_emu, official_context_paths=True), {"ip": ip},
                       context_file)
     [row] = run.entries[0]["EntryContext"][MDE_KEY]

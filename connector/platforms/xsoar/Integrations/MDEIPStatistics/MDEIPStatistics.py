@@ -367,6 +367,11 @@ def _typed(value: Any, schema: Mapping[str, Any]) -> Any:
     return value
 
 
+def _checked(value: Any) -> bool:
+    """A checkbox parameter: XSOAR sends a bool, but an instance configured through the API may hold text."""
+    return value is True or (isinstance(value, str) and value.strip().lower() in ("true", "yes", "1"))
+
+
 # --- results -> entries -------------------------------------------------------------------------
 
 def _category_help(params: Mapping[str, Any]) -> dict[str, str]:
@@ -463,7 +468,7 @@ def ip_statistics_entries(results: list[connector.ActionResult], params: Mapping
         rows.append(context_row(data, result))
         for key, value in indicator(data, reliability, result.message).to_context().items():
             indicator_contexts.setdefault(key, []).append(value)
-    if params.get("official_context_paths") and rows:
+    if _checked(params.get("official_context_paths")) and rows:
         extra_context[f"{LEGACY_PREFIX}(val.IPAddress && val.IPAddress == obj.IPAddress)"] = [
             legacy_row(r.data[0]) for r in results if r.succeeded and r.data]
     failed = [r for r in results if not r.succeeded]
