@@ -21,8 +21,21 @@ cleanup() {
 }
 trap cleanup EXIT
 
-step "Packaging the add-on (scripts/package-splunk-siem.sh)"
-tgz="$("$repo/scripts/package-splunk-siem.sh" "$work/dist" | tail -n 1)"
+# A warm run reuses the add-on built from identical inputs (the core's sources, manifest.json, the UCC
+# project, the packaging script, the venv): MDE_SIEM_REBUILD=1 forces a fresh build.
+cache="$(dirname "$bin")/addon-cache"
+inputs_hash="$(cd "$repo" && find connector manifest.json pyproject.toml scripts/package-splunk-siem.sh \
+        "$(dirname "$bin")/.mde-stamp" -type f ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 \
+    | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)"
+cached="$(ls "$cache/$inputs_hash"/TA-mde-ipstats-*.tgz 2>/dev/null | head -n 1 || true)"
+if [[ -n "$cached" && -z "${MDE_SIEM_REBUILD:-}" ]]; then
+    step "Reusing the add-on built from the same inputs ($cached)"
+    tgz="$cached"
+else
+    step "Packaging the add-on (scripts/package-splunk-siem.sh)"
+    tgz="$("$repo/scripts/package-splunk-siem.sh" "$work/dist" | tail -n 1)"
+    rm -rf "$cache" && mkdir -p "$cache/$inputs_hash" && cp "$tgz" "$cache/$inputs_hash/"
+fi
 packaged=$SECONDS
 
 step "AppInspect (background) and the add-on's tests"
