@@ -52,10 +52,10 @@ def test_sign_in_then_lookups_run_as_the_analyst_until_reset(fresh_emu: Any, con
     test = run_command("mde-auth-test", params, None, context_file)
     assert test.entries[0]["Type"] != 4 and signed_in["User"] in test.entries[0]["HumanReadable"]
 
-    for value in read_context(context_file).values():  # the user's tokens are encrypted at rest
-        entry = json.loads(value)
-        if "v" in entry:
-            assert b"eyJ" not in base64.b64decode(entry["v"])
+    stored = [base64.b64decode(json.loads(v)["v"]) for v in read_context(context_file).values() if '"v"' in v]
+    assert stored, "the context holds the sign-in, or this proves nothing"
+    for value in stored:  # the user's tokens (MSAL's AccessToken and RefreshToken sections) are encrypted
+        assert b"eyJ" not in value and b"RefreshToken" not in value and b"AccessToken" not in value
 
     reset = run_command("mde-auth-reset", params, None, context_file)
     assert reset.entries[0]["Type"] != 4
