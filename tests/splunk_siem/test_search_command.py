@@ -140,6 +140,9 @@ def test_nothing_secret_reaches_the_output_stderr_or_the_logs(
     for secret in (account["client_secret"], session_key):
         assert secret not in written
     assert not JWT.search(written), "an access token was written out"
+    state_files = [p for p in (tmp_path / "state").rglob("*") if p.is_file()]
+    assert state_files  # the shared state is there (token cache encrypted by the core), the secret is not
+    assert not any(account["client_secret"].encode() in p.read_bytes() for p in state_files)
 
 
 def test_a_certificate_account_whose_key_solnlib_split_into_parts_signs_in(
