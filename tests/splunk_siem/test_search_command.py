@@ -208,3 +208,18 @@ def test_search_heads_of_a_cluster_share_the_cache_through_redis(
     assert (api_calls(emu), token_requests(emu)) == (calls, tokens)
     assert not (tmp_path / "sh2-state" / "state.sqlite3").exists()  # nothing kept on the search head itself
     assert any("storage/passwords" in r["path"] for r in state.requests)  # store_url came from there
+
+
+def test_on_a_search_head_state_and_log_live_under_splunk_home(
+        tmp_path: Path, addon_dir: Path, emu: Any, session_key: str) -> None:
+    home = tmp_path / "splunk"
+    with configured_splunkd(tmp_path, addon_dir, session_key, {"main": account_values(emu)},
+                            advanced_values(emu)) as (splunkd, _):
+        splunkd.env = {"SPLUNK_HOME": str(home)}  # as splunkd starts it: no test overrides
+        run = splunkd.run(["field=dest_ip"], chunks_of(events_over(public_ips(2, 40_000), 4), 4))
+    assert {e["mde_status"] for e in run.events} == {"success"}, run.events[0]["mde_error"]
+    state = home / "var" / "lib" / "splunk" / "TA-mde-ipstats" / "state"
+    assert (state / "state.sqlite3").is_file()
+    assert all(p.stat().st_mode & 0o077 == 0 for p in state.iterdir() if p.is_file())  # private to splunk
+    log = home / "var" / "log" / "splunk" / "ta_mde_ipstats_mdeipstats.log"
+    assert "search done: 2 distinct addresses, 2 lookups" in log.read_text(encoding="utf-8")
