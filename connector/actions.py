@@ -17,16 +17,14 @@ import time
 from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from connector.auth import TokenProvider, token_claims
 from connector.cache import ResultCache
-from connector.client import REQUIRED_ROLE, MdeClient
+from connector.endpoints import REQUIRED_ROLE
 from connector.errors import ConnectorError, InvalidInputError, PermissionDeniedError
 from connector.inputs import DEFAULT_LOOKBACK_HOURS, ParsedItem, parse_ip_items, parse_lookback_hours, show
 from connector.interpret import Judgement, describe, interpret, scope_summary, summary_of
 from connector.manifest import input_validator
-from connector.ratelimit import RateGate, open_rate_gate
 from connector.results import ActionResult, OrgStatistics
 from connector.settings import Settings
 from connector.signin import (
@@ -40,7 +38,12 @@ from connector.signin import (
 )
 from connector.state import StateStore
 from connector.stores import open_state_store
-from connector.transport import shared_session
+
+if TYPE_CHECKING:
+    from connector.auth import TokenProvider
+    from connector.client import MdeClient
+    from connector.ratelimit import RateGate
+    from connector.transport import ConnectorSession
 
 log = logging.getLogger(__name__)
 
@@ -74,38 +77,59 @@ class Connector:
         self.settings = settings
         self.state_dir = state_dir or default_state_dir()
         self.store = shared_store or open_state_store(settings, self.state_dir)
-        self.session = shared_session(settings)
         self.judgement = Judgement(settings.rare_device_threshold, settings.novelty_hours)
         self._token_store = token_store
         if gate is not None:
             self.gate = gate
 
-    @cached_property
-    def tokens(self) -> TokenProvider:
-        store = self._token_store or self.store
-        if self.settings.auth_mode != "delegated":
-            return TokenProvider(self.settings, self.session, store)
-        from connector.delegated import DelegatedTokenProvider  # the device flow's machinery, when configured
-
-        return DelegatedTokenProvider(self.settings, self.session, store, self.state_dir)
+    # What a lookup may need, each built (and its modules imported) on first use: a result-cache hit uses
+    # none of them but the identity, so a fresh process answered from the cache loads no HTTP stack, no
+    # MSAL and no rate limiter; the delegated sign-in machinery loads only with auth_mode delegated.
 
     @cached_property
     def cache(self) -> ResultCache:
         """Answers are cached per tenant and identity: the application, or the signed-in person (with
         nobody signed in, a delegated lookup fails here, before the cache, as it would before the API)."""
-        return ResultCache(self.store, self.settings.cache_ttl_s, self.settings.tenant_id, self.tokens.identity())
+        if self.settings.auth_mode == "delegated":
+            identity = self.tokens.identity()
+        else:
+            from connector.credentials import application_identity
+
+            identity = application_identity(self.settings)
+        return ResultCache(self.store, self.settings.cache_ttl_s, self.settings.tenant_id, identity)
+
+    @cached_property
+    def session(self) -> ConnectorSession:
+        from connector.transport import shared_session
+
+        return shared_session(self.settings)
+
+    @cached_property
+    def tokens(self) -> TokenProvider:
+        store = self._token_store or self.store
+        if self.settings.auth_mode == "delegated":
+            from connector.delegated import DelegatedTokenProvider
+
+            return DelegatedTokenProvider(self.settings, self.session, store, self.state_dir)
+        from connector.auth import TokenProvider
+
+        return TokenProvider(self.settings, self.session, store)
 
     @cached_property
     def gate(self) -> RateGate:
+        from connector.ratelimit import open_rate_gate
+
         return open_rate_gate(self.settings, self.state_dir)
 
     @cached_property
     def client(self) -> MdeClient:
-        if self.settings.auth_mode != "delegated":
-            return MdeClient(self.settings, self.session, self.tokens, self.gate)
-        from connector.delegated import DelegatedMdeClient
+        if self.settings.auth_mode == "delegated":
+            from connector.delegated import DelegatedMdeClient
 
-        return DelegatedMdeClient(self.settings, self.session, self.tokens, self.gate)
+            return DelegatedMdeClient(self.settings, self.session, self.tokens, self.gate)
+        from connector.client import MdeClient
+
+        return MdeClient(self.settings, self.session, self.tokens, self.gate)
 
     def close(self) -> None:
         # Only what was opened: a cache hit never opened the rate gate.
@@ -186,6 +210,8 @@ class Connector:
         except ConnectorError as exc:
             return _connectivity_failure("Sign-in failed", exc, checks)
         checks["sign_in"] = True
+        from connector.auth import token_claims
+
         claims = token_claims(token)
         checks["token_audience"] = claims.get("aud")
         roles = claims.get("roles") or []

@@ -23,9 +23,8 @@ from urllib.parse import urlsplit
 
 import requests
 from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from connector.credentials import application_identity, credential_key, key_digest
 from connector.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -95,19 +94,8 @@ def token_claims(token: str) -> dict[str, Any]:
     return claims if isinstance(claims, dict) else {}
 
 
-def _cache_key(settings: Settings) -> bytes:
-    """A key bound to the credential, the tenant, the app and the sign-in host."""
-    material = (settings.client_secret or settings.private_key)
-    assert material is not None
-    info = f"{settings.tenant_id}|{settings.client_id}|{settings.endpoints.login_url}".encode()
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"mde-ipstats token cache v1", info=info).derive(
-        material.get_secret_value().encode()
-    )
-    return key
-
-
 def _cache_cipher(settings: Settings) -> Fernet:
-    return Fernet(base64.urlsafe_b64encode(_cache_key(settings)))
+    return Fernet(base64.urlsafe_b64encode(credential_key(settings)))
 
 
 _process_tokens: dict[str, tuple[str, float]] = {}
@@ -162,8 +150,7 @@ class TokenProvider:
         self._cache_text: str | None = None  # the decrypted cache, as MSAL serialized it
         self._msal_cache: msal.SerializableTokenCache | None = None  # built only when MSAL must act
         self._app: msal.ClientApplication | None = None
-        self._credential_digest = hashlib.sha256(key).hexdigest()[:16]
-        self._memo_key = f"{self._cache_key}:{self._credential_digest}"
+        self._memo_key = f"{self._cache_key}:{key_digest(key)}"
         self.last_source: str | None = None
         for secret in (settings.client_secret, settings.private_key):
             if secret is not None:
@@ -171,7 +158,7 @@ class TokenProvider:
 
     def _cache_secret(self) -> bytes:
         """The 32-byte key the stored token cache is encrypted with."""
-        return _cache_key(self._settings)
+        return credential_key(self._settings)
 
     def _requested_scopes(self) -> list[str]:
         return [self._settings.endpoints.scope]
@@ -179,10 +166,8 @@ class TokenProvider:
     # -- public -----------------------------------------------------------------------------------
 
     def identity(self) -> str:
-        """Whose answers these are, for the result cache: the application with this credential (a digest
-        of the key derived from it, no store read), so a wrong or rotated secret is never answered from
-        answers a working one obtained."""
-        return f"app:{self._settings.client_id.lower()}:{self._credential_digest}"
+        """Whose answers these are, for the result cache: the application with this credential."""
+        return application_identity(self._settings)
 
     def get(self, deadline: float) -> str:
         """A token valid for at least five more minutes, or a ConnectorError saying what to fix."""

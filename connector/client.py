@@ -20,6 +20,7 @@ from urllib.parse import quote
 import requests
 
 from connector.auth import TokenProvider, token_claims
+from connector.endpoints import REQUIRED_ROLE
 from connector.errors import (
     AuthenticationError,
     ConnectorError,
@@ -43,7 +44,6 @@ MAX_BODY_BYTES = 1 << 20
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
 DEFAULT_RETRY_AFTER_S = 10.0
 """Used when a 429 arrives without Retry-After (Defender always sends one; a proxy may not)."""
-REQUIRED_ROLE = "Ip.Read.All"
 
 
 @dataclass

@@ -43,7 +43,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from connector.auth import TokenProvider, _process_tokens, _process_tokens_guard, msal_module, token_claims
-from connector.client import REQUIRED_ROLE, MdeClient
+from connector.client import MdeClient
+from connector.endpoints import REQUIRED_ROLE
 from connector.errors import (
     AuthenticationError,
     ConfigurationError,

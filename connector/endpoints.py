@@ -57,3 +57,7 @@ def resolve_endpoints(
         login_url=(login_url or base.login_url).rstrip("/"),
         scope=scope or base.scope,
     )
+
+
+REQUIRED_ROLE = "Ip.Read.All"
+"""The permission GET /api/ips/{ip}/stats needs: the application's `roles`, or a person's `scp`."""
