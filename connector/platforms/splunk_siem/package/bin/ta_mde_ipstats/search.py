@@ -38,8 +38,8 @@ STATE_DIR_ENV = "MDE_IPSTATS_STATE_DIR"
 LOG_DIR_ENV = "MDE_IPSTATS_LOG_DIR"
 LOG_FILE = f"{REST_ROOT}_mdeipstats.log"
 HTTP_ALLOWANCE_CALLS = 2
-"""item_budget_s = max_wait_s + this many request timeouts: waits are bounded by the search's budget,
-the requests themselves by the core's timeout."""
+"""Each lookup's item_budget_s = what is left of max_wait_s + this many request timeouts: waits are
+bounded by the search's budget, the requests themselves by the core's timeout."""
 
 log = logging.getLogger("ta_mde_ipstats")
 
@@ -123,6 +123,9 @@ class _Search:
         connector = self._connector
 
         def lookup(ip: str) -> Any:
+            # The core reads item_budget_s when a lookup starts: give it what the search has left.
+            budget_s = min(3600.0, self.wait_budget.left_s + HTTP_ALLOWANCE_CALLS * timeout_s)
+            connector.settings = connector.settings.model_copy(update={"item_budget_s": budget_s})
             return connector.get_ip_statistics({"ip": ip, "lookback_hours": hours})[0]
 
         self.enricher = Enricher(command.field, lookup, self.prefix)
