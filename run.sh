@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's commands. On a fresh machine each one sets up what it needs first.
 #   ./run.sh demo    set up .venv and run the connector end to end against the built-in emulator
-#   ./run.sh test    set up everything (.venv, .venv-soar with Python 3.13, redis-server) and run every check
+#   ./run.sh test    set up everything (venvs, redis-server, chromium) and run every check
 #   ./run.sh setup   only set up .venv
 #   ./run.sh bench   the alert-storm benchmark (bench/alert_storm.py; pass its options after 'bench')
 #   ./run.sh bench cold   the cold action cost: a fresh process's lookup against a bare requests call
@@ -67,6 +67,8 @@ run_tests() {
   log "Splunk SOAR app tests (Python 3.13, splunk-soar-sdk)"
   scripts/soar-venv.sh
   .venv-soar/bin/python -m pytest -q -c tests/splunk_soar/pytest.ini tests/splunk_soar
+  log "Splunk add-on TA-mde-ipstats (Python 3.13): package, AppInspect (cloud, precert), command tests"
+  MDE_TEST_REDIS_URL="$redis_url" scripts/test-splunk-siem.sh
 }
 
 case "${1:-}" in
