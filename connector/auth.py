@@ -17,7 +17,8 @@ import json
 import logging
 import threading
 import time
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -290,8 +291,16 @@ class TokenProvider:
     def _acquire(self) -> dict[str, Any]:
         app = self._application()
         assert isinstance(app, msal_module().ConfidentialClientApplication)
-        try:
+        with self._token_request_errors():
             result: dict[str, Any] = app.acquire_token_for_client(scopes=self._scopes)
+        return result
+
+    @contextmanager
+    def _token_request_errors(self) -> Iterator[None]:
+        """A token request's transport and service failures (MSAL raises some, returns others) in the
+        connector's vocabulary; an answer with an error dict is judged by _sign_in_error."""
+        try:
+            yield
         except ConnectorError:
             raise
         except requests.RequestException as exc:
@@ -300,7 +309,6 @@ class TokenProvider:
             raise UnavailableError(
                 f"The sign-in service failed ({type(exc).__name__}: {redact(str(exc))[:200]}); retry later."
             ) from None
-        return result
 
     def _accept(self, result: dict[str, Any]) -> str:
         if "access_token" in result:

@@ -194,19 +194,11 @@ class DelegatedTokenProvider(TokenProvider):
         if not self._accounts_in_cache():
             raise self._not_signed_in()
         app = self._application()
-        try:
+        with self._token_request_errors():
             accounts = app.get_accounts()
             if not accounts:
                 raise self._not_signed_in()
             result = app.acquire_token_silent_with_error(self._scopes, accounts[0])
-        except ConnectorError:
-            raise
-        except requests.RequestException as exc:
-            raise connection_failure(exc, "the sign-in service", self._settings.endpoints.login_url) from None
-        except (msal_module().exceptions.MsalServiceError, ValueError, KeyError) as exc:
-            raise UnavailableError(
-                f"The sign-in service failed ({type(exc).__name__}: {redact(str(exc))[:200]}); retry later."
-            ) from None
         if result is None:  # no refresh token left for the account
             raise self._not_signed_in()
         if "access_token" not in result and self._refused(result):

@@ -14,35 +14,6 @@ addon_dir="$repo/connector/platforms/splunk_siem"
 log() { printf 'siem-venv: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-# python3.13: MDE_PYTHON313, else on PATH and working (a pyenv shim may exist without the version
-# selected), else pyenv's install directory, else the usual system paths.
-find_python313() {
-    local candidate
-    if [[ -n "${MDE_PYTHON313:-}" ]]; then
-        "$MDE_PYTHON313" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null \
-            || die "MDE_PYTHON313=$MDE_PYTHON313 is not a working Python 3.13"
-        printf '%s\n' "$MDE_PYTHON313"; return
-    fi
-    if candidate="$(command -v python3.13 2>/dev/null)" \
-        && "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 13)' >/dev/null 2>&1; then
-        printf '%s\n' "$candidate"; return
-    fi
-    if command -v pyenv >/dev/null 2>&1; then
-        local root
-        root="$(pyenv root)"
-        for candidate in "$root"/versions/3.13*/bin/python3.13; do
-            if [[ -x "$candidate" ]] && "$candidate" -c 'import sys' >/dev/null 2>&1; then
-                printf '%s\n' "$candidate"; return
-            fi
-        done
-    fi
-    for candidate in /usr/local/bin/python3.13 /usr/bin/python3.13; do
-        if [[ -x "$candidate" ]]; then printf '%s\n' "$candidate"; return; fi
-    done
-    die "no working python3.13 found: the add-on runs on Splunk's Python 3.13 and splunk-sdk 3.x needs it.
-Install Python 3.13 or set MDE_PYTHON313=/path/to/python3.13"
-}
-
 # splunk-appinspect's python-magic loads libmagic at import time.
 ensure_libmagic() {
     if ldconfig -p 2>/dev/null | grep -q 'libmagic\.so\.1'; then return; fi
@@ -53,7 +24,7 @@ ensure_libmagic() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq libmagic1 >/dev/null
 }
 
-py313="$(find_python313)"
+py313="$("$repo/scripts/python313.sh")"
 log "using $py313 ($("$py313" --version 2>&1))"
 ensure_libmagic
 

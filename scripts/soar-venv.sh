@@ -13,37 +13,7 @@ app_dir="$repo/connector/platforms/splunk_soar"
 log() { printf 'soar-venv: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-# python3.13: on PATH and working (a pyenv shim on PATH may exist without the version selected),
-# else pyenv's install directory, else give up with a clear message.
-find_python313() {
-    local candidate
-    if [[ -n "${MDE_PYTHON313:-}" ]]; then
-        candidate="$MDE_PYTHON313"
-        "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null \
-            || die "MDE_PYTHON313=$candidate is not a working Python 3.13"
-        printf '%s\n' "$candidate"; return
-    fi
-    if candidate="$(command -v python3.13 2>/dev/null)" \
-        && "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 13)' >/dev/null 2>&1; then
-        printf '%s\n' "$candidate"; return
-    fi
-    if command -v pyenv >/dev/null 2>&1; then
-        local root
-        root="$(pyenv root)"
-        for candidate in "$root"/versions/3.13*/bin/python3.13; do
-            if [[ -x "$candidate" ]] && "$candidate" -c 'import sys' >/dev/null 2>&1; then
-                printf '%s\n' "$candidate"; return
-            fi
-        done
-    fi
-    for candidate in /usr/local/bin/python3.13 /usr/bin/python3.13; do
-        if [[ -x "$candidate" ]]; then printf '%s\n' "$candidate"; return; fi
-    done
-    die "no working python3.13 found (splunk-soar-sdk 7.x needs Python >= 3.13; on 3.11 pip would
-silently install the incompatible 2.x). Install Python 3.13 or set MDE_PYTHON313=/path/to/python3.13"
-}
-
-py313="$(find_python313)"
+py313="$("$repo/scripts/python313.sh")"
 log "using $py313 ($("$py313" --version 2>&1))"
 
 # What the venv is built from: when none of it changed, there is nothing to do.

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import itertools
-import os
-import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +11,7 @@ import pytest
 
 from emulator import Emulator
 
-from .jobs import ANALYZER, ROOT, Job, analyzer_venv, cortex_input, items_for, run_job, unpack_archive
+from .jobs import ANALYZER, Job, analyzer_venv, cortex_input, items_for, run_job, unpack_archive
 
 
 @pytest.fixture(scope="session")
@@ -54,18 +52,3 @@ def job(cortex_python: Path, program: Path, tmp_path: Path) -> Callable[..., Job
         return run_job(cortex_python, program, tmp_path / f"job-{next(counter)}", document)
 
     return make
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    """MDE_TEST_REDIS_URL (./run.sh test sets it), else a private redis-server from scripts/start-redis.sh."""
-    url = os.environ.get("MDE_TEST_REDIS_URL")
-    if url:
-        yield url
-        return
-    script = str(ROOT / "scripts" / "start-redis.sh")
-    started = subprocess.run([script, "start"], capture_output=True, text=True, timeout=300, check=False)
-    assert started.returncode == 0, f"scripts/start-redis.sh could not start redis-server:\n{started.stderr}"
-    url = started.stdout.strip().splitlines()[-1]
-    yield url
-    subprocess.run([script, "stop", url], capture_output=True, timeout=30, check=False)

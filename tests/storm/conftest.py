@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,26 +15,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKERS = Path(__file__).with_name("workers.py")
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    """MDE_TEST_REDIS_URL when set; otherwise a private redis-server started (and stopped) here."""
-    url = os.environ.get("MDE_TEST_REDIS_URL")
-    if url:
-        yield url
-        return
-    if shutil.which("redis-server") is None:
-        pytest.fail("These tests need Redis: set MDE_TEST_REDIS_URL=redis://127.0.0.1:PORT/0, or install "
-                    "redis-server (scripts/start-redis.sh installs and starts one; ./run.sh test does it all)")
-    started = subprocess.run([str(ROOT / "scripts" / "start-redis.sh"), "start"], capture_output=True,
-                             text=True, timeout=120, check=False)
-    if started.returncode != 0:
-        pytest.fail(f"scripts/start-redis.sh could not start redis-server:\n{started.stderr}")
-    url = started.stdout.strip()
-    yield url
-    subprocess.run([str(ROOT / "scripts" / "start-redis.sh"), "stop", url], capture_output=True, timeout=30,
-                   check=False)
 
 
 @pytest.fixture

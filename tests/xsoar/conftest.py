@@ -6,8 +6,6 @@ CommonServerPython/demistomock on its path (<repo>/../shared/vendor/xsoar, or MD
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,19 +38,3 @@ def fresh_emu(emu: Any) -> Any:
     emu.reset_rate_limits()
     emu.reset_observations()
     return emu
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    """MDE_TEST_REDIS_URL (./run.sh test sets it), else a private redis-server from scripts/start-redis.sh."""
-    url = os.environ.get("MDE_TEST_REDIS_URL")
-    if url:
-        yield url
-        return
-    script = Path(__file__).resolve().parents[2] / "scripts" / "start-redis.sh"
-    started = subprocess.run([str(script), "start"], capture_output=True, text=True, timeout=120, check=False)
-    if started.returncode != 0:
-        pytest.fail(f"These tests need Redis (MDE_TEST_REDIS_URL, or scripts/start-redis.sh):\n{started.stderr}")
-    url = started.stdout.strip()
-    yield url
-    subprocess.run([str(script), "stop", url], capture_output=True, timeout=30, check=False)
