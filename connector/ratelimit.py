@@ -132,6 +132,23 @@ def _retry_hint(seconds: float) -> float:
     return math.ceil(seconds * 10) / 10
 
 
+def wait_or_refuse(wait_s: float, deadline: float, budget: Budget, *, paused: bool) -> None:
+    """Sleep wait_s when that still fits before deadline; otherwise fail at once as rate_limited with
+    retry_after_s, rather than wait in vain. Every gate (the platforms' own ledgers too) says it alike."""
+    if time.monotonic() + wait_s > deadline:
+        hint = _retry_hint(wait_s)
+        if paused:
+            message = (f"Defender answered 429 Too Many Requests to a lookup sharing this application, so "
+                       f"all lookups pause for {hint:g} s more, beyond this lookup's time budget. "
+                       f"Retry after {hint:g} s.")
+        else:
+            message = (f"Defender's rate limit for this application ({budget.describe()}) is in use "
+                       f"by other lookups; the next free slot is {hint:g} s away, beyond this lookup's "
+                       f"time budget. Retry after {hint:g} s, or raise item_budget_s.")
+        raise RateLimitedError(message, http_status=None, code="RateLimitBudget", retry_after_s=hint)
+    time.sleep(max(wait_s, _MIN_SLEEP_S))
+
+
 class _BucketGate:
     """The acquire/pause logic around one pyrate-limiter bucket; subclasses supply clock and storage."""
 
@@ -185,18 +202,7 @@ class _BucketGate:
             self._wait_or_fail(retry_after_ms / 1000, deadline, paused=False)
 
     def _wait_or_fail(self, wait_s: float, deadline: float, *, paused: bool) -> None:
-        if time.monotonic() + wait_s > deadline:
-            hint = _retry_hint(wait_s)
-            if paused:
-                message = (f"Defender answered 429 Too Many Requests to a lookup sharing this application, so "
-                           f"all lookups pause for {hint:g} s more, beyond this lookup's time budget. "
-                           f"Retry after {hint:g} s.")
-            else:
-                message = (f"Defender's rate limit for this application ({self.budget.describe()}) is in use "
-                           f"by other lookups; the next free slot is {hint:g} s away, beyond this lookup's "
-                           f"time budget. Retry after {hint:g} s, or raise item_budget_s.")
-            raise RateLimitedError(message, http_status=None, code="RateLimitBudget", retry_after_s=hint)
-        time.sleep(max(wait_s, _MIN_SLEEP_S))
+        wait_or_refuse(wait_s, deadline, self.budget, paused=paused)
 
     def _paused_until_ms(self) -> int:
         raw = self._pause_store.get(self._pause_key)
@@ -218,9 +224,9 @@ class _BucketGate:
                 self._leak(now_ms)
 
 
-def _gate_id(tenant_id: str, client_id: str) -> str:
+def gate_id(tenant_id: str, client_id: str) -> str:
     """Stable, SQL- and key-safe name for the (tenant, application) pair the API counts by."""
-    return hashlib.sha256(f"{tenant_id.lower()}|{client_id.lower()}".encode()).hexdigest()[:24]
+    return hashlib.sha256(f"{tenant_id.strip().lower()}|{client_id.strip().lower()}".encode()).hexdigest()[:24]
 
 
 class SqliteRateGate(_BucketGate):
@@ -229,7 +235,7 @@ class SqliteRateGate(_BucketGate):
     def __init__(self, path: Path, budget: Budget, tenant_id: str, client_id: str, pause_store: StateStore) -> None:
         from pyrate_limiter import SQLiteBucket
 
-        gate = _gate_id(tenant_id, client_id)
+        gate = gate_id(tenant_id, client_id)
         try:
             private_dir(path.parent)
             private_file(path)
@@ -281,7 +287,7 @@ class RedisRateGate(_BucketGate):
 
         self._url = url
         self._client = redis_client(url)
-        gate = _gate_id(tenant_id, client_id)
+        gate = gate_id(tenant_id, client_id)
         self._key = f"{namespace}:rate:{gate}"
         self._rates = budget.rates()
         with redis_errors(url):

@@ -16,7 +16,6 @@ Everything is in this one file because XSOAR executes one script per integration
 """
 
 import base64
-import hashlib
 import json
 import math
 import random
@@ -44,9 +43,9 @@ from CommonServerPython import (  # type: ignore[import-not-found]
 )
 
 import connector
-from connector.errors import ConfigurationError, RateLimitedError, UnavailableError
+from connector.errors import ConfigurationError, UnavailableError
 from connector.manifest import load_manifest
-from connector.ratelimit import Budget
+from connector.ratelimit import Budget, gate_id, wait_or_refuse
 from connector.redaction import redact
 from connector.settings import Settings
 
@@ -280,21 +279,7 @@ class ContextRateGate:
             verdict, wait_ms = self._context.update(self._try_admit)
             if verdict == "ok":
                 return
-            self._wait_or_fail(wait_ms / 1000, deadline, paused=verdict == "paused")
-
-    def _wait_or_fail(self, wait_s: float, deadline: float, *, paused: bool) -> None:
-        if time.monotonic() + wait_s > deadline:
-            hint = math.ceil(wait_s * 10) / 10
-            if paused:
-                message = (f"Defender answered 429 Too Many Requests to a lookup of this instance, so all its "
-                           f"lookups pause for {hint:g} s more, beyond this lookup's time budget. "
-                           f"Retry after {hint:g} s.")
-            else:
-                message = (f"Defender's rate limit for this application ({self.budget.describe()}) is in use "
-                           f"by other lookups of this instance; the next free slot is {hint:g} s away, beyond "
-                           f"this lookup's time budget. Retry after {hint:g} s, or raise item_budget_s.")
-            raise RateLimitedError(message, http_status=None, code="RateLimitBudget", retry_after_s=hint)
-        time.sleep(max(wait_s, 0.001))
+            wait_or_refuse(wait_ms / 1000, deadline, self.budget, paused=verdict == "paused")
 
     def pause(self, seconds: float) -> None:
         if seconds <= 0:
@@ -309,11 +294,6 @@ class ContextRateGate:
             return None, True
 
         self._context.update(change)
-
-
-def gate_id(tenant_id: str, client_id: str) -> str:
-    """The (tenant, application) pair Defender counts calls by, as a short context-safe name."""
-    return hashlib.sha256(f"{tenant_id.strip().lower()}|{client_id.strip().lower()}".encode()).hexdigest()[:24]
 
 
 # --- parameters -> core configuration ------------------------------------------------------------
