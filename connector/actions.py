@@ -73,8 +73,10 @@ class Connector:
         token_store: StateStore | None = None,
         shared_store: StateStore | None = None,
         gate: RateGate | None = None,
+        installation_key: bytes | None = None,
     ) -> None:
         self.settings = settings
+        self._installation_key = installation_key
         self.state_dir = state_dir or default_state_dir()
         self.store = shared_store or open_state_store(settings, self.state_dir)
         self.judgement = Judgement(settings.rare_device_threshold, settings.novelty_hours)
@@ -110,7 +112,7 @@ class Connector:
         if self.settings.auth_mode == "delegated":
             from connector.delegated import DelegatedTokenProvider
 
-            return DelegatedTokenProvider(self.settings, self.session, store, self.state_dir)
+            return DelegatedTokenProvider(self.settings, self.session, store, self.state_dir, self._installation_key)
         from connector.auth import TokenProvider
 
         return TokenProvider(self.settings, self.session, store)
@@ -323,6 +325,7 @@ def run(
     state_dir: Path | None = None,
     shared_store: StateStore | None = None,
     gate: RateGate | None = None,
+    installation_key: bytes | None = None,
     progress: Progress | None = None,
 ) -> list[ActionResult]:
     """Run one action: the entry point every platform adapter calls.
@@ -330,14 +333,17 @@ def run(
     ``store`` is where the platform keeps the MSAL token cache (its own encrypted state, say);
     ``state_dir`` is where the shared local state lives (SQLite by default). A platform that runs each
     action in a fresh container, where no local file outlives the run, passes its own ``shared_store``
-    (result cache, locks) and ``gate`` (the rate-limit ledger) instead. Never raises for input,
-    configuration or service problems: they come back as failed results.
+    (result cache, locks) and ``gate`` (the rate-limit ledger) instead, and, for delegated access, the
+    ``installation_key`` its token cache is encrypted under (32 random bytes the platform keeps; without
+    it the key is a file in ``state_dir``). Never raises for input, configuration or service problems:
+    they come back as failed results.
     """
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}; known: {', '.join(ACTIONS)}")
     try:
         settings = Settings.load(config)
-        connector = Connector(settings, state_dir=state_dir, token_store=store, shared_store=shared_store, gate=gate)
+        connector = Connector(settings, state_dir=state_dir, token_store=store, shared_store=shared_store, gate=gate,
+                              installation_key=installation_key)
     except ConnectorError as exc:  # bad configuration, or shared state that cannot be opened
         return _failure_for_every_item(action, params, exc)
     with connector:

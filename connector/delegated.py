@@ -19,7 +19,9 @@ behalf of one person, who must hold Defender's "View data" role permission as we
 - The cache key cannot come from a client secret (there is none). It is derived from a random
   32-byte key created once per installation in the state directory (``delegated-cache.key``, 0600,
   directory 0700), so a copy of the state store (an exported asset state, a backup of the SQLite
-  file or Redis) is useless without the installation's own key file.
+  file or Redis) is useless without the installation's own key file. A platform that runs each
+  action in a fresh container, where no file outlives the run, hands in a key it keeps in its own
+  store instead (``run(..., installation_key=...)``).
 - One state directory holds one signed-in person; two analysts use two state directories (or two
   connector instances), and a new sign-in replaces the previous person's tokens.
 """
@@ -158,8 +160,10 @@ class DelegatedTokenProvider(TokenProvider):
     CACHE_PREFIX = "msal-delegated"
     LOCK_PREFIX = "token-delegated"
 
-    def __init__(self, settings: Settings, session: requests.Session, store: StateStore, state_dir: Path) -> None:
+    def __init__(self, settings: Settings, session: requests.Session, store: StateStore, state_dir: Path,
+                 key: bytes | None = None) -> None:
         self._state_dir = state_dir
+        self._given_key = key  # a platform whose containers keep no file keeps the key in its own store
         super().__init__(settings, session, store)
         self._flow_key = f"device-flow:{self._cache_key.split(':', 1)[1]}"
         self._ended_key = f"{self._cache_key}:ended"
@@ -170,7 +174,7 @@ class DelegatedTokenProvider(TokenProvider):
         info = (f"{self._settings.tenant_id}|{self._settings.client_id}|{self._settings.endpoints.login_url}"
                 "|delegated").encode()
         return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"mde-ipstats delegated token cache v1",
-                    info=info).derive(installation_key(self._state_dir))
+                    info=info).derive(self._given_key or installation_key(self._state_dir))
 
     def _requested_scopes(self) -> list[str]:
         return [delegated_scope(self._settings)]

@@ -357,3 +357,24 @@ def test_a_wrong_secret_is_never_answered_from_a_working_secrets_cache(emu: Emul
     assert only(lookup(config, tmp_path, DOC_IP)).cached is True
     wrong = only(lookup({**config, "client_secret": "not-the-secret-" + "x" * 20}, tmp_path, DOC_IP))
     assert wrong.status == "failed" and wrong.error is not None and wrong.error.category == "authentication"
+
+
+def test_a_platform_key_lets_a_sign_in_outlive_the_state_directory(emu: Emulator, tmp_path: Path) -> None:
+    """A platform that runs each action in a fresh container (XSOAR) keeps the installation key in its
+    own store: the next container, with an empty state directory, still reads the person's tokens."""
+    from connector.state import MemoryStateStore
+
+    platform_store, key = MemoryStateStore(), bytes(range(32))
+    config = {**emu.delegated_config(), "cache_ttl_s": 0}
+
+    def container(action: str, name: str, **params: Any) -> ActionResult:
+        forget_process_tokens()
+        return only(run(action, params, config, store=platform_store, shared_store=platform_store,
+                        state_dir=tmp_path / name, installation_key=key))
+
+    started = container("start_sign_in", "c1")
+    emu.approve_device_code(started.summary["user_code"], "analyst")
+    assert container("complete_sign_in", "c2").summary["state"] == "signed_in"
+    looked_up = container("get_ip_statistics", "c3", ip=DOC_IP)
+    assert looked_up.status == "success", looked_up.message
+    assert not (tmp_path / "c3" / "delegated-cache.key").exists()  # the platform's key, not a local file

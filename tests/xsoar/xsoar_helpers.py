@@ -79,6 +79,11 @@ def run_command(command: str, params: dict[str, Any], args: dict[str, Any] | Non
                                      "vendor_dir": str(vendor_dir()), "integration_dir": str(INTEGRATION_DIR)}),
                          encoding="utf-8")
     child_env = {k: v for k, v in os.environ.items() if k not in PROXY_VARIABLES}
+    # XSOAR runs each command in a fresh container: nothing local (the temporary directory included)
+    # outlives it, so each command here gets a temporary directory of its own.
+    fresh_tmp = work / f"container-{uuid.uuid4().hex[:12]}"
+    fresh_tmp.mkdir()
+    child_env["TMPDIR"] = str(fresh_tmp)
     child_env.update(env or {})
     process = subprocess.Popen([sys.executable, str(RUNNER), str(spec_file)], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env=child_env, cwd=work)

@@ -18,6 +18,7 @@ Everything is in this one file because XSOAR executes one script per integration
 import base64
 import json
 import math
+import os
 import random
 import tempfile
 import time
@@ -81,6 +82,7 @@ SIGN_IN_PREFIX = "MDE.SignIn"
 _KEY_PREFIX = "mde-ipstats/"
 _LOCK_PREFIX = "mde-ipstats-lock/"
 _RATE_PREFIX = "mde-ipstats-rate/"
+_INSTALLATION_KEY = "mde-ipstats-installation-key"
 _CAS_ATTEMPTS = 200
 _LOCK_LEASE_S = 60.0
 _POLL_FIRST_S = 0.005
@@ -469,13 +471,32 @@ def ip_statistics_entries(results: list[connector.ActionResult], params: Mapping
 
 # --- commands -------------------------------------------------------------------------------------
 
+def installation_key(context: VersionedContext) -> bytes:
+    """Delegated access's token-cache key (32 random bytes), kept in the integration context: a fresh
+    container keeps no file, and a key lost with each container would sign the analyst out at every
+    command. Created once, atomically (two first commands at once agree on one key)."""
+    fresh = base64.b64encode(os.urandom(32)).decode("ascii")
+
+    def take(values: dict[str, Any]) -> tuple[str, bool]:
+        existing = values.get(_INSTALLATION_KEY)
+        if isinstance(existing, str) and len(base64.b64decode(existing)) == 32:
+            return existing, False
+        values[_INSTALLATION_KEY] = fresh
+        return fresh, True
+
+    return base64.b64decode(context.update(take))
+
+
 def shared_state(config: Mapping[str, Any]) -> dict[str, Any]:
     """The store and gate connector.run needs in a fresh container: the integration context's, unless
-    store_backend is redis (the core then keeps tokens, cache and ledger in Redis itself)."""
+    store_backend is redis (the core then keeps tokens, cache and ledger in Redis itself). With delegated
+    access, the token cache's key comes from the integration context too: nothing local outlives a
+    command."""
     state_dir = Path(tempfile.gettempdir()) / "mde-ipstats-xsoar"
-    if config.get("store_backend") == "redis":
-        return {"state_dir": state_dir}
     context = VersionedContext()
+    key = {"installation_key": installation_key(context)} if config.get("auth_mode") == "delegated" else {}
+    if config.get("store_backend") == "redis":
+        return {"state_dir": state_dir, **key}
     store = IntegrationContextStore(context)
     try:
         settings = Settings.load(config)
@@ -484,7 +505,7 @@ def shared_state(config: Mapping[str, Any]) -> dict[str, Any]:
         budget = Budget()  # run() reports the configuration error for every item before any call
     gate = ContextRateGate(context, budget, gate_id(str(config.get("tenant_id", "")),
                                                     str(config.get("client_id", ""))))
-    return {"store": store, "shared_store": store, "gate": gate, "state_dir": state_dir}
+    return {"store": store, "shared_store": store, "gate": gate, "state_dir": state_dir, **key}
 
 
 def test_module(config: Mapping[str, Any]) -> str:
