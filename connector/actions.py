@@ -76,12 +76,12 @@ class Connector:
         installation_key: bytes | None = None,
     ) -> None:
         self.settings = settings
-        self._installation_key = installation_key
         self.state_dir = state_dir or default_state_dir()
         self.store = shared_store or open_state_store(settings, self.state_dir)
         self.judgement = Judgement(settings.rare_device_threshold, settings.novelty_hours)
         self._token_store = token_store
-        if gate is not None:
+        self._installation_key = installation_key
+        if gate is not None:  # a platform's own ledger; otherwise opened on first use
             self.gate = gate
 
     # What a lookup may need, each built (and its modules imported) on first use: a result-cache hit uses
