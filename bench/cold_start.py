@@ -16,6 +16,11 @@ and prints each median, its ratio to the floor, and the slowest imports of a col
 through PYTHONPROFILEIMPORTTIME so that the CLI's own entry script is profiled as it runs).
 Targets (issue 13): cli <= 1.5x the floor, cache_hit <= 1.3x.
 
+The processes run in a venv holding what a platform installs — the core from its wheel (not editable)
+and its dependencies, nothing else (``.venv-bench``, made or refreshed here) — since a development venv
+(test tools, editable installs) slows every import by its size. ``--python`` measures another
+interpreter (``--python .venv/bin/python``: the development venv).
+
     ./run.sh bench cold                     # or: .venv/bin/python bench/cold_start.py
     ./run.sh bench cold --pairs 30 --json
 """
@@ -82,11 +87,29 @@ def _top_imports(argv: list[str], env: dict[str, str], n: int) -> list[tuple[str
     return [(name, ms) for name, ms, _ in rows[:n]]
 
 
+def deployment_python(venv: Path) -> str:
+    """A venv with the core installed as a platform installs it: from a wheel built now, with its
+    dependencies and nothing else (made once, the core reinstalled on every run)."""
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    with tempfile.TemporaryDirectory(prefix="mde-bench-wheel-") as wheels:
+        subprocess.run([str(python), "-m", "pip", "wheel", "--quiet", "--no-deps", "--disable-pip-version-check",
+                        "-w", wheels, str(ROOT)], check=True, timeout=600, capture_output=True)
+        wheel = next(Path(wheels).glob("mde_ipstats-*.whl"))
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                        "--force-reinstall", "--no-deps", str(wheel)], check=True, timeout=600, capture_output=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(wheel)],
+                       check=True, timeout=600, capture_output=True)
+    return str(python)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=int, default=20, help="interleaved rounds (each runs every variant once)")
     parser.add_argument("--top", type=int, default=15, help="slowest imports to list")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    parser.add_argument("--python", help="the interpreter to measure (default: .venv-bench, the core as deployed)")
     args = parser.parse_args(argv)
     if args.pairs < 15:
         parser.error("--pairs must be at least 15 (medians of fewer runs are noise on a 2-core machine)")
@@ -94,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     from emulator import Emulator, EmulatorConfig
     from emulator.testing import msal_app
 
-    python = sys.executable
+    python = args.python or deployment_python(ROOT / ".venv-bench")
     cli = str(Path(python).with_name("mde-ipstats"))
     generous = ((1_000_000, 60.0), (10_000_000, 3600.0))
     with tempfile.TemporaryDirectory(prefix="mde-cold-") as tmp, \
@@ -105,8 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         cold_state, hit_state = Path(tmp) / "cold", Path(tmp) / "hit"
         token = msal_app(emu).acquire_token_for_client(scopes=[emu.scope])["access_token"]
         env = {**os.environ, "BENCH_URL": f"{emu.api_url}/api/ips/{IP}/stats?lookBackHours={LOOKBACK}",
-               "BENCH_TOKEN": token, "BENCH_CA": emu.ca_path, "BENCH_CONFIG": json.dumps(config), "BENCH_IP": IP,
-               "PYTHONDONTWRITEBYTECODE": "0"}
+               "BENCH_TOKEN": token, "BENCH_CA": emu.ca_path, "BENCH_CONFIG": json.dumps(config), "BENCH_IP": IP}
         variants: dict[str, tuple[list[str], dict[str, str]]] = {
             "floor": ([python, "-c", _FLOOR], env),
             "cli": ([cli, "get-ip-statistics", IP, "--config", str(config_path), "--state-dir", str(cold_state),
@@ -135,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     floor = medians["floor"]
     figures: dict[str, Any] = {
         "pairs": args.pairs,
+        "python": python,
         "median_ms": {name: round(ms, 1) for name, ms in medians.items()},
         "ratio_to_floor": {name: round(ms / floor, 3) for name, ms in medians.items() if name != "floor"},
         "targets": TARGETS,
@@ -144,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(figures, indent=2))
         return 0
-    print(f"cold action cost: medians of {args.pairs} interleaved runs each (fresh process, token cached)\n")
+    print(f"cold action cost: medians of {args.pairs} interleaved runs each (fresh process, token cached)")
+    print(f"interpreter: {python}\n")
     print(f"{'variant':<10} {'median ms':>10} {'x floor':>8}  target")
     for name, ms in medians.items():
         ratio = "" if name == "floor" else f"{ms / floor:8.2f}"
