@@ -269,13 +269,7 @@ class Entra:
                              f"The provided value for scope {scopes[0]} is not valid. Client credential flows "
                              "must have a scope value with /.default suffixed to the resource identifier "
                              "(application ID URI).")
-        app = self._directory.app(tenant, client_id) if _GUID.match(client_id) else None
-        if app is None:
-            raise EntraError(400, "unauthorized_client", 700016,
-                             f"Application with identifier '{client_id}' was not found in the directory "
-                             f"'{tenant.tenant_id}'. This can happen if the application has not been installed "
-                             "by the administrator of the tenant or consented to by any user in the tenant. You "
-                             "may have sent your authentication request to the wrong tenant.")
+        app = self._app_for(tenant, client_id)
         credential = self._authenticate(request, form, basic, tenant, app)
         resource = scopes[0].removesuffix("/.default")
         if resource not in KNOWN_RESOURCES:
