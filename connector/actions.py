@@ -205,7 +205,6 @@ class Connector:
         checks: dict[str, Any] = {"sign_in": False, "permission": False, "api": False,
                                   "login_url": endpoints.login_url, "api_url": endpoints.api_url,
                                   "token_audience": None, "token_roles": [], "user": None, "token_scopes": []}
-        parameters: dict[str, Any] = {}
         deadline = time.monotonic() + self.settings.item_budget_s
         try:
             token = self.tokens.get(deadline)
@@ -227,20 +226,10 @@ class Connector:
                 f"permission {REQUIRED_ROLE} to the app registration and grant admin consent.")
             return _connectivity_failure("Permission check failed", missing, checks)
         checks["permission"] = True
-        try:
-            self.client.ip_stats(CONNECTIVITY_PROBE_IP, 1, deadline)
-        except ConnectorError as exc:
-            return _connectivity_failure("Signed in with the right permission, but the API call failed", exc, checks)
-        checks["api"] = True
-        return ActionResult(
-            action=TEST_CONNECTIVITY,
-            status="success",
-            message=f"Connectivity OK: signed in to {endpoints.login_url}, token has {REQUIRED_ROLE}, "
-                    f"and {endpoints.api_url} answered.",
-            parameters=parameters,
-            data=[checks],
-            summary={"sign_in": True, "permission": True, "api": True},
-        )
+        return self._probe_api(
+            checks, deadline, failed="Signed in with the right permission, but the API call failed",
+            succeeded=f"Connectivity OK: signed in to {endpoints.login_url}, token has {REQUIRED_ROLE}, "
+                      f"and {endpoints.api_url} answered.")
 
     def _delegated_connectivity(self, claims: dict[str, Any], checks: dict[str, Any], deadline: float) -> ActionResult:
         """test_connectivity for a signed-in person: who, with which delegated scopes (scp), and
@@ -257,20 +246,20 @@ class Connector:
                 "consent, and sign in again.")
             return _connectivity_failure("Permission check failed", missing, checks)
         checks["permission"] = True
+        return self._probe_api(
+            checks, deadline, failed=f"Signed in as {user} (scp: {shown}), but the API call failed",
+            succeeded=f"Connectivity OK: signed in as {user} (delegated, scp: {shown}) at {endpoints.login_url}, "
+                      f"and {endpoints.api_url} answered.")
+
+    def _probe_api(self, checks: dict[str, Any], deadline: float, *, failed: str, succeeded: str) -> ActionResult:
+        """The last check of either mode: one harmless lookup proves the API answers."""
         try:
             self.client.ip_stats(CONNECTIVITY_PROBE_IP, 1, deadline)
         except ConnectorError as exc:
-            return _connectivity_failure(f"Signed in as {user} (scp: {shown}), but the API call failed", exc, checks)
+            return _connectivity_failure(failed, exc, checks)
         checks["api"] = True
-        return ActionResult(
-            action=TEST_CONNECTIVITY,
-            status="success",
-            message=f"Connectivity OK: signed in as {user} (delegated, scp: {shown}) at {endpoints.login_url}, "
-                    f"and {endpoints.api_url} answered.",
-            parameters={},
-            data=[checks],
-            summary={"sign_in": True, "permission": True, "api": True},
-        )
+        return ActionResult(action=TEST_CONNECTIVITY, status="success", message=succeeded, parameters={},
+                            data=[checks], summary={"sign_in": True, "permission": True, "api": True})
 
 
 def _connectivity_failure(stage: str, exc: ConnectorError, checks: dict[str, Any]) -> ActionResult:
