@@ -25,6 +25,8 @@ ensure_libmagic() {
 }
 
 py313="$("$repo/scripts/python313.sh")"
+# shellcheck source=scripts/venv313.sh
+. "$repo/scripts/venv313.sh"
 log "using $py313 ($("$py313" --version 2>&1))"
 ensure_libmagic
 
@@ -32,18 +34,13 @@ stamp_inputs=("${BASH_SOURCE[0]}" "$repo/pyproject.toml" "$repo/emulator/pyproje
               "$addon_dir/package/lib/requirements.txt")
 stamp="$( (cat "${stamp_inputs[@]}" 2>/dev/null || true) | sha256sum | cut -d' ' -f1)"
 imports='import splunklib, splunk_add_on_ucc_framework, splunk_appinspect, connector, emulator, pytest, build'
-if [[ -x "$venv/bin/python" && -f "$venv/.mde-stamp" && "$(cat "$venv/.mde-stamp")" == "$stamp" ]] \
-    && "$venv/bin/python" -c "$imports" >/dev/null 2>&1; then
+if venv313_up_to_date "$venv" "$stamp" "$imports"; then
     log "up to date: $venv"
     printf '%s\n' "$venv/bin/python"
     exit 0
 fi
 
-if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null; then
-    log "creating $venv"
-    rm -rf "$venv"
-    "$py313" -m venv "$venv"
-fi
+venv313_fresh "$venv" "$py313"
 
 pip=("$venv/bin/python" -m pip --disable-pip-version-check --no-input)
 # pip 25.3: UCC's build calls `pip show --version`, an option pip 26 removed (see the add-on README).
@@ -58,5 +55,4 @@ versions = {n: md.version(n) for n in ("splunk-sdk", "splunk-add-on-ucc-framewor
 assert versions["splunk-sdk"].split(".")[0] == "3", versions
 print(f"siem-venv: python {sys.version.split()[0]}, " + ", ".join(f"{k} {v}" for k, v in versions.items()))
 PYEOF
-printf '%s\n' "$stamp" > "$venv/.mde-stamp"
-printf '%s\n' "$venv/bin/python"
+venv313_done "$venv" "$stamp"

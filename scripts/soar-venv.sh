@@ -14,6 +14,8 @@ log() { printf 'soar-venv: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 py313="$("$repo/scripts/python313.sh")"
+# shellcheck source=scripts/venv313.sh
+. "$repo/scripts/venv313.sh"
 log "using $py313 ($("$py313" --version 2>&1))"
 
 # What the venv is built from: when none of it changed, there is nothing to do.
@@ -21,18 +23,13 @@ stamp_inputs=(
     "${BASH_SOURCE[0]}" "$repo/pyproject.toml" "$repo/emulator/pyproject.toml" "$app_dir/pyproject.toml"
 )
 stamp="$(cat "${stamp_inputs[@]}" 2>/dev/null | sha256sum | cut -d' ' -f1)"
-if [[ -x "$venv/bin/python" && -f "$venv/.mde-stamp" && "$(cat "$venv/.mde-stamp")" == "$stamp" ]] \
-    && "$venv/bin/python" -c 'import soar_sdk, connector, emulator, pytest' >/dev/null 2>&1; then
+if venv313_up_to_date "$venv" "$stamp" 'import soar_sdk, connector, emulator, pytest'; then
     log "up to date: $venv"
     printf '%s\n' "$venv/bin/python"
     exit 0
 fi
 
-if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null; then
-    log "creating $venv"
-    rm -rf "$venv"
-    "$py313" -m venv "$venv"
-fi
+venv313_fresh "$venv" "$py313"
 
 pip=("$venv/bin/python" -m pip --disable-pip-version-check --no-input)
 "${pip[@]}" install --quiet --upgrade pip >&2
@@ -47,5 +44,4 @@ v = md.version("splunk-soar-sdk")
 assert v.split(".")[0] == "7", f"splunk-soar-sdk {v} is not 7.x"
 print(f"soar-venv: python {sys.version.split()[0]}, splunk-soar-sdk {v}")
 EOF
-printf '%s\n' "$stamp" > "$venv/.mde-stamp"
-printf '%s\n' "$venv/bin/python"
+venv313_done "$venv" "$stamp"
