@@ -31,8 +31,10 @@ SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 CATEGORY_HELP: dict[Category, str] = {
     Category.INVALID_INPUT: "The IP address or look-back is not valid; nothing was sent to Defender.",
     Category.CONFIGURATION: "A configuration field is wrong (the message names it): fix the asset.",
-    Category.AUTHENTICATION: "Entra ID or Defender refused the credential or token: fix the secret/certificate.",
-    Category.PERMISSION: "The app lacks Ip.Read.All (application permission, admin consent) or the feature.",
+    Category.AUTHENTICATION: "Entra ID or Defender refused the credential or token: fix the secret/certificate; "
+                             "with delegated access, sign the analyst in again.",
+    Category.PERMISSION: "The token lacks Ip.Read.All (application permission with admin consent), the signed-in "
+                         "analyst lacks Defender's View data role (delegated access), or the feature is off.",
     Category.RATE_LIMITED: "Defender's 100/min or 1,500/h limit: retry after retry_after_s.",
     Category.UNAVAILABLE: "Defender or Entra ID answered 5xx past the retries: retry later.",
     Category.NETWORK: "The service could not be reached (DNS, TLS, proxy, timeout).",
