@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import re
 import selectors
 import socket
 import threading
@@ -23,8 +22,6 @@ from connector import ActionResult, run
 from emulator import Emulator
 
 DOC_IP = "10.209.67.177"
-JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}")
-"""A JWT's header and payload. (A bare "eyJ" is no evidence: it turns up by chance in ciphertext.)"""
 ALLOWANCE_S = 1.0
 """How far past item_budget_s one item may end: the last attempt's timeout floor, sign-in and
 bookkeeping. A correctness bound, not a speed benchmark."""

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from integration.helpers import JWT
 
 from connector import ActionResult, run
 from connector.auth import TokenProvider, forget_process_tokens
@@ -35,7 +36,7 @@ from connector.state import MemoryStateStore
 from connector.transport import build_session
 from emulator import Emulator, Fault
 
-from .helpers import DOC_IP, JWT, config_for, record_issued_tokens
+from .helpers import DOC_IP, config_for, record_issued_tokens
 
 WRONG_SECRET = "AUDIT-WRONG-SECRET-" + "Zq8Q~x7Kp2Vw9LmN4rT6yB1cD3fG5hJ0"
 REPO = Path(__file__).resolve().parents[2]
