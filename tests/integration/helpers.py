@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 from connector import ActionResult, run
-
-JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}")
-"""A JWT's header and payload. (A bare "eyJ" is no evidence: it turns up by chance in ciphertext.)"""
 
 
 def lookup(config: dict[str, Any], state_dir: Path, ip: Any, hours: Any = 720, **overrides: Any) -> list[ActionResult]:

@@ -11,8 +11,9 @@ import pytest
 
 from connector import run
 from connector.errors import Category
+from emulator.testing import JWT_SHAPE
 
-from .helpers import JWT, lookup, only
+from .helpers import lookup, only
 
 DOC_IP = "10.209.67.177"
 
@@ -78,7 +79,7 @@ def test_a_second_process_reuses_the_token_without_a_token_request(emulator, tmp
         assert path.stat().st_mode & 0o077 == 0, f"{path} is readable by others"
         content = path.read_bytes()
         assert config["private_key"].encode() not in content
-        assert not JWT.search(content.decode("latin-1")), f"{path} holds a token in clear"
+        assert not JWT_SHAPE.search(content.decode("latin-1")), f"{path} holds a token in clear"
 
 
 def test_connectivity_passes_and_reports_each_check(emulator, tmp_path: Path) -> None:

@@ -26,7 +26,6 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from integration.helpers import JWT
 
 from connector import ActionResult, run
 from connector.auth import TokenProvider, forget_process_tokens
@@ -35,6 +34,7 @@ from connector.settings import Settings
 from connector.state import MemoryStateStore
 from connector.transport import build_session
 from emulator import Emulator, Fault
+from emulator.testing import JWT_SHAPE as JWT
 
 from .helpers import DOC_IP, config_for, record_issued_tokens
 
