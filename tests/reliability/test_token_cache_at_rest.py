@@ -20,8 +20,9 @@ from connector.state import MemoryStateStore
 from connector.stores import open_state_store
 from connector.transport import build_session
 from emulator import Emulator
+from emulator.testing import JWT_SHAPE as JWT
 
-from .helpers import DOC_IP, JWT, config_for, record_issued_tokens
+from .helpers import DOC_IP, config_for, record_issued_tokens
 
 
 def lookup(config: dict[str, Any], state: Path) -> Any:
