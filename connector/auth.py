@@ -95,8 +95,14 @@ def token_claims(token: str) -> dict[str, Any]:
     return claims if isinstance(claims, dict) else {}
 
 
+def _cipher(key: bytes) -> Fernet:
+    """The token cache's cipher for a 32-byte key (the credential's, or delegated access's installation key)."""
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
 def _cache_cipher(settings: Settings) -> Fernet:
-    return Fernet(base64.urlsafe_b64encode(credential_key(settings)))
+    """The application token cache's cipher (tests decrypt the stored blob with it)."""
+    return _cipher(credential_key(settings))
 
 
 _process_tokens: dict[str, tuple[str, float]] = {}
@@ -141,7 +147,7 @@ class TokenProvider:
         self._session = session
         self._store = store
         key = self._cache_secret()
-        self._cipher = Fernet(base64.urlsafe_b64encode(key))
+        self._cipher = _cipher(key)
         endpoints = settings.endpoints
         self._authority = f"{endpoints.login_url}/{settings.tenant_id}"
         self._scopes = self._requested_scopes()
