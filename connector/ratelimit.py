@@ -1,16 +1,19 @@
 """One rate limit shared by every process (and host) that calls Defender as the same application.
 
 Defender counts 100 calls per minute and 1,500 per hour per application and tenant. A SOAR platform
-runs actions in many processes at once, so each process must see the others' calls: the sliding-window
-logs live in pyrate-limiter's SQLiteBucket (one host; a file lock makes check-and-insert atomic across
-processes) or RedisBucket (a cluster; a Lua script makes it atomic on the server).
+runs actions in many processes at once, so each process must see the others' calls: each gate keeps a
+sliding-window log of admitted calls (their times) where every sharer reads and writes it atomically:
 
-What the library does not do, and this module adds around its buckets:
+- **SQLite** (one host): a table in ratelimit.sqlite3 in the state directory. ``BEGIN IMMEDIATE``
+  takes SQLite's write lock, so check-and-insert is one transaction across processes; no file lock.
+- **Redis** (a cluster): a sorted set per gate, checked and written by one Lua script on the server.
+- **Memory** (one process): the same log in a deque.
 
-- **Deadline-bounded, fail-fast waiting.** pyrate-limiter's Limiter sleeps in a loop (and starts a
-  background leaker thread per process). Here each bucket is used directly: one atomic put per try,
-  whose verdict carries how long until the next slot frees. A lookup sleeps exactly that long when it
-  fits in its deadline and otherwise fails at once as rate_limited with retry_after_s.
+Around the log:
+
+- **Deadline-bounded, fail-fast waiting.** A refused call learns how long until the window's oldest
+  counted call leaves it, and sleeps exactly that long when it fits in its deadline; otherwise it fails
+  at once as rate_limited with retry_after_s. No background thread, no polling loop.
 - **A shared pause after a 429** (another tool using the same app may have spent the budget): the
   pause is a key in the shared StateStore, read before every call by every process.
 - **A safety margin in time, not in count.** Each window is lengthened by a margin (default 1.5 s of
@@ -21,37 +24,37 @@ What the library does not do, and this module adds around its buckets:
   not absorb that skew and would cost a whole extra window in a storm: 400 calls at 98 a minute need
   five windows instead of four. Under rate_limit_time_scale (tests against the emulator) the windows
   shrink but latency does not, hence the real-time floor.
-- **Cross-host time.** The Redis gate stamps calls with the Redis server's clock, so hosts whose clocks
-  disagree still share one timeline.
+- **One timeline.** A call is stamped while the log's lock is held (inside the SQLite transaction, or
+  by the Redis script with the Redis server's clock), so a stamp never predates an admission it lost a
+  race to, and hosts whose clocks disagree still share one timeline.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
 import sqlite3
 import threading
 import time
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from connector.errors import ConfigurationError, RateLimitedError
 from connector.settings import Settings
 from connector.state import MemoryStateStore, StateStore
 from connector.stores import RedisStateStore, private_dir, private_file, redis_client, redis_errors, sqlite_errors
 
-if TYPE_CHECKING:  # pyrate-limiter itself is imported when a gate is opened: a result-cache hit opens none
-    from pyrate_limiter import AbstractBucket, Rate, RateItem
-
 MARGIN_API_S = 1.5
 """Added to each window, in the API's seconds (1.5 s on 60 s: a 2.5% slower minute at worst)."""
 MARGIN_FLOOR_REAL_S = 0.25
 """The margin never drops below this many real seconds, however much time is compressed."""
 _MIN_SLEEP_S = 0.001
-_LEAK_EVERY_S = 60.0
+_SQLITE_BUSY_TIMEOUT_S = 10.0
 
 
 @runtime_checkable
@@ -81,6 +84,32 @@ class UnlimitedGate:
         self.pauses.append(seconds)
 
 
+class Window(NamedTuple):
+    """At most ``limit`` calls in any ``interval`` milliseconds (real time, margin included)."""
+
+    limit: int
+    interval: int
+
+
+def wait_ms(windows: Sequence[Window], now_ms: int, nth_newest: Callable[[int], int | None]) -> int | None:
+    """How long a call at now_ms must wait to fit every window: 0 = go now, None = never (a zero limit).
+
+    nth_newest(n) is the time of the n-th most recent call in the log (1 = the newest), or None when the
+    log holds fewer. A window of limit L is full while its L-th newest call is still inside it, i.e.
+    later than now_ms - interval (a call exactly one interval old has left); the caller may go when
+    that call leaves, at its time + interval. Counting from the newest end counts calls stamped after
+    now_ms too (a clock stepped back): they are in the window as surely as older ones.
+    """
+    wait = 0
+    for window in windows:
+        if window.limit <= 0:
+            return None
+        stamp = nth_newest(window.limit)
+        if stamp is not None and stamp > now_ms - window.interval:
+            wait = max(wait, stamp + window.interval - now_ms)
+    return wait
+
+
 @dataclass(frozen=True)
 class Budget:
     """The calls allowed per window and how long the gate takes each window to be, in real seconds."""
@@ -102,26 +131,20 @@ class Budget:
     def window_real_s(self, nominal_api_s: float) -> float:
         return nominal_api_s / self.time_scale + self.margin_real_s
 
-    def rates(self) -> list[Rate]:
-        """pyrate-limiter rates, dropping a window the other one already implies.
+    def rates(self) -> list[Window]:
+        """The windows to enforce, without one the other already implies (it could never bind, and
+        each window costs a look-up per call).
 
-        pyrate-limiter refuses a longer window whose rate is more generous than the shorter one's (or
-        whose limit is not larger); such a window never binds: 10 a minute allows at most 600 an hour,
-        so a 1,500-an-hour rule is moot, and 50 an hour caps every minute at 50 anyway.
+        Any stretch of one hour-window splits into ceil(hour / minute) stretches no longer than a
+        minute-window, so 10 a minute allow at most 590 calls in it (with the margins): a 1,500-an-hour
+        rule is moot. The other way, 50 an hour cap every minute at 50 anyway.
         """
-        from pyrate_limiter import Rate
-
-        minute_ms = round(self.window_real_s(60.0) * 1000)
-        hour_ms = round(self.window_real_s(3600.0) * 1000)
-        minute, hour = Rate(self.per_minute, minute_ms), Rate(self.per_hour, hour_ms)
+        minute = Window(self.per_minute, round(self.window_real_s(60.0) * 1000))
+        hour = Window(self.per_hour, round(self.window_real_s(3600.0) * 1000))
         if self.per_hour <= self.per_minute:
             return [hour]
-        if hour.limit / hour.interval > minute.limit / minute.interval:
-            windows = math.ceil(3600.0 / self.time_scale / (minute_ms / 1000))
-            if self.per_minute * windows <= self.per_hour:
-                return [minute]
-            # Not quite implied (only when margins are odd): keep the hour at the minute's density.
-            hour = Rate(max(self.per_minute + 1, math.floor(self.per_minute * hour_ms / minute_ms)), hour_ms)
+        if self.per_minute * math.ceil(hour.interval / minute.interval) <= self.per_hour:
+            return [minute]
         return [minute, hour]
 
     def describe(self) -> str:
@@ -149,60 +172,47 @@ def wait_or_refuse(wait_s: float, deadline: float, budget: Budget, *, paused: bo
     time.sleep(max(wait_s, _MIN_SLEEP_S))
 
 
-class _BucketGate:
-    """The acquire/pause logic around one pyrate-limiter bucket; subclasses supply clock and storage."""
+_ADMITTED, _PAUSED, _FULL = "admitted", "paused", "full"
 
-    def __init__(self, bucket: AbstractBucket, budget: Budget, pause_store: StateStore, pause_key: str) -> None:
-        self._bucket = bucket
+
+class _LogGate:
+    """acquire and pause over a sliding-window log; each backend keeps the log and its clock."""
+
+    def __init__(self, budget: Budget, pause_store: StateStore, pause_key: str) -> None:
         self.budget = budget
+        self.windows = budget.rates()
+        self.horizon_ms = max(window.interval for window in self.windows)
+        """A call older than this is out of every window: the log may forget it."""
         self._pause_store = pause_store
         self._pause_key = pause_key
-        self._guard = threading.Lock()
-        self._last_leak = 0.0
 
     # -- backend hooks -----------------------------------------------------------------------------
     def now_ms(self) -> int:
         """Milliseconds on the clock every sharer agrees on."""
         return time.time_ns() // 1_000_000
 
-    def _admit(self) -> tuple[bool, int | None]:
-        """Stamp a call and offer it to the bucket (callers hold self._guard)."""
-        from pyrate_limiter import RateItem
+    def _admit(self) -> int | None:
+        """Atomically: stamp a call, and log it if every window has room. Returns wait_ms's verdict."""
+        raise NotImplementedError
 
-        return self._put(RateItem("call", self.now_ms()))
-
-    def _put(self, item: RateItem) -> tuple[bool, int | None]:
-        from pyrate_limiter import Decision
-
-        decision = self._bucket.put_decision(item)
-        if not isinstance(decision, Decision):
-            raise TypeError("an asynchronous bucket cannot back a synchronous gate")
-        return decision.allowed, decision.retry_after_ms
-
-    def _leak(self, now_ms: int) -> None:
-        self._bucket.leak(now_ms)
+    def _try(self) -> tuple[str, int | None]:
+        """(verdict, ms to wait): the pause first, then the windows."""
+        paused_ms = self._paused_until_ms() - self.now_ms()
+        if paused_ms > 0:
+            return _PAUSED, paused_ms
+        wait = self._admit()
+        return (_ADMITTED, 0) if wait == 0 else (_FULL, wait)
 
     # -- the gate ----------------------------------------------------------------------------------
     def acquire(self, deadline: float) -> None:
         while True:
-            now_ms = self.now_ms()
-            paused_ms = self._paused_until_ms() - now_ms
-            if paused_ms > 0:
-                self._wait_or_fail(paused_ms / 1000, deadline, paused=True)
-                continue
-            with self._guard:
-                allowed, retry_after_ms = self._admit()
-            if allowed:
-                self._maybe_leak(now_ms)
+            verdict, wait = self._try()
+            if verdict == _ADMITTED:
                 return
-            if retry_after_ms is None or retry_after_ms < 0:
-                # The weight can never fit (a budget of zero): nothing to wait for.
+            if wait is None:
                 raise RateLimitedError(f"The rate-limit budget ({self.budget.describe()}) admits no call",
                                        retry_after_s=None)
-            self._wait_or_fail(retry_after_ms / 1000, deadline, paused=False)
-
-    def _wait_or_fail(self, wait_s: float, deadline: float, *, paused: bool) -> None:
-        wait_or_refuse(wait_s, deadline, self.budget, paused=paused)
+            wait_or_refuse(wait / 1000, deadline, self.budget, paused=verdict == _PAUSED)
 
     def _paused_until_ms(self) -> int:
         raw = self._pause_store.get(self._pause_key)
@@ -216,122 +226,176 @@ class _BucketGate:
             if until > self._paused_until_ms():
                 self._pause_store.set(self._pause_key, str(until).encode(), ttl_s=seconds + 1.0)
 
-    def _maybe_leak(self, now_ms: int) -> None:
-        now = time.monotonic()
-        if now - self._last_leak >= _LEAK_EVERY_S:
-            self._last_leak = now
-            with self._guard:
-                self._leak(now_ms)
-
 
 def gate_id(tenant_id: str, client_id: str) -> str:
     """Stable, SQL- and key-safe name for the (tenant, application) pair the API counts by."""
     return hashlib.sha256(f"{tenant_id.strip().lower()}|{client_id.strip().lower()}".encode()).hexdigest()[:24]
 
 
-class SqliteRateGate(_BucketGate):
-    """One host: pyrate-limiter's SQLiteBucket with its file lock, so processes share one log."""
+class SqliteRateGate(_LogGate):
+    """One host: the log is a table of the rate file, and SQLite's write lock makes each try atomic.
+
+    Opening costs a connect and one pragma (no schema work when the table exists: the first
+    transaction creates it if missing), because every fresh action process opens the gate.
+    """
+
+    _SCHEMA = ("CREATE TABLE IF NOT EXISTS rate_log (gate TEXT NOT NULL, at_ms INTEGER NOT NULL)",
+               "CREATE INDEX IF NOT EXISTS rate_log_by_time ON rate_log (gate, at_ms)")
 
     def __init__(self, path: Path, budget: Budget, tenant_id: str, client_id: str, pause_store: StateStore) -> None:
-        from pyrate_limiter import SQLiteBucket
-
         gate = gate_id(tenant_id, client_id)
+        super().__init__(budget, pause_store, f"ratepause:{gate}")
+        self._gate = gate
+        self._path = path
+        self._guard = threading.Lock()
+        self._schema_ready = False
         try:
             private_dir(path.parent)
             private_file(path)
-            private_file(path.with_name(path.name + ".lock"))  # filelock keeps an existing file's mode
-            bucket = SQLiteBucket.init_from_file(budget.rates(), table=f"calls_{gate}", db_path=str(path),
-                                                 use_file_lock=True)
+            self._conn = sqlite3.connect(path, timeout=_SQLITE_BUSY_TIMEOUT_S, isolation_level=None,
+                                         check_same_thread=False)
+            self._use_wal()
         except (OSError, sqlite3.Error) as exc:
             raise ConfigurationError(f"Cannot keep the rate-limit log in {path.parent} ({type(exc).__name__}: "
                                      f"{exc}); choose a writable state directory") from None
-        super().__init__(bucket, budget, pause_store, f"ratepause:{gate}")
-        self._file_lock = bucket.lock
-        self._path = path
 
-    def _admit(self) -> tuple[bool, int | None]:
-        # Stamp the call inside the cross-process lock: a stamp taken before waiting for the lock
-        # would date the call earlier than its admission, and free its slot early by the wait.
-        with sqlite_errors(self._path), self._file_lock:
-            return super()._admit()
+    def _use_wal(self) -> None:
+        """WAL commits without an fsync (synchronous=NORMAL); a no-op once the file is in WAL mode.
 
-    def _leak(self, now_ms: int) -> None:
-        with sqlite_errors(self._path):
-            super()._leak(now_ms)
+        Switching needs the file to itself and SQLite refuses it at once while another process is in
+        it: then this process carries on in rollback-journal mode (just as atomic) and a later one
+        switches.
+        """
+        with contextlib.suppress(sqlite3.OperationalError):
+            self._conn.execute("PRAGMA journal_mode=WAL").fetchone()
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+
+    def _nth_newest(self, n: int) -> int | None:
+        row = self._conn.execute("SELECT at_ms FROM rate_log WHERE gate = ? ORDER BY at_ms DESC LIMIT 1 OFFSET ?",
+                                 (self._gate, n - 1)).fetchone()
+        return None if row is None else int(row[0])
+
+    def _admit(self) -> int | None:
+        with sqlite_errors(self._path), self._guard:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if not self._schema_ready:
+                    for statement in self._SCHEMA:
+                        conn.execute(statement)
+                # Stamped with the write lock held: a stamp taken before waiting for the lock would
+                # date the call earlier than its admission, and free its slot early by the wait.
+                now = self.now_ms()
+                wait = wait_ms(self.windows, now, self._nth_newest)
+                if wait == 0:
+                    conn.execute("INSERT INTO rate_log (gate, at_ms) VALUES (?, ?)", (self._gate, now))
+                    conn.execute("DELETE FROM rate_log WHERE gate = ? AND at_ms <= ?",
+                                 (self._gate, now - self.horizon_ms))
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            self._schema_ready = True
+            return wait
 
 
-@cache
-def _redis_put_script() -> str:
-    """pyrate-limiter's check-and-insert script, counting entries stamped *after* this call's time too.
+_REDIS_ADMIT_LUA = """
+-- KEYS[1]: the call log, a sorted set scored by call time (ms); KEYS[2]: the pause (until, ms, as text).
+-- ARGV[1]: the longest window (ms); then each window's limit and interval (ms).
+-- Returns {0, 0} admitted, {1, ms} paused, {2, ms} full, {3, 0} never (a zero limit).
+if redis.replicate_commands then redis.replicate_commands() end
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local paused_until = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
+if paused_until > now then return {1, paused_until - now} end
+local wait = 0
+for i = 2, #ARGV, 2 do
+  local limit, interval = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
+  if limit <= 0 then return {3, 0} end
+  local nth = redis.call('ZREVRANGE', KEYS[1], limit - 1, limit - 1, 'WITHSCORES')
+  if nth[2] then
+    local stamp = tonumber(nth[2])
+    if stamp > now - interval then wait = math.max(wait, stamp + interval - now) end
+  end
+end
+if wait > 0 then return {2, wait} end
+local horizon = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - horizon)
+local same = redis.call('ZCOUNT', KEYS[1], now, now)
+redis.call('ZADD', KEYS[1], now, string.format('%d:%d', now, same))
+redis.call('PEXPIRE', KEYS[1], horizon + 1000)
+return {0, 0}
+"""
+_REDIS_ADMIT_SHA = hashlib.sha1(_REDIS_ADMIT_LUA.encode(), usedforsecurity=False).hexdigest()
+_REDIS_VERDICTS = {0: _ADMITTED, 1: _PAUSED, 2: _FULL}
 
-    The library counts each window up to the caller's own timestamp. With several processes, one can
-    stamp its call, lose the CPU, and run the script after another process stamped a later call and
-    inserted it; counting only up to its own stamp, it misses that call and admits one too many (the
-    multi-process test caught exactly that). Counting up to +inf closes the race.
+
+class RedisRateGate(_LogGate):
+    """A cluster: the log is a sorted set, checked and written by one Lua script with Redis's clock.
+
+    The script reads the server's clock itself (``TIME``; Redis >= 5 replicates a script's effects,
+    not the script, so a script that reads the clock may write), which makes stamp, check and insert
+    one atomic step: no process can stamp a call, lose the CPU and be overtaken by a later stamp (the
+    race the multi-process test once caught in a client-stamped script), and a try costs one round
+    trip, the 429 pause read included. Members are "time:n" (n counts the calls of that millisecond),
+    unique without a counter key. The script is sent by its SHA1; a server that does not know it
+    (restarted: scripts are not persisted) is given it once more.
     """
-    from pyrate_limiter.buckets.redis_bucket import LuaScript
-
-    original = "redis.call('ZCOUNT', bucket, window_start, now)"
-    if original not in LuaScript.PUT_ITEM:
-        raise RuntimeError("pyrate-limiter's Redis script changed: review connector/ratelimit.py")
-    return LuaScript.PUT_ITEM.replace(original, "redis.call('ZCOUNT', bucket, window_start, '+inf')")
-
-
-
-class RedisRateGate(_BucketGate):
-    """A cluster: pyrate-limiter's RedisBucket (atomic Lua check-and-insert), stamped with Redis's clock."""
 
     def __init__(self, url: str, budget: Budget, tenant_id: str, client_id: str,
                  namespace: str = "mde-ipstats") -> None:
-        from pyrate_limiter import RedisBucket
-
+        gate = gate_id(tenant_id, client_id)
+        pause_store = RedisStateStore(url, namespace)
+        super().__init__(budget, pause_store, f"ratepause:{gate}")
         self._url = url
         self._client = redis_client(url)
-        gate = gate_id(tenant_id, client_id)
-        self._key = f"{namespace}:rate:{gate}"
-        self._rates = budget.rates()
-        with redis_errors(url):
-            bucket = RedisBucket(self._rates, self._client, self._key, self._client.script_load(_redis_put_script()))
-        super().__init__(bucket, budget, RedisStateStore(url, namespace), f"ratepause:{gate}")
+        self._keys = (f"{namespace}:rate:{gate}", pause_store.key(self._pause_key))
+        self._args = (self.horizon_ms, *(number for window in self.windows for number in window))
 
     def now_ms(self) -> int:
         with redis_errors(self._url):
             seconds, micros = self._client.time()
         return int(seconds) * 1000 + int(micros) // 1000
 
-    def _put(self, item: RateItem) -> tuple[bool, int | None]:
+    def _try(self) -> tuple[str, int | None]:
         import redis.exceptions as rex
-        from pyrate_limiter import RedisBucket
 
         with redis_errors(self._url):
             try:
-                return super()._put(item)
+                code, wait = self._client.evalsha(_REDIS_ADMIT_SHA, len(self._keys), *self._keys, *self._args)
             except rex.NoScriptError:
-                # The server restarted (scripts are not persisted): load the script again, retry once.
-                assert isinstance(self._bucket, RedisBucket)
-                self._bucket.script_hash = self._client.script_load(_redis_put_script())
-                return super()._put(item)
-
-    def _leak(self, now_ms: int) -> None:
-        with redis_errors(self._url):
-            super()._leak(now_ms)
-            self._client.pexpire(self._key, max(rate.interval for rate in self._rates) + 1000)
+                self._client.script_load(_REDIS_ADMIT_LUA)
+                code, wait = self._client.evalsha(_REDIS_ADMIT_SHA, len(self._keys), *self._keys, *self._args)
+        return _REDIS_VERDICTS.get(int(code), _FULL), None if int(code) == 3 else int(wait)
 
 
-class MemoryRateGate(_BucketGate):
-    """One process only (tests, one-shot CLI runs): pyrate-limiter's InMemoryBucket."""
+class MemoryRateGate(_LogGate):
+    """One process only (tests, one-shot CLI runs): the log in a deque, on the monotonic clock."""
 
     def __init__(self, budget: Budget) -> None:
-        from pyrate_limiter import InMemoryBucket
-
-        super().__init__(InMemoryBucket(budget.rates()), budget, MemoryStateStore(), "ratepause")
+        super().__init__(budget, MemoryStateStore(), "ratepause")
+        self._log: deque[int] = deque()
+        self._guard = threading.Lock()
 
     def now_ms(self) -> int:
         return time.monotonic_ns() // 1_000_000
 
+    def _nth_newest(self, n: int) -> int | None:
+        return self._log[-n] if len(self._log) >= n else None
+
+    def _admit(self) -> int | None:
+        with self._guard:
+            now = self.now_ms()
+            while self._log and self._log[0] <= now - self.horizon_ms:
+                self._log.popleft()
+            wait = wait_ms(self.windows, now, self._nth_newest)
+            if wait == 0:
+                self._log.append(now)
+            return wait
+
 
 RATE_FILE = "ratelimit.sqlite3"
-_GATES: dict[tuple[Any, ...], _BucketGate] = {}
+_GATES: dict[tuple[Any, ...], _LogGate] = {}
 _GATES_GUARD = threading.Lock()
 
 
@@ -339,7 +403,7 @@ def open_rate_gate(settings: Settings, state_dir: Path) -> RateGate:
     """The gate for settings' (tenant, application), on the backend settings.store_backend names.
 
     Gates are reused within a process (and never across a fork): a SOAR worker that runs many actions
-    keeps one connection and one bucket.
+    keeps one connection and one log.
     """
     from connector.stores import open_state_store
 
