@@ -197,3 +197,30 @@ def test_different_applications_have_separate_budgets(shared: dict[str, Any]) ->
         theirs.acquire(deadline)
     with pytest.raises(RateLimitedError):
         mine.acquire(deadline)
+
+
+# -- Redis specifics ----------------------------------------------------------------------------------
+
+def test_a_redis_server_that_forgot_the_script_is_given_it_again(redis_url: str, namespace: str) -> None:
+    import redis
+
+    spec = Budget(**{**FAST, "per_minute": 2})
+    gate = RedisRateGate(redis_url, spec, TENANT, CLIENT, namespace=namespace)
+    gate.acquire(time.monotonic() + 0.2)
+    redis.Redis.from_url(redis_url).script_flush()  # what a restart does: scripts are not persisted
+    gate.acquire(time.monotonic() + 0.2)
+    with pytest.raises(RateLimitedError):  # the two calls were both counted
+        gate.acquire(time.monotonic() + 0.2)
+
+
+def test_the_redis_log_expires_after_its_longest_window(redis_url: str, namespace: str) -> None:
+    import redis
+
+    spec = Budget(**FAST)
+    gate = RedisRateGate(redis_url, spec, TENANT, CLIENT, namespace=namespace)
+    gate.acquire(time.monotonic() + 0.2)
+    client = redis.Redis.from_url(redis_url)
+    (log_key,) = client.keys(f"{namespace}:rate:*")
+    longest_ms = max(window.interval for window in spec.rates())
+    assert client.zcard(log_key) == 1
+    assert longest_ms < client.pttl(log_key) <= longest_ms + 1000
