@@ -25,6 +25,7 @@ from connector.errors import ConnectorError, InvalidInputError, PermissionDenied
 from connector.inputs import DEFAULT_LOOKBACK_HOURS, ParsedItem, parse_ip_items, parse_lookback_hours, show
 from connector.interpret import Judgement, describe, interpret, scope_summary, summary_of
 from connector.manifest import input_validator
+from connector.models import ShapeError, load, to_builtins
 from connector.results import ActionResult, OrgStatistics
 from connector.settings import Settings
 from connector.signin import (
@@ -174,17 +175,29 @@ class Connector:
     def lookup(self, ip: str, lookback_hours: int) -> ActionResult:
         """One canonical IP: from the result cache when fresh, else from the API (one fetch at a time)."""
         deadline = time.monotonic() + self.settings.item_budget_s
-        hit = self.cache.get(ip, lookback_hours)
-        if hit is None:
+        cached = self._cached(ip, lookback_hours)
+        if cached is None:
             with self.cache.single_flight(ip, lookback_hours, timeout_s=self.settings.item_budget_s):
-                hit = self.cache.get(ip, lookback_hours)
-                if hit is None:
+                cached = self._cached(ip, lookback_hours)
+                if cached is None:
                     facts = self.client.ip_stats(ip, lookback_hours, deadline)
-                    self.cache.put(ip, lookback_hours, facts.model_dump(mode="json"))
+                    self.cache.put(ip, lookback_hours, to_builtins(facts))
                     return self._success(facts)
         # The cache keeps the facts; what they mean (ages above all) is judged now.
-        facts = OrgStatistics.model_validate(hit.data)
-        return self._success(facts).model_copy(update={"cached": True, "cache_age_s": round(hit.age_s, 3)})
+        facts, age_s = cached
+        return self._success(facts).replace(cached=True, cache_age_s=round(age_s, 3))
+
+    def _cached(self, ip: str, lookback_hours: int) -> tuple[OrgStatistics, float] | None:
+        """A fresh cache entry's facts and age. An entry that does not hold the facts' shape (written by
+        another version, or damaged) is a miss: the lookup asks Defender and overwrites it."""
+        hit = self.cache.get(ip, lookback_hours)
+        if hit is None:
+            return None
+        try:
+            return load(OrgStatistics, hit.data), hit.age_s
+        except ShapeError:
+            log.warning("%s: ignoring a result-cache entry of an unknown shape", ip)
+            return None
 
     def _success(self, facts: OrgStatistics) -> ActionResult:
         stats = interpret(facts, self.judgement)
@@ -193,7 +206,7 @@ class Connector:
             status="success",
             message=describe(stats),
             parameters={"ip": stats.ipAddress, "lookback_hours": stats.lookBackHours},
-            data=[stats.model_dump(mode="json")],
+            data=[to_builtins(stats)],
             summary=summary_of(stats),
         )
 
@@ -264,11 +277,8 @@ class Connector:
 
 def _connectivity_failure(stage: str, exc: ConnectorError, checks: dict[str, Any]) -> ActionResult:
     result = ActionResult.failure(TEST_CONNECTIVITY, {}, exc)
-    return result.model_copy(update={
-        "message": f"{stage}: {exc.message}",
-        "data": [checks],
-        "summary": {k: checks[k] for k in ("sign_in", "permission", "api")},
-    })
+    return result.replace(message=f"{stage}: {exc.message}", data=[checks],
+                          summary={k: checks[k] for k in ("sign_in", "permission", "api")})
 
 
 _JUDGED_BY_PARSERS = frozenset({"ip", "lookback_hours"})

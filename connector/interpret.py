@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
+
 from connector.meaning import age_hours, ago, ip_scope, new_in_window, verdict
 from connector.results import IpStatistics, OrgStatistics
 
@@ -28,7 +30,7 @@ def interpret(facts: OrgStatistics, judgement: Judgement, now: datetime | None =
     scope = ip_scope(facts.ipAddress)
     first_age = age_hours(facts.orgFirstSeen, now)
     return IpStatistics(
-        **facts.model_dump(),
+        **msgspec.structs.asdict(facts),
         verdict=verdict(facts.organizationPrevalence, judgement.rare_device_threshold),
         ipScope=scope.scope,
         ipScopeDetail=scope.detail,

@@ -1,6 +1,6 @@
-"""manifest.json: the connector's single declaration, derived from the pydantic models.
+"""manifest.json: the connector's single declaration, derived from the structs (connector/models.py).
 
-``python -m connector.manifest --write`` regenerates manifest.json from the models below; a test
+``python -m connector.manifest --write`` regenerates manifest.json from the structs; a test
 proves the committed file equals what the models produce, so the declaration and the code cannot
 drift. Platform manifests (the Splunk SOAR app JSON, ...) are in turn generated from manifest.json.
 Where the manifest is made and checked (generation, tests, packaging) its schemas are checked against
@@ -16,11 +16,12 @@ import json
 import sys
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from msgspec import Meta
 
 from connector.errors import Category
+from connector.models import Model, Secret
 
 if TYPE_CHECKING:
     import jsonschema
@@ -42,43 +43,99 @@ CATEGORY_HELP: dict[Category, str] = {
 }
 
 
-class GetIpStatisticsInput(BaseModel):
+class GetIpStatisticsInput(Model):
     """Inputs of get_ip_statistics."""
 
-    model_config = ConfigDict(extra="forbid", title="get_ip_statistics input", defer_build=True)
-
-    ip: str | list[str] = Field(
+    ip: Annotated[str | list[str], Meta(
         description="One IPv4 or IPv6 address, a comma-separated list, or an array of addresses",
-        json_schema_extra={"x-primary": True, "x-contains": ["ip", "ipv6"],
-                           "examples": ["10.209.67.177", "10.209.67.177, 2001:db8::1"]},
-    )
-    lookback_hours: int = Field(
-        default=720, ge=1, le=720,
-        description="Look-back window in hours (1 to 720; Defender's maximum, 30 days, is the default)",
-    )
+        examples=["10.209.67.177", "10.209.67.177, 2001:db8::1"],
+        extra_json_schema={"x-primary": True, "x-contains": ["ip", "ipv6"]})]
+    lookback_hours: Annotated[int, Meta(
+        ge=1, le=720, description="Look-back window in hours (1 to 720; Defender's maximum, 30 days, is the default)",
+    )] = 720
 
 
-class TestConnectivityInput(BaseModel):
+class TestConnectivityInput(Model):
     """test_connectivity takes no input."""
 
-    model_config = ConfigDict(extra="forbid", title="test_connectivity input", defer_build=True)
+
+def _secret_schema(kind: type) -> dict[str, Any]:
+    if kind is Secret:
+        return {"type": "string", "format": "password", "writeOnly": True}
+    raise NotImplementedError(kind)
 
 
-def _configuration_schema() -> dict[str, Any]:
-    from connector.settings import Settings
+def _schema(shape: type, title: str | None = None) -> dict[str, Any]:
+    """A struct's JSON Schema, in the form the platform generators read: the struct's own schema at the
+    top (its nested structs under $defs), each property titled, a string enum typed and in the order
+    it was declared (a UI lists the choices in that order), and a secret property (writeOnly) marked
+    x-secret."""
+    import msgspec
 
-    schema = Settings.model_json_schema()
-    for name, field in Settings.model_fields.items():
-        if SecretStr in getattr(field.annotation, "__args__", (field.annotation,)):
-            schema["properties"][name]["x-secret"] = True
+    (reference,), defs = msgspec.json.schema_components([shape], schema_hook=_secret_schema,
+                                                        ref_template="#/$defs/{name}")
+    schema: dict[str, Any] = defs.pop(reference["$ref"].rsplit("/", 1)[1])
+    if title:
+        schema["title"] = title
+    orders = _declared_choices(shape)
+    for node in (schema, *defs.values()):
+        _annotate(node, orders)
+    if defs:
+        schema["$defs"] = defs
+    schema = _sorted_keys(schema)
     schema["$schema"] = SCHEMA_DIALECT
     return schema
 
 
-def _schema(model: type[BaseModel]) -> dict[str, Any]:
-    schema = model.model_json_schema()
-    schema["$schema"] = SCHEMA_DIALECT
-    return schema
+def _sorted_keys(node: Any, *, names: bool = False) -> Any:
+    """Keywords in sorted order (a stable, reviewable manifest.json); property names keep the order
+    they were declared in, the order a form lists them."""
+    if isinstance(node, dict):
+        keys = list(node) if names else sorted(node)
+        return {key: _sorted_keys(node[key], names=key == "properties" and not names) for key in keys}
+    if isinstance(node, list):
+        return [_sorted_keys(item) for item in node]
+    return node
+
+
+def _declared_choices(shape: Any, found: dict[frozenset[Any], list[Any]] | None = None) -> dict[frozenset[Any],
+                                                                                          list[Any]]:
+    """Every Literal's and Enum's values in declaration order (msgspec sorts them), by value set."""
+    import enum
+    import typing
+
+    import msgspec
+
+    found = {} if found is None else found
+    if isinstance(shape, type) and issubclass(shape, enum.Enum):
+        values = [member.value for member in shape]
+        found[frozenset(values)] = values
+    elif isinstance(shape, type) and issubclass(shape, msgspec.Struct):
+        for field in msgspec.structs.fields(shape):
+            _declared_choices(field.type, found)
+    elif typing.get_origin(shape) is typing.Literal:
+        found[frozenset(typing.get_args(shape))] = list(typing.get_args(shape))
+    else:
+        for argument in typing.get_args(shape):
+            _declared_choices(argument, found)
+    return found
+
+
+def _annotate(node: dict[str, Any], orders: dict[frozenset[Any], list[Any]]) -> None:
+    if "enum" in node:
+        node["enum"] = orders.get(frozenset(node["enum"]), node["enum"])
+        if all(isinstance(v, str) for v in node["enum"]):
+            node.setdefault("type", "string")
+    if node.get("required") == []:
+        del node["required"]
+    for name, prop in node.get("properties", {}).items():
+        branches = prop.get("anyOf", [prop])
+        for branch in branches:
+            _annotate(branch, orders)
+        if not any("$ref" in branch for branch in branches):
+            prop.setdefault("title", name.replace("_", " ").title())
+        if any(branch.get("writeOnly") for branch in branches):
+            prop["x-secret"] = True
 
 
 def _examples() -> list[dict[str, Any]]:
@@ -155,6 +212,7 @@ def _examples() -> list[dict[str, Any]]:
 def build_manifest() -> dict[str, Any]:
     """manifest.json as the models define it."""
     from connector.results import ConnectivityResult, IpStatisticsResult
+    from connector.settings import Settings
 
     return {
         "name": "mde-ipstats",
@@ -171,7 +229,7 @@ def build_manifest() -> dict[str, Any]:
             "permission": "Ip.Read.All (application, admin consent)",
             "rate_limits": {"per_minute": 100, "per_hour": 1500, "per": "application and tenant"},
         },
-        "configuration": _configuration_schema(),
+        "configuration": _schema(Settings),
         "actions": {
             "get_ip_statistics": {
                 "display_name": "get ip statistics",
@@ -179,8 +237,8 @@ def build_manifest() -> dict[str, Any]:
                                "first and last seen, in the look-back window. One result per address.",
                 "type": "investigate",
                 "read_only": True,
-                "input": _schema(GetIpStatisticsInput),
-                "output": _schema(IpStatisticsResult),
+                "input": _schema(GetIpStatisticsInput, "get_ip_statistics input"),
+                "output": _schema(IpStatisticsResult, "get_ip_statistics result"),
                 "examples": _examples(),
             },
             "test_connectivity": {
@@ -189,8 +247,8 @@ def build_manifest() -> dict[str, Any]:
                                "answers; says which of the three failed.",
                 "type": "test",
                 "read_only": True,
-                "input": _schema(TestConnectivityInput),
-                "output": _schema(ConnectivityResult),
+                "input": _schema(TestConnectivityInput, "test_connectivity input"),
+                "output": _schema(ConnectivityResult, "test_connectivity result"),
                 "examples": [],
             },
             **_sign_in_actions(),
@@ -230,24 +288,24 @@ def _sign_in_actions() -> dict[str, Any]:
     from connector.signin import CompleteSignInInput, SignInResult, SignOutInput, StartSignInInput
 
     started, completed = _sign_in_examples()
-    common = {"type": "generic", "read_only": True, "output": _schema(SignInResult)}
+    common = {"type": "generic", "read_only": True, "output": _schema(SignInResult, "sign-in result")}
     return {
         "start_sign_in": {
             **common, "display_name": "start sign in",
             "description": "Delegated access: starts a device-code sign-in and returns the URL and code the analyst "
                            "enters there; then run complete sign in.",
-            "input": _schema(StartSignInInput), "examples": started,
+            "input": _schema(StartSignInInput, "start_sign_in input"), "examples": started,
         },
         "complete_sign_in": {
             **common, "display_name": "complete sign in",
             "description": "Delegated access: checks (once, or for up to wait_s seconds) whether the analyst has "
                            "finished signing in; summary.state is pending or signed_in.",
-            "input": _schema(CompleteSignInInput), "examples": completed,
+            "input": _schema(CompleteSignInInput, "complete_sign_in input"), "examples": completed,
         },
         "sign_out": {
             **common, "display_name": "sign out",
             "description": "Delegated access: forgets the signed-in analyst's tokens.",
-            "input": _schema(SignOutInput), "examples": [],
+            "input": _schema(SignOutInput, "sign_out input"), "examples": [],
         },
     }
 

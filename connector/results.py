@@ -1,25 +1,26 @@
 """The standard result object: one per input item, the shape playbooks rely on.
 
-The pydantic models here are the single definition of the result; manifest.json's output schema is
-checked against them by a test, so the declaration and the code cannot drift apart.
+The structs here are the single definition of the result; manifest.json's output schemas are
+generated from them (manifest.py), so the declaration and the code cannot drift apart.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import msgspec
+from msgspec import Meta, field
 
 from connector.errors import Category, ConnectorError
 from connector.meaning import Scope, Verdict
+from connector.models import Model, to_builtins
 
 Status = Literal["success", "failed"]
+Hours = Annotated[float, Meta(ge=0)]
 
 
-class ErrorInfo(BaseModel):
+class ErrorInfo(Model, kw_only=True):
     """Why a result failed, in terms a playbook can branch on."""
-
-    model_config = ConfigDict(extra="forbid")
 
     category: Category
     http_status: int | None = None
@@ -40,7 +41,7 @@ class ErrorInfo(BaseModel):
         )
 
 
-class OrgStatistics(BaseModel):
+class OrgStatistics(Model):
     """One IP's organization statistics as Defender reported them, with Defender's own field names.
 
     Both prevalence fields are always present whatever generation of the API answered, so that
@@ -48,55 +49,61 @@ class OrgStatistics(BaseModel):
     the result cache keeps: the facts, not what they meant at the time (see IpStatistics).
     """
 
-    model_config = ConfigDict(extra="forbid")
-
-    ipAddress: str = Field(description="The IP address, in canonical form")
-    organizationPrevalence: int = Field(ge=0, description="Distinct devices that communicated with the IP")
-    orgPrevalence: str = Field(description="The same count as a string, for playbooks written for the older API")
-    orgFirstSeen: str | None = Field(
-        description="First communication within the look-back window (not ever), RFC 3339 UTC; null if not seen")
-    orgLastSeen: str | None = Field(description="Last communication in the window, RFC 3339 UTC; null if not seen")
-    seenInOrg: bool = Field(description="True when at least one device communicated with the IP in the window")
-    lookBackHours: int = Field(ge=1, le=720, description="The look-back window the figures cover")
+    ipAddress: Annotated[str, Meta(description="The IP address, in canonical form")]
+    organizationPrevalence: Annotated[int, Meta(ge=0, description="Distinct devices that communicated with the IP")]
+    orgPrevalence: Annotated[str, Meta(description="The same count as a string, for playbooks written for the older "
+                                                   "API")]
+    orgFirstSeen: Annotated[str | None, Meta(
+        description="First communication within the look-back window (not ever), RFC 3339 UTC; null if not seen")]
+    orgLastSeen: Annotated[str | None, Meta(description="Last communication in the window, RFC 3339 UTC; null if "
+                                                        "not seen")]
+    seenInOrg: Annotated[bool, Meta(description="True when at least one device communicated with the IP in the "
+                                                "window")]
+    lookBackHours: Annotated[int, Meta(ge=1, le=720, description="The look-back window the figures cover")]
 
 
 class IpStatistics(OrgStatistics):
     """The statistics with what they mean (connector/meaning.py), judged when the answer is given."""
 
-    verdict: Verdict = Field(description="not_seen (0 devices), rare (at most rare_device_threshold devices) "
-                                         "or common")
-    ipScope: Scope = Field(description="The address's scope: private, public, loopback, link_local, multicast, "
-                                       "shared (100.64.0.0/10) or reserved")
-    ipScopeDetail: str | None = Field(description="Which reserved range (documentation, benchmarking, unspecified, "
-                                                  "...); null otherwise")
-    firstSeenAgeHours: float | None = Field(ge=0, description="Hours from orgFirstSeen to the answer; null if not seen")
-    lastSeenAgeHours: float | None = Field(ge=0, description="Hours from orgLastSeen to the answer; null if not seen")
-    newInWindow: bool | None = Field(
+    verdict: Annotated[Verdict, Meta(description="not_seen (0 devices), rare (at most rare_device_threshold "
+                                                 "devices) or common")]
+    ipScope: Annotated[Scope, Meta(description="The address's scope: private, public, loopback, link_local, "
+                                               "multicast, shared (100.64.0.0/10) or reserved")]
+    ipScopeDetail: Annotated[str | None, Meta(description="Which reserved range (documentation, benchmarking, "
+                                                          "unspecified, ...); null otherwise")]
+    firstSeenAgeHours: Annotated[Hours | None, Meta(description="Hours from orgFirstSeen to the answer; null if not "
+                                                                "seen")]
+    lastSeenAgeHours: Annotated[Hours | None, Meta(description="Hours from orgLastSeen to the answer; null if not "
+                                                               "seen")]
+    newInWindow: Annotated[bool | None, Meta(
         description="True when first seen within the last novelty_hours of a longer look-back window; null when "
-                    "the window is not longer than novelty_hours (too short to tell)")
+                    "the window is not longer than novelty_hours (too short to tell)")]
 
 
-class ActionResult(BaseModel):
+class ActionResult(Model):
     """One answer for one input item."""
-
-    model_config = ConfigDict(extra="forbid")
 
     action: str
     status: Status
     message: str
     parameters: dict[str, Any]
-    data: list[dict[str, Any]] = Field(default_factory=list)
-    summary: dict[str, Any] = Field(default_factory=dict)
+    data: list[dict[str, Any]] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
     error: ErrorInfo | None = None
-    cached: bool = Field(default=False, description="True when answered from the result cache")
-    cache_age_s: float | None = Field(default=None, description="Age of the cached answer in seconds")
+    cached: Annotated[bool, Meta(description="True when answered from the result cache")] = False
+    cache_age_s: Annotated[float | None, Meta(description="Age of the cached answer in seconds")] = None
 
     @property
     def succeeded(self) -> bool:
         return self.status == "success"
 
     def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        dumped: dict[str, Any] = to_builtins(self)
+        return dumped
+
+    def replace(self, **changes: Any) -> ActionResult:
+        """A copy with some fields changed."""
+        return msgspec.structs.replace(self, **changes)
 
     @classmethod
     def failure(cls, action: str, parameters: dict[str, Any], error: ConnectorError,
@@ -111,30 +118,24 @@ class ActionResult(BaseModel):
         )
 
 
-class IpStatisticsSummary(BaseModel):
+class IpStatisticsSummary(Model):
     """The summary of a get_ip_statistics result (empty when it failed)."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True)
-
-    organization_prevalence: int | None = Field(default=None, ge=0)
+    organization_prevalence: Annotated[int, Meta(ge=0)] | None = None
     seen_in_org: bool | None = None
     verdict: Verdict | None = None
-    ip_scope: Scope | None = Field(default=None, description="Present for every valid address, failed lookups too")
+    ip_scope: Annotated[Scope | None, Meta(description="Present for every valid address, failed lookups too")] = None
 
 
 class IpStatisticsResult(ActionResult):
     """get_ip_statistics' result as declared in manifest.json: the generic result, typed."""
 
-    model_config = ConfigDict(extra="forbid", title="get_ip_statistics result", defer_build=True)
-
-    data: list[IpStatistics] = Field(default_factory=list, max_length=1)  # type: ignore[assignment]
-    summary: IpStatisticsSummary = Field(default_factory=IpStatisticsSummary)  # type: ignore[assignment]
+    data: Annotated[list[IpStatistics], Meta(max_length=1)] = field(default_factory=list)  # type: ignore[assignment]
+    summary: IpStatisticsSummary = field(default_factory=IpStatisticsSummary)  # type: ignore[assignment]
 
 
-class ConnectivityChecks(BaseModel):
+class ConnectivityChecks(Model):
     """What test_connectivity proved, check by check."""
-
-    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     sign_in: bool
     permission: bool
@@ -143,13 +144,12 @@ class ConnectivityChecks(BaseModel):
     api_url: str
     token_audience: str | None
     token_roles: list[str]
-    user: str | None = Field(default=None, description="Delegated mode: the signed-in person (upn)")
-    token_scopes: list[str] = Field(default_factory=list, description="Delegated mode: the token's scp")
+    user: Annotated[str | None, Meta(description="Delegated mode: the signed-in person (upn)")] = None
+    token_scopes: Annotated[list[str], Meta(description="Delegated mode: the token's scp")] = field(
+        default_factory=list)
 
 
-class ConnectivitySummary(BaseModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True)
-
+class ConnectivitySummary(Model):
     sign_in: bool | None = None
     permission: bool | None = None
     api: bool | None = None
@@ -158,7 +158,6 @@ class ConnectivitySummary(BaseModel):
 class ConnectivityResult(ActionResult):
     """test_connectivity's result as declared in manifest.json."""
 
-    model_config = ConfigDict(extra="forbid", title="test_connectivity result", defer_build=True)
-
-    data: list[ConnectivityChecks] = Field(default_factory=list, max_length=1)  # type: ignore[assignment]
-    summary: ConnectivitySummary = Field(default_factory=ConnectivitySummary)  # type: ignore[assignment]
+    data: Annotated[list[ConnectivityChecks], Meta(max_length=1)] = field(  # type: ignore[assignment]
+        default_factory=list)
+    summary: ConnectivitySummary = field(default_factory=ConnectivitySummary)  # type: ignore[assignment]

@@ -1,7 +1,8 @@
 """The connector's configuration, validated before any network traffic.
 
-Field names are manifest.json's configuration fields (a test keeps the two in step). Secrets are
-pydantic SecretStr so that a repr, a log line or a validation error can never print them.
+Field names are manifest.json's configuration fields (manifest.json is generated from this struct).
+Secrets are connector.models.Secret, so that a repr, a log line or a validation error can never print
+them; a problem names the field and why, never the value given.
 """
 
 from __future__ import annotations
@@ -10,23 +11,17 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+import msgspec
+from msgspec import Meta
 
 from connector.endpoints import Cloud, Endpoints, Region, resolve_endpoints
 from connector.errors import ConfigurationError
+from connector.models import Secret, ShapeError, load
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _TENANT_DOMAIN = re.compile(r"^(?=.{4,253}$)([a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$")
@@ -37,165 +32,80 @@ StoreBackend = Literal["sqlite", "redis", "memory"]
 AuthMode = Literal["application", "delegated"]
 
 
-class Settings(BaseModel):
+def _about(text: str, **constraints: Any) -> Any:
+    return Meta(description=text, **constraints)
+
+
+class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Everything the core needs to reach one tenant's Defender API."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    tenant_id: Annotated[str, _about("Directory (tenant) ID: a GUID, or a verified domain name")]
+    client_id: Annotated[str, _about("Application (client) ID of the app registration")]
+    client_secret: Annotated[Secret | None, _about("Client secret (or use a certificate)")] = None
+    private_key: Annotated[Secret | None, _about("Certificate private key, PEM")] = None
+    thumbprint: Annotated[str | None, _about("SHA-1 thumbprint of the certificate, hex")] = None
+    public_certificate: Annotated[str | None, _about("The certificate, PEM (instead of thumbprint)")] = None
+    auth_mode: Annotated[AuthMode, _about(
+        "application: the app signs in with its secret or certificate (application Ip.Read.All); "
+        "delegated: an analyst signs in with a device code (mde-ipstats login, or the start/complete "
+        "sign in actions) and lookups run as that person (delegated Ip.Read.All and the View data "
+        "role); tenant_id and client_id only, no secret")] = "application"
+    cloud: Annotated[Cloud, _about("Microsoft cloud the tenant lives in")] = "commercial"
+    region: Annotated[Region, _about("Geo API host nearest the tenant's data")] = "auto"
+    api_url: Annotated[str | None, _about("Override: Defender API base URL")] = None
+    login_url: Annotated[str | None, _about("Override: Entra ID sign-in host")] = None
+    scope: Annotated[str | None, _about("Override: token scope")] = None
+    ca_bundle: Annotated[str | None, _about("CA bundle to trust: a PEM file's path, or the PEM text")] = None
+    proxy: Annotated[str | None, _about("HTTPS proxy URL for sign-in and API calls")] = None
+    timeout_s: Annotated[float, _about("Read timeout per HTTP request, seconds", gt=0, le=300)] = 30.0
+    item_budget_s: Annotated[float, _about("Time one IP may take, retries and rate-limit waits included",
+                                           gt=0, le=3600)] = 120.0
+    store_backend: Annotated[StoreBackend, _about("Where shared state lives")] = "sqlite"
+    store_url: Annotated[Secret | None, _about("Redis URL when store_backend is redis")] = None
+    cache_ttl_s: Annotated[float, _about("Result cache lifetime; 0 disables", ge=0, le=86400)] = 900.0
+    rate_limit_per_minute: Annotated[int, _about("Calls allowed per sliding minute", ge=1, le=100)] = 100
+    rate_limit_per_hour: Annotated[int, _about("Calls allowed per sliding hour", ge=1, le=1500)] = 1500
+    rate_limit_time_scale: Annotated[float, _about("Testing only: compress rate-limit windows (emulator)",
+                                                   gt=0, le=1000)] = 1.0
+    rare_device_threshold: Annotated[int, _about("An IP seen on at most this many devices is 'rare' (verdict)",
+                                                 ge=1, le=1_000_000)] = 5
+    novelty_hours: Annotated[int, _about("An IP first seen within this many hours of a longer window is new",
+                                         ge=1, le=720)] = 24
 
-    tenant_id: str = Field(description="Directory (tenant) ID: a GUID, or a verified domain name")
-    client_id: str = Field(description="Application (client) ID of the app registration")
-    client_secret: SecretStr | None = Field(default=None, description="Client secret (or use a certificate)")
-    private_key: SecretStr | None = Field(default=None, description="Certificate private key, PEM")
-    thumbprint: str | None = Field(default=None, description="SHA-1 thumbprint of the certificate, hex")
-    public_certificate: str | None = Field(default=None, description="The certificate, PEM (instead of thumbprint)")
-    auth_mode: AuthMode = Field(
-        default="application",
-        description="application: the app signs in with its secret or certificate (application Ip.Read.All); "
-                    "delegated: an analyst signs in with a device code (mde-ipstats login, or the start/complete "
-                    "sign in actions) and lookups run as that person (delegated Ip.Read.All and the View data "
-                    "role); tenant_id and client_id only, no secret")
-    cloud: Cloud = Field(default="commercial", description="Microsoft cloud the tenant lives in")
-    region: Region = Field(default="auto", description="Geo API host nearest the tenant's data")
-    api_url: str | None = Field(default=None, description="Override: Defender API base URL")
-    login_url: str | None = Field(default=None, description="Override: Entra ID sign-in host")
-    scope: str | None = Field(default=None, description="Override: token scope")
-    ca_bundle: str | None = Field(default=None, description="CA bundle to trust: a PEM file's path, or the PEM text")
-    proxy: str | None = Field(default=None, description="HTTPS proxy URL for sign-in and API calls")
-    timeout_s: float = Field(default=30.0, gt=0, le=300, description="Read timeout per HTTP request, seconds")
-    item_budget_s: float = Field(default=120.0, gt=0, le=3600,
-                                 description="Time one IP may take, retries and rate-limit waits included")
-    store_backend: StoreBackend = Field(default="sqlite", description="Where shared state lives")
-    store_url: SecretStr | None = Field(default=None, description="Redis URL when store_backend is redis")
-    cache_ttl_s: float = Field(default=900.0, ge=0, le=86400, description="Result cache lifetime; 0 disables")
-    rate_limit_per_minute: int = Field(default=100, ge=1, le=100, description="Calls allowed per sliding minute")
-    rate_limit_per_hour: int = Field(default=1500, ge=1, le=1500, description="Calls allowed per sliding hour")
-    rate_limit_time_scale: float = Field(default=1.0, gt=0, le=1000,
-                                         description="Testing only: compress rate-limit windows (emulator)")
-    rare_device_threshold: int = Field(default=5, ge=1, le=1_000_000,
-                                       description="An IP seen on at most this many devices is 'rare' (verdict)")
-    novelty_hours: int = Field(default=24, ge=1, le=720,
-                               description="An IP first seen within this many hours of a longer window is new")
+    def __post_init__(self) -> None:
+        """Each field's own rule (normalising what it accepts), then the rules across fields."""
+        problems = []
+        for name, check in _FIELD_CHECKS.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            try:
+                msgspec.structs.force_setattr(self, name, check(value))
+            except ValueError as exc:
+                problems.append(f"{name}: {exc}")
+        if not problems:
+            problems = self._across_fields()
+        if problems:
+            raise ValueError("; ".join(problems))
 
-    @field_validator("tenant_id")
-    @classmethod
-    def _tenant(cls, value: str) -> str:
-        value = value.strip()
-        if not (_GUID.match(value) or _TENANT_DOMAIN.match(value)):
-            raise ValueError("must be a GUID or a domain name such as contoso.onmicrosoft.com")
-        return value
-
-    @field_validator("client_id")
-    @classmethod
-    def _client(cls, value: str) -> str:
-        value = value.strip()
-        if not _GUID.match(value):
-            raise ValueError("must be the application (client) ID, a GUID")
-        return value
-
-    @field_validator("thumbprint")
-    @classmethod
-    def _thumbprint(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        value = value.replace(":", "").strip()
-        if not _THUMBPRINT.match(value):
-            raise ValueError("must be the certificate's SHA-1 thumbprint: 40 hex digits")
-        return value.upper()
-
-    @field_validator("api_url", "login_url")
-    @classmethod
-    def _https(cls, value: str | None) -> str | None:
-        if value is None or value == "":
-            return None
-        parts = urlsplit(value)
-        if parts.scheme != "https" or not parts.hostname:
-            raise ValueError("must be an https:// URL")
-        if parts.query or parts.fragment:
-            raise ValueError("must not carry a query or fragment")
-        if parts.username is not None or parts.password is not None:
-            raise ValueError("must not carry a user name or password (requests would send them instead of the token)")
-        return value.rstrip("/")
-
-    @field_validator("proxy")
-    @classmethod
-    def _proxy(cls, value: str | None) -> str | None:
-        if value is None or value == "":
-            return None
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an http:// or https:// proxy URL")
-        return value
-
-    @field_validator("ca_bundle")
-    @classmethod
-    def _ca_bundle(cls, value: str | None) -> str | None:
-        """A path to a PEM file, or the PEM text itself (what XSOAR and Cortex users paste): text is
-        written once to a content-addressed file, since requests verifies against a path."""
-        if value is None or value.strip() == "":
-            return None
-        if PEM_CERTIFICATE in value:
-            return str(materialise_pem(value))
-        path = Path(value).expanduser()
-        try:
-            text = path.read_text(encoding="ascii", errors="strict")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ValueError(f"cannot read the CA bundle file ({type(exc).__name__})") from None
-        if PEM_CERTIFICATE not in text:
-            raise ValueError("is not a PEM file of certificates")
-        return str(path)
-
-    @field_validator("private_key")
-    @classmethod
-    def _private_key(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or value.get_secret_value() == "":
-            return None
-        from cryptography.hazmat.primitives.serialization import load_pem_private_key
-
-        try:
-            load_pem_private_key(value.get_secret_value().encode(), password=None)
-        except (ValueError, TypeError):
-            raise ValueError("is not an unencrypted PEM private key") from None
-        return value
-
-    @field_validator("public_certificate")
-    @classmethod
-    def _certificate(cls, value: str | None) -> str | None:
-        if value is None or value == "":
-            return None
-        from cryptography.x509 import load_pem_x509_certificate
-
-        try:
-            load_pem_x509_certificate(value.encode())
-        except ValueError:
-            raise ValueError("is not a PEM certificate") from None
-        return value
-
-    @field_validator("client_secret", "store_url")
-    @classmethod
-    def _empty_secret_is_none(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or value.get_secret_value() == "":
-            return None
-        return value
-
-    @model_validator(mode="after")
-    def _one_credential(self) -> Settings:
+    def _across_fields(self) -> list[str]:
         has_secret = self.client_secret is not None
         has_cert = self.private_key is not None
         if self.auth_mode == "delegated":
             given = [name for name in ("client_secret", "private_key", "thumbprint", "public_certificate")
                      if getattr(self, name) is not None]
             if given:
-                raise ValueError(f"auth_mode delegated signs an analyst in as a public client, which sends no "
-                                 f"credential (Entra ID refuses one: AADSTS700025): remove {', '.join(given)}, or "
-                                 "use auth_mode application")
+                return [f"auth_mode delegated signs an analyst in as a public client, which sends no "
+                        f"credential (Entra ID refuses one: AADSTS700025): remove {', '.join(given)}, or "
+                        "use auth_mode application"]
         elif has_secret == has_cert:
-            raise ValueError("configure either client_secret or private_key (with thumbprint or "
-                             "public_certificate), not both and not neither")
+            return ["configure either client_secret or private_key (with thumbprint or "
+                    "public_certificate), not both and not neither"]
         if has_cert and not (self.thumbprint or self.public_certificate):
-            raise ValueError("private_key needs thumbprint or public_certificate")
+            return ["private_key needs thumbprint or public_certificate"]
         if self.store_backend == "redis" and self.store_url is None:
-            raise ValueError("store_backend redis needs store_url (redis://host:port/db)")
-        return self
+            return ["store_backend redis needs store_url (redis://host:port/db)"]
+        return []
 
     @property
     def endpoints(self) -> Endpoints:
@@ -211,9 +121,118 @@ class Settings(BaseModel):
         """Validate raw configuration; any problem becomes one ConfigurationError naming the fields."""
         cleaned = {k: v for k, v in values.items() if v is not None and v != ""}
         try:
-            return cls.model_validate(cleaned)
-        except ValidationError as exc:
-            raise ConfigurationError(describe_validation_error(exc)) from None
+            return load(cls, cleaned)
+        except ShapeError as exc:
+            raise ConfigurationError(describe_problems(exc.problems)) from None
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (checked again)."""
+        return msgspec.structs.replace(self, **changes)
+
+
+def describe_problems(problems: list[str], what: str = "configuration") -> str:
+    """One message naming each bad field and why (never the value given)."""
+    return f"Invalid {what}: " + "; ".join(problems)
+
+
+def _tenant(value: str) -> str:
+    value = value.strip()
+    if not (_GUID.match(value) or _TENANT_DOMAIN.match(value)):
+        raise ValueError("must be a GUID or a domain name such as contoso.onmicrosoft.com")
+    return value
+
+
+def _client(value: str) -> str:
+    value = value.strip()
+    if not _GUID.match(value):
+        raise ValueError("must be the application (client) ID, a GUID")
+    return value
+
+
+def _thumbprint(value: str) -> str:
+    value = value.replace(":", "").strip()
+    if not _THUMBPRINT.match(value):
+        raise ValueError("must be the certificate's SHA-1 thumbprint: 40 hex digits")
+    return value.upper()
+
+
+def _https(value: str) -> str | None:
+    if value == "":
+        return None
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ValueError("must be an https:// URL")
+    if parts.query or parts.fragment:
+        raise ValueError("must not carry a query or fragment")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not carry a user name or password (requests would send them instead of the token)")
+    return value.rstrip("/")
+
+
+def _proxy(value: str) -> str | None:
+    if value == "":
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// proxy URL")
+    return value
+
+
+def _ca_bundle(value: str) -> str | None:
+    """A path to a PEM file, or the PEM text itself (what XSOAR and Cortex users paste): text is
+    written once to a content-addressed file, since requests verifies against a path."""
+    if value.strip() == "":
+        return None
+    if PEM_CERTIFICATE in value:
+        return str(materialise_pem(value))
+    path = Path(value).expanduser()
+    try:
+        text = path.read_text(encoding="ascii", errors="strict")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read the CA bundle file ({type(exc).__name__})") from None
+    if PEM_CERTIFICATE not in text:
+        raise ValueError("is not a PEM file of certificates")
+    return str(path)
+
+
+def _private_key(value: Secret | str) -> Secret | None:
+    key = _secret(value)
+    if key is None:
+        return None
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        load_pem_private_key(key.get_secret_value().encode(), password=None)
+    except (ValueError, TypeError):
+        raise ValueError("is not an unencrypted PEM private key") from None
+    return key
+
+
+def _certificate(value: str) -> str | None:
+    if value == "":
+        return None
+    from cryptography.x509 import load_pem_x509_certificate
+
+    try:
+        load_pem_x509_certificate(value.encode())
+    except ValueError:
+        raise ValueError("is not a PEM certificate") from None
+    return value
+
+
+def _secret(value: Secret | str) -> Secret | None:
+    """An empty secret is no secret (forms send "" for a field left blank). A str is what code passes
+    (Settings(client_secret="...")); load() has already decoded configuration into a Secret."""
+    secret = Secret(value) if isinstance(value, str) else value
+    return None if secret.get_secret_value() == "" else secret
+
+
+_FIELD_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "tenant_id": _tenant, "client_id": _client, "thumbprint": _thumbprint, "api_url": _https, "login_url": _https,
+    "proxy": _proxy, "ca_bundle": _ca_bundle, "private_key": _private_key, "public_certificate": _certificate,
+    "client_secret": _secret, "store_url": _secret,
+}
+"""Settings' per-field rules, run by Settings.__post_init__ in this order (before the cross-field rules)."""
 
 
 def materialise_pem(text: str) -> Path:
@@ -236,15 +255,3 @@ def materialise_pem(text: str) -> Path:
             handle.write(text.strip() + "\n")
         partial.replace(path)
     return path
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    """A message naming each bad field and why, and never echoing the submitted value."""
-    problems = []
-    for err in exc.errors(include_input=False, include_url=False):
-        field = ".".join(str(p) for p in err["loc"]) or "configuration"
-        reason = str(err["msg"]).removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            reason = "is not a known configuration field"
-        problems.append(f"{field}: {reason}")
-    return "Invalid configuration: " + "; ".join(problems)

@@ -14,13 +14,14 @@ the URL and the code (message, data and summary) and a playbook can branch on ``
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from msgspec import Meta, field
 
 from connector.errors import ConfigurationError, ConnectorError, InvalidInputError
+from connector.models import Model, ShapeError, load, to_builtins
 from connector.results import ActionResult
-from connector.settings import describe_validation_error
+from connector.settings import describe_problems
 
 if TYPE_CHECKING:
     from connector.delegated import DelegatedTokenProvider, SignInProgress
@@ -34,46 +35,37 @@ MAX_WAIT_S = 900
 SignInState = Literal["pending", "signed_in", "signed_out"]
 
 
-class StartSignInInput(BaseModel):
+class StartSignInInput(Model):
     """start_sign_in takes no input."""
 
-    model_config = ConfigDict(extra="forbid", title="start_sign_in input", defer_build=True)
 
-
-class CompleteSignInInput(BaseModel):
+class CompleteSignInInput(Model):
     """Inputs of complete_sign_in."""
 
-    model_config = ConfigDict(extra="forbid", title="complete_sign_in input", defer_build=True)
-
-    wait_s: int = Field(default=0, ge=0, le=MAX_WAIT_S,
-                        description="Seconds to keep polling for the person to finish (0: poll once and return)")
+    wait_s: Annotated[int, Meta(ge=0, le=MAX_WAIT_S, description="Seconds to keep polling for the person to finish "
+                                                                  "(0: poll once and return)")] = 0
 
 
-class SignOutInput(BaseModel):
+class SignOutInput(Model):
     """sign_out takes no input."""
 
-    model_config = ConfigDict(extra="forbid", title="sign_out input", defer_build=True)
 
-
-class SignInData(BaseModel):
+class SignInData(Model):
     """Where a delegated sign-in stands."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True)
-
     state: SignInState
-    user: str | None = Field(default=None, description="The signed-in (or signed-out) person's user name")
-    verification_uri: str | None = Field(default=None, description="Where the person signs in")
-    user_code: str | None = Field(default=None, description="The code the person types there")
-    message: str | None = Field(default=None, description="Entra ID's instructions for the person")
-    expires_in_s: int | None = Field(default=None, description="Seconds the code stays valid")
-    expires_at: str | None = Field(default=None, description="When the code expires (RFC 3339 UTC)")
-    interval_s: int | None = Field(default=None, description="Polling interval Entra ID asks for")
-    scopes: list[str] = Field(default_factory=list, description="Delegated permissions in the user's token")
+    user: Annotated[str | None, Meta(description="The signed-in (or signed-out) person's user name")] = None
+    verification_uri: Annotated[str | None, Meta(description="Where the person signs in")] = None
+    user_code: Annotated[str | None, Meta(description="The code the person types there")] = None
+    message: Annotated[str | None, Meta(description="Entra ID's instructions for the person")] = None
+    expires_in_s: Annotated[int | None, Meta(description="Seconds the code stays valid")] = None
+    expires_at: Annotated[str | None, Meta(description="When the code expires (RFC 3339 UTC)")] = None
+    interval_s: Annotated[int | None, Meta(description="Polling interval Entra ID asks for")] = None
+    scopes: Annotated[list[str], Meta(description="Delegated permissions in the user's token")] = field(
+        default_factory=list)
 
 
-class SignInSummary(BaseModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True)
-
+class SignInSummary(Model, omit_defaults=True):
     state: SignInState | None = None
     user: str | None = None
     verification_uri: str | None = None
@@ -84,10 +76,8 @@ class SignInSummary(BaseModel):
 class SignInResult(ActionResult):
     """The result of start_sign_in, complete_sign_in and sign_out, as declared in manifest.json."""
 
-    model_config = ConfigDict(extra="forbid", title="sign-in result", defer_build=True)
-
-    data: list[SignInData] = Field(default_factory=list, max_length=1)  # type: ignore[assignment]
-    summary: SignInSummary = Field(default_factory=SignInSummary)  # type: ignore[assignment]
+    data: Annotated[list[SignInData], Meta(max_length=1)] = field(default_factory=list)  # type: ignore[assignment]
+    summary: SignInSummary = field(default_factory=SignInSummary)  # type: ignore[assignment]
 
 
 def _provider(tokens: object, action: str) -> DelegatedTokenProvider:
@@ -103,7 +93,7 @@ def _result(action: str, parameters: dict[str, Any], message: str, data: SignInD
     summary = SignInSummary(state=data.state, user=data.user, verification_uri=data.verification_uri,
                             user_code=data.user_code, expires_at=data.expires_at)
     return ActionResult(action=action, status="success", message=message, parameters=parameters,
-                        data=[data.model_dump(mode="json")], summary=summary.model_dump(mode="json", exclude_none=True))
+                        data=[to_builtins(data)], summary=to_builtins(summary))
 
 
 def start_sign_in(tokens: object, deadline: float) -> ActionResult:
@@ -121,10 +111,9 @@ def start_sign_in(tokens: object, deadline: float) -> ActionResult:
 
 def parse_wait(params: Mapping[str, Any]) -> int:
     try:
-        return CompleteSignInInput.model_validate(dict(params)).wait_s
-    except ValidationError as exc:
-        raise InvalidInputError(describe_validation_error(exc).replace("Invalid configuration", "Invalid input"),
-                                code="InvalidInput") from None
+        return load(CompleteSignInInput, params).wait_s
+    except ShapeError as exc:
+        raise InvalidInputError(describe_problems(exc.problems, "input"), code="InvalidInput") from None
 
 
 def complete_sign_in(tokens: object, params: Mapping[str, Any]) -> ActionResult:

@@ -70,11 +70,10 @@ def _analyzer_venv(analyzer_dir: Path, venv: Path) -> Path:
     stamp_file = venv / STAMP
     if python.is_file() and stamp_file.is_file() and stamp_file.read_text().strip() == stamp:
         return python
-    if not python.is_file():
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True, timeout=120)
+    # Made afresh whenever the archive changed: a new build of the same version may bring a new
+    # dependency, which pip would not install over the old build it calls satisfied.
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True, timeout=120)
     _pip(python, "install", "-r", str(requirements))
-    # Same version, new build (the core changed): pip would call it satisfied, so put the wheel in again.
-    _pip(python, "install", "--no-deps", "--force-reinstall", *map(str, wheels))
     stamp_file.write_text(stamp + "\n")
     return python
 

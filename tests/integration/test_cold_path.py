@@ -21,7 +21,8 @@ import json, sys
 import connector
 config, state_dir, params, action = json.loads(sys.argv[1])
 results = connector.run(action, params, config, state_dir=state_dir)
-heavy = ("msal", "jsonschema", "pyrate_limiter", "filelock", "connector.delegated", "redis", "tqdm", "requests")
+heavy = ("msal", "jsonschema", "pydantic", "pyrate_limiter", "filelock", "connector.delegated", "redis", "tqdm",
+         "requests")
 print(json.dumps({"results": [r.to_dict() for r in results],
                   "loaded": sorted(name for name in heavy if name in sys.modules)}))
 """
@@ -49,7 +50,7 @@ def test_a_lookup_whose_token_is_cached_imports_no_msal_and_no_jsonschema(emulat
     assert second["results"][0]["status"] == "success" and second["results"][0]["cached"] is False
     assert emulator.counters()["token_requests"] == tokens_before  # the token came from the shared cache
     assert "msal" not in second["loaded"] and "jsonschema" not in second["loaded"] and "requests" in second["loaded"]
-    assert "connector.delegated" not in second["loaded"]
+    assert "connector.delegated" not in second["loaded"] and "pydantic" not in second["loaded"]
 
 
 def test_a_result_cache_hit_opens_no_rate_gate_and_reads_no_token(emulator, config: dict, tmp_path: Path) -> None:
@@ -60,7 +61,7 @@ def test_a_result_cache_hit_opens_no_rate_gate_and_reads_no_token(emulator, conf
     hit = fresh_process(cached, tmp_path, {"ip": DOC_IP})
 
     assert hit["results"][0]["cached"] is True and emulator.counters()["api_calls"] == calls_before
-    assert hit["loaded"] == []  # no HTTP stack, no MSAL, no schema, no rate limiter, no file lock
+    assert hit["loaded"] == []  # no HTTP stack, no MSAL, no schema or model library, no rate limiter, no file lock
 
 
 def test_unusual_input_still_meets_the_schema(emulator, config: dict, tmp_path: Path) -> None:

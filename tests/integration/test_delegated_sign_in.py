@@ -12,6 +12,7 @@ import pytest
 
 from connector import ActionResult, run
 from connector.auth import forget_process_tokens
+from connector.models import load
 from connector.results import ConnectivityResult
 from emulator import Emulator
 
@@ -269,7 +270,7 @@ def test_test_connectivity_reports_the_user_and_scp(emu: Emulator, tmp_path: Pat
     assert emu.users["analyst"].upn in result.message and "scp: Ip.Read.All" in result.message
     assert result.summary == {"sign_in": True, "permission": True, "api": True}
     assert result.data[0]["user"] == emu.users["analyst"].upn and result.data[0]["token_scopes"] == ["Ip.Read.All"]
-    ConnectivityResult.model_validate(result.to_dict())
+    load(ConnectivityResult, result.to_dict())
 
 
 def test_test_connectivity_with_nobody_signed_in_says_how_to_sign_in(emu: Emulator, tmp_path: Path) -> None:

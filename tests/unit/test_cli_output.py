@@ -39,12 +39,11 @@ def test_the_table_shows_verdict_and_scope_and_marks_not_seen_and_failures() -> 
                                "seenInOrg": True, "lookBackHours": 720, "verdict": "common", "ipScope": "private",
                                "ipScopeDetail": None, "firstSeenAgeHours": 900.0, "lastSeenAgeHours": 876.0,
                                "newInWindow": False}])
-    rare = seen.model_copy(update={"parameters": {"ip": "8.8.8.8"}, "data": [dict(
+    rare = seen.replace(parameters={"ip": "8.8.8.8"}, data=[dict(
         seen.data[0], ipAddress="8.8.8.8", organizationPrevalence=2, verdict="rare", ipScope="public",
-        firstSeenAgeHours=3.2, newInWindow=True)]})
-    never = seen.model_copy(update={"data": [dict(seen.data[0], organizationPrevalence=0, seenInOrg=False,
-                                                  orgFirstSeen=None, orgLastSeen=None, verdict="not_seen")],
-                                    "cached": True, "cache_age_s": 42.0})
+        firstSeenAgeHours=3.2, newInWindow=True)])
+    never = seen.replace(data=[dict(seen.data[0], organizationPrevalence=0, seenInOrg=False, orgFirstSeen=None,
+                                    orgLastSeen=None, verdict="not_seen")], cached=True, cache_age_s=42.0)
     failed = ActionResult.failure("get_ip_statistics", {"ip": "x"}, InvalidInputError("'x' is not an IP address"))
     denied = ActionResult.failure("get_ip_statistics", {"ip": "10.9.9.9"}, InvalidInputError("400 from Defender"),
                                   {"ip_scope": "private"})
@@ -64,8 +63,8 @@ def test_connectivity_shows_which_check_failed() -> None:
 
     checks = {"sign_in": True, "permission": False, "api": False, "login_url": "https://l", "api_url": "https://a",
               "token_audience": "x", "token_roles": []}
-    failed = ActionResult.failure("test_connectivity", {}, PermissionDeniedError("no Ip.Read.All")).model_copy(
-        update={"data": [checks]})
+    failed = ActionResult.failure("test_connectivity", {}, PermissionDeniedError("no Ip.Read.All")).replace(
+        data=[checks])
     lines = render_connectivity(failed).splitlines()
     assert lines[:2] == ["sign-in      ok", "Ip.Read.All  FAILED"]
     assert lines[-1] == "no Ip.Read.All"

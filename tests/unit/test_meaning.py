@@ -10,6 +10,7 @@ from connector.actions import Connector
 from connector.interpret import Judgement, describe, interpret, summary_of
 from connector.mapping import not_seen, statistics_from_body
 from connector.meaning import age_hours, ago, ip_scope, new_in_window, verdict
+from connector.models import load, to_builtins
 from connector.ratelimit import UnlimitedGate
 from connector.results import IpStatisticsResult, OrgStatistics
 from connector.settings import Settings
@@ -139,7 +140,7 @@ def test_a_cached_answer_recomputes_its_ages_from_the_stored_timestamps(tmp_path
     first_seen = stored_hour_ago.strftime("%Y-%m-%dT%H:%M:%SZ")  # "first seen 0 hours ago" when it was stored
     facts = OrgStatistics(ipAddress="10.3.0.1", organizationPrevalence=2, orgPrevalence="2", orgFirstSeen=first_seen,
                           orgLastSeen=first_seen, seenInOrg=True, lookBackHours=720)
-    entry = {"format": 1, "stored_at": time.time() - 3600, "data": facts.model_dump(mode="json")}
+    entry = {"format": 1, "stored_at": time.time() - 3600, "data": to_builtins(facts)}
     connector.cache._store.set(connector.cache._key("result", "10.3.0.1", 720), json.dumps(entry).encode())
     client = _OneAnswerClient(facts)
     connector.client = client  # type: ignore[assignment]
@@ -150,7 +151,7 @@ def test_a_cached_answer_recomputes_its_ages_from_the_stored_timestamps(tmp_path
     data = result.data[0]
     assert 0.99 <= data["firstSeenAgeHours"] <= 1.01 and 0.99 <= data["lastSeenAgeHours"] <= 1.01
     assert "first 1 hour ago" in result.message
-    IpStatisticsResult.model_validate(result.to_dict())  # the declared output shape
+    load(IpStatisticsResult, result.to_dict())  # the declared output shape
 
 
 def test_thresholds_come_from_the_configuration(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -184,4 +185,4 @@ def test_a_failed_lookup_of_a_valid_address_still_carries_its_scope(tmp_path) ->
     assert [r.status for r in results] == ["failed", "failed", "failed"]
     assert [r.summary.get("ip_scope") for r in results] == ["private", "shared", None]
     for result in results:
-        IpStatisticsResult.model_validate(result.to_dict())
+        load(IpStatisticsResult, result.to_dict())

@@ -152,7 +152,7 @@ class MdeIpStatistics(Analyzer):  # type: ignore[misc, unused-ignore]
         state_dir = self.state_dir()
         hours = self.get_param("parameters.lookback_hours") or self.setting("lookback_hours")
         results = connector.run(ACTION, {"ip": ip, "lookback_hours": hours}, config, state_dir=state_dir)
-        full: dict[str, Any] = results[0].model_dump(mode="json")
+        full: dict[str, Any] = results[0].to_dict()
         error = full["error"] or {"message": full["message"]}
         if full["status"] != "success":
             message = failure_message(error)

@@ -127,7 +127,7 @@ def _soar_result(result: Any, output_cls: type[Any] = IpStatisticsOutput,
     for item in result.data:
         soar_result.add_data(output_cls.model_validate(item).model_dump(by_alias=True))
     summary = dict(result.summary)
-    summary["error"] = result.error.model_dump(mode="json") if result.error is not None else None
+    summary["error"] = result.to_dict()["error"]
     summary["cached"] = result.cached
     summary["cache_age_s"] = result.cache_age_s
     soar_result.set_summary(summary_cls.model_validate(summary).model_dump(by_alias=True))

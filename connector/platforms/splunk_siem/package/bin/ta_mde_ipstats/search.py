@@ -125,7 +125,7 @@ class _Search:
         def lookup(ip: str) -> Any:
             # The core reads item_budget_s when a lookup starts: give it what the search has left.
             budget_s = min(3600.0, self.wait_budget.left_s + HTTP_ALLOWANCE_CALLS * timeout_s)
-            connector.settings = connector.settings.model_copy(update={"item_budget_s": budget_s})
+            connector.settings = connector.settings.replace(item_budget_s=budget_s)
             return connector.get_ip_statistics({"ip": ip, "lookback_hours": hours})[0]
 
         self.enricher = Enricher(command.field, lookup, self.prefix)
