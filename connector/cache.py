@@ -13,8 +13,9 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from connector.inputs import canonical_ip
 from connector.state import StateStore
@@ -22,8 +23,7 @@ from connector.state import StateStore
 _FORMAT = 1
 
 
-@dataclass(frozen=True)
-class CachedAnswer:
+class CachedAnswer(msgspec.Struct, frozen=True):
     data: dict[str, Any]
     """The OrgStatistics dict (Defender's facts) exactly as it was stored."""
     age_s: float

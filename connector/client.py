@@ -12,11 +12,11 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
+import msgspec
 import requests
 
 from connector.auth import TokenProvider, token_claims
@@ -46,8 +46,7 @@ DEFAULT_RETRY_AFTER_S = 10.0
 """Used when a 429 arrives without Retry-After (Defender always sends one; a proxy may not)."""
 
 
-@dataclass
-class _Answer:
+class _Answer(msgspec.Struct):
     status: int
     headers: requests.structures.CaseInsensitiveDict[str]
     body: bytes

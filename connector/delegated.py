@@ -34,11 +34,11 @@ import os
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import requests
 from cryptography.fernet import InvalidToken
 from cryptography.hazmat.primitives import hashes
@@ -135,8 +135,7 @@ def installation_key(state_dir: Path) -> bytes:
     return key
 
 
-@dataclass(frozen=True)
-class SignInStarted:
+class SignInStarted(msgspec.Struct, frozen=True):
     verification_uri: str
     user_code: str
     message: str
@@ -145,8 +144,7 @@ class SignInStarted:
     interval_s: int
 
 
-@dataclass(frozen=True)
-class SignInProgress:
+class SignInProgress(msgspec.Struct, frozen=True):
     state: str                         # "pending" | "signed_in"
     user: str | None = None
     message: str = ""

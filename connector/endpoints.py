@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
+
+import msgspec
 
 Cloud = Literal["commercial", "gcc", "gcc-high", "dod"]
 Region = Literal["auto", "us", "eu", "uk", "au", "swa", "ina"]
@@ -12,8 +13,7 @@ CLOUDS: tuple[Cloud, ...] = ("commercial", "gcc", "gcc-high", "dod")
 REGIONS: tuple[Region, ...] = ("auto", "us", "eu", "uk", "au", "swa", "ina")
 
 
-@dataclass(frozen=True)
-class Endpoints:
+class Endpoints(msgspec.Struct, frozen=True):
     api_url: str
     login_url: str
     scope: str

@@ -12,8 +12,9 @@ import ipaddress
 import re
 import reprlib
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from connector.errors import InvalidInputError
 
@@ -33,8 +34,7 @@ _REPR.maxlevel = 2
 _REPR.maxother = _SHOWN_CHARS
 
 
-@dataclass(frozen=True)
-class ParsedItem:
+class ParsedItem(msgspec.Struct, frozen=True):
     """One input item: either a canonical address or the reason it was refused."""
 
     raw: str

@@ -7,7 +7,6 @@ so an hour-old entry says "first seen 4 hours ago", not the "3 hours ago" it sai
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,8 +16,7 @@ from connector.meaning import age_hours, ago, ip_scope, new_in_window, verdict
 from connector.results import IpStatistics, OrgStatistics
 
 
-@dataclass(frozen=True)
-class Judgement:
+class Judgement(msgspec.Struct, frozen=True):
     """The two thresholds a SOC tunes (manifest.json configuration)."""
 
     rare_device_threshold: int = 5

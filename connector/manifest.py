@@ -11,7 +11,6 @@ needs and the delegated sign-in machinery are imported when something asks for t
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from functools import cache
@@ -364,6 +363,8 @@ def input_validator(action: str) -> jsonschema.protocols.Validator:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import argparse  # here, not at the top: every action process imports this module, few run main()
+
     parser = argparse.ArgumentParser(description="Generate or check manifest.json from the models.")
     parser.add_argument("--write", type=Path, nargs="?", const=Path(MANIFEST_NAME), help="write the manifest")
     args = parser.parse_args(argv)

@@ -12,9 +12,10 @@ The scope needs no Defender at all (it is a fact of the address, from the standa
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
+
+import msgspec
 
 Verdict = Literal["not_seen", "rare", "common"]
 Scope = Literal["private", "public", "loopback", "link_local", "multicast", "shared", "reserved"]
@@ -22,8 +23,7 @@ Scope = Literal["private", "public", "loopback", "link_local", "multicast", "sha
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-@dataclass(frozen=True)
-class IpScope:
+class IpScope(msgspec.Struct, frozen=True):
     """The address's place in the Internet's address plan; ``detail`` names the reserved sub-case."""
 
     scope: Scope
