@@ -40,9 +40,10 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, runtime_checkable
+
+import msgspec
 
 from connector.errors import ConfigurationError, RateLimitedError
 from connector.settings import Settings
@@ -110,8 +111,7 @@ def wait_ms(windows: Sequence[Window], now_ms: int, nth_newest: Callable[[int], 
     return wait
 
 
-@dataclass(frozen=True)
-class Budget:
+class Budget(msgspec.Struct, frozen=True):
     """The calls allowed per window and how long the gate takes each window to be, in real seconds."""
 
     per_minute: int = 100
