@@ -224,3 +224,21 @@ def test_the_redis_log_expires_after_its_longest_window(redis_url: str, namespac
     longest_ms = max(window.interval for window in spec.rates())
     assert client.zcard(log_key) == 1
     assert longest_ms < client.pttl(log_key) <= longest_ms + 1000
+
+
+def test_processes_opening_a_new_gate_at_once_all_get_in(shared: dict[str, Any], workers: Any) -> None:
+    # No gate is opened beforehand: the workers race to create the rate log (SQLite: file, table, WAL).
+    budget = {**FAST, "time_scale": 6.0}  # a 10.2 s window: the six calls are still in it when counted below
+    spec = {**shared, "budget": budget, "budget_s": 5.0, "start_at": time.time() + 3.0}
+    answers = workers.run("acquire-once", [spec] * 6)
+    assert [answer["retry_after_s"] for answer in answers] == [None] * 6
+    with pytest.raises(RateLimitedError):  # all six were counted: 14 more fill the window of 20
+        rest = gate(shared, time_scale=6.0)
+        deadline = time.monotonic() + 0.1
+        for _ in range(15):
+            rest.acquire(deadline)
+    if shared["backend"] == "sqlite":
+        import sqlite3
+
+        with sqlite3.connect(Path(shared["where"]) / "ratelimit.sqlite3") as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
