@@ -204,18 +204,28 @@ class SqliteStateStore:
         self._conn.execute("PRAGMA synchronous=NORMAL")
         if ready not in _SQLITE_READY:
             if not self._set_up_already():
-                # Switching to WAL needs the database to itself, and SQLite may refuse that at once (no
-                # busy wait) while another process is opening it: set up one process at a time.
-                from filelock import FileLock
-
-                with FileLock(f"{self.path}.setup-lock", mode=0o600, timeout=60):
-                    self._conn.execute("PRAGMA journal_mode=WAL")
+                self._switch_to_wal()
+                with self._write() as conn:
                     for statement in self._SCHEMA:
-                        self._conn.execute(statement)
+                        conn.execute(statement)
             _SQLITE_READY.add(ready)
 
+    def _switch_to_wal(self, timeout_s: float = 60.0) -> None:
+        """Switching to WAL needs the file to itself, and SQLite refuses at once (no busy wait) while
+        another process is in it, by an error or by leaving the mode as it was: retry, bounded, until
+        this process's switch or another's has taken (the mode is kept in the file)."""
+        delays = _poll_delays(time.monotonic() + timeout_s)
+        while True:
+            with contextlib.suppress(sqlite3.OperationalError):
+                if str(self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]).lower() == "wal":
+                    return
+            delay = next(delays, None)
+            if delay is None:
+                raise sqlite3.OperationalError(f"could not switch {self.path} to WAL mode in {timeout_s:g} s")
+            time.sleep(delay)
+
     def _set_up_already(self) -> bool:
-        """A file an earlier process set up (WAL on, every table and index there) needs no set-up lock:
+        """A file an earlier process set up (WAL on, every table and index there) needs no set-up:
         the usual case for a fresh action process, which then opens the store with two reads."""
         mode = self._conn.execute("PRAGMA journal_mode").fetchone()[0]
         found = self._conn.execute(
