@@ -46,7 +46,7 @@ from CommonServerPython import (  # type: ignore[import-not-found]
 import connector
 from connector.errors import ConfigurationError, UnavailableError
 from connector.manifest import load_manifest
-from connector.ratelimit import Budget, gate_id, wait_or_refuse
+from connector.ratelimit import Budget, gate_id, wait_ms, wait_or_refuse
 from connector.redaction import redact
 from connector.settings import Settings
 
@@ -245,8 +245,8 @@ class ContextRateGate:
                  clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000) -> None:
         self._context = context
         self.budget = budget
-        self._rates = [(rate.limit, int(rate.interval)) for rate in budget.rates()]
-        self._horizon_ms = max(interval for _, interval in self._rates)
+        self._windows = budget.rates()
+        self._horizon_ms = max(window.interval for window in self._windows)
         self._key = _RATE_PREFIX + gate_id
         self._clock_ms = clock_ms
 
@@ -265,13 +265,10 @@ class ContextRateGate:
         if pause_until > now:
             return ("paused", pause_until - now), False
         calls = sorted(c for c in calls if c > now - self._horizon_ms)
-        wait_ms = 0
-        for limit, interval in self._rates:
-            in_window = [c for c in calls if c > now - interval]
-            if len(in_window) >= limit:
-                wait_ms = max(wait_ms, in_window[len(in_window) - limit] + interval - now, 1)
-        if wait_ms:
-            return ("full", wait_ms), False
+        wait = wait_ms(self._windows, now, lambda n: calls[-n] if len(calls) >= n else None)
+        assert wait is not None, "a zero limit: Settings keeps every limit at 1 or more"
+        if wait:
+            return ("full", wait), False
         calls.append(now)
         self._store(context, calls, pause_until)
         return ("ok", 0), True
