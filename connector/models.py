@@ -14,7 +14,8 @@ checked); what comes from outside (configuration, action inputs, a cache entry) 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import typing
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import msgspec
@@ -63,32 +64,44 @@ class ShapeError(ValueError):
 
 
 def _decode(kind: type, value: Any) -> Any:
-    if kind is Secret and isinstance(value, str):
-        return Secret(value)
-    raise NotImplementedError
+    """msgspec's hook for the one type it does not know: Secret, from text (and nothing else)."""
+    if kind is Secret:
+        if isinstance(value, str):
+            return Secret(value)
+        raise TypeError(f"must be text, not {type(value).__name__}")  # msgspec reports it as invalid
+    raise NotImplementedError(kind)
 
 
-def load(shape: type[T], values: Mapping[str, Any]) -> T:
+def load(shape: type[T], values: Mapping[str, Any], rules: Mapping[str, Callable[[Any], Any]] | None = None) -> T:
     """Check outside values against a struct and build it, or raise ShapeError naming every problem.
 
     Lax about representation, as configuration forms are ("30" for 30, "true" for True), strict about
     meaning. Each field is checked on its own so that every bad field is named, not just the first;
-    the struct's own ``__post_init__`` checks (ValueError) then run on the whole.
+    the struct's own ``__post_init__`` checks (ValueError) then run on the whole. ``rules`` are the
+    per-field rules that ``__post_init__`` applies: when some field has the wrong type, they are asked
+    about the others, so that one message still names every bad field.
     """
     problems: list[str] = []
     fields = {field.encode_name: field for field in msgspec.structs.fields(shape)}
     for name in values:
         if name not in fields:
             problems.append(f"{name}: is not a known field")
+    typed: dict[str, Any] = {}
     for name, field in fields.items():
         if name in values:
             try:
-                msgspec.convert(values[name], field.type, strict=False, dec_hook=_decode)
+                typed[name] = msgspec.convert(values[name], field.type, strict=False, dec_hook=_decode)
             except msgspec.ValidationError as exc:
-                problems.append(f"{name}: {_reason(exc)}")
+                problems.append(f"{name}: {_reason(exc, field.type)}")
         elif field.required:
             problems.append(f"{name}: is required")
     if problems:
+        for name, rule in (rules or {}).items():
+            if typed.get(name) is not None:
+                try:
+                    rule(typed[name])
+                except ValueError as exc:
+                    problems.append(f"{name}: {exc}")
         raise ShapeError(problems)
     try:
         return msgspec.convert(dict(values), shape, strict=False, dec_hook=_decode)
@@ -96,9 +109,21 @@ def load(shape: type[T], values: Mapping[str, Any]) -> T:
         raise ShapeError(str(exc).split("; ")) from None
 
 
-def _reason(exc: msgspec.ValidationError) -> str:
-    """msgspec's message without its location suffix (the caller names the field)."""
-    return str(exc).split(" - at `", 1)[0]
+def _reason(exc: msgspec.ValidationError, kind: Any) -> str:
+    """msgspec's message without its location suffix (the caller names the field), and for a choice
+    the choices rather than the value given (a message never repeats what was submitted)."""
+    reason = str(exc).split(" - at `", 1)[0]
+    choices = _choices(kind)
+    if choices and reason.startswith("Invalid enum value"):
+        return "must be one of " + ", ".join(choices)
+    return reason
+
+
+def _choices(kind: Any) -> list[str]:
+    """The values of the Literal inside a field's type (through Annotated and | None), if any."""
+    if typing.get_origin(kind) is typing.Literal:
+        return [str(value) for value in typing.get_args(kind)]
+    return [choice for argument in typing.get_args(kind) for choice in _choices(argument)]
 
 
 def to_builtins(shape: msgspec.Struct) -> Any:

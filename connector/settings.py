@@ -121,12 +121,12 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         """Validate raw configuration; any problem becomes one ConfigurationError naming the fields."""
         cleaned = {k: v for k, v in values.items() if v is not None and v != ""}
         try:
-            return load(cls, cleaned)
+            return load(cls, cleaned, _FIELD_CHECKS)
         except ShapeError as exc:
             raise ConfigurationError(describe_problems(exc.problems)) from None
 
     def replace(self, **changes: Any) -> Settings:
-        """A copy with some fields changed (checked again)."""
+        """A copy with some fields changed (their rules, and the rules across fields, checked again)."""
         return msgspec.structs.replace(self, **changes)
 
 

@@ -154,6 +154,23 @@ def test_a_cached_answer_recomputes_its_ages_from_the_stored_timestamps(tmp_path
     load(IpStatisticsResult, result.to_dict())  # the declared output shape
 
 
+def test_a_cache_entry_of_another_shape_is_a_miss_and_is_replaced(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    connector = _connector(tmp_path, cache_ttl_s=900)
+    key = connector.cache._key("result", "10.3.0.1", 720)
+    damaged = {"format": 1, "stored_at": time.time(), "data": {"ipAddress": "10.3.0.1", "organizationPrevalence": -1}}
+    connector.cache._store.set(key, json.dumps(damaged).encode())
+    facts = OrgStatistics(ipAddress="10.3.0.1", organizationPrevalence=2, orgPrevalence="2", orgFirstSeen=_at(3),
+                          orgLastSeen=_at(1), seenInOrg=True, lookBackHours=720)
+    client = _OneAnswerClient(facts)
+    connector.client = client  # type: ignore[assignment]
+
+    first = connector.lookup("10.3.0.1", 720)
+    again = connector.lookup("10.3.0.1", 720)
+
+    assert first.succeeded and not first.cached and client.calls == 1  # asked Defender instead of failing
+    assert again.cached and again.data[0]["organizationPrevalence"] == 2  # and the good answer replaced it
+
+
 def test_thresholds_come_from_the_configuration(tmp_path) -> None:  # type: ignore[no-untyped-def]
     connector = _connector(tmp_path, rare_device_threshold=1, novelty_hours=2, cache_ttl_s=0)
     connector.client = _OneAnswerClient(OrgStatistics(  # type: ignore[assignment]

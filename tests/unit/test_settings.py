@@ -136,3 +136,27 @@ def test_ca_bundle_pem_text_that_is_not_certificates_is_named() -> None:
     broken = "-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n"
     error = fail(ca_bundle=broken)
     assert "ca_bundle" in error.message and "not base64" not in error.message
+
+
+def test_every_bad_field_is_named_at_once() -> None:
+    message = fail(tenant_id="not a tenant", timeout_s="soon", rate_limit_per_hour=0).message
+    assert "tenant_id" in message and "timeout_s" in message and "rate_limit_per_hour" in message
+
+
+def test_a_bad_choice_lists_the_choices_without_repeating_the_value() -> None:
+    message = fail(cloud="moon-cloud").message
+    assert "cloud: must be one of commercial, gcc, gcc-high, dod" in message and "moon-cloud" not in message
+
+
+@pytest.mark.parametrize("value", [12345, ["a", "list"], {"a": "dict"}, True])
+def test_a_secret_that_is_not_text_is_a_configuration_error(value: object) -> None:
+    message = fail(client_secret=value).message
+    assert "client_secret: must be text" in message
+
+
+def test_settings_built_in_code_take_plain_strings_for_secrets_and_hide_them() -> None:
+    settings = Settings(tenant_id=TENANT, client_id=CLIENT, client_secret=SECRET)
+    assert settings.client_secret is not None and settings.client_secret.get_secret_value() == SECRET
+    assert SECRET not in repr(settings)
+    with pytest.raises(ValueError, match="tenant_id"):
+        settings.replace(tenant_id="not a tenant")
