@@ -68,3 +68,20 @@ def test_connectivity_shows_which_check_failed() -> None:
     lines = render_connectivity(failed).splitlines()
     assert lines[:2] == ["sign-in      ok", "Ip.Read.All  FAILED"]
     assert lines[-1] == "no Ip.Read.All"
+
+
+def test_the_parser_gives_the_command_about_to_run_its_options_and_still_knows_every_command() -> None:
+    from connector.cli import build_parser
+
+    def options(parser: object, command: str) -> set[str]:
+        sub = next(a for a in parser._actions if a.dest == "command").choices[command]  # type: ignore[attr-defined]
+        return {s for a in sub._actions for s in a.option_strings}
+
+    only_get = build_parser("get-ip-statistics")
+    assert "--tenant-id" in options(only_get, "get-ip-statistics")
+    assert "--tenant-id" not in options(only_get, "login")  # not built: another command is running
+    every = build_parser()
+    assert all("--tenant-id" in options(every, name) for name in ("get-ip-statistics", "test-connectivity", "login",
+                                                                  "logout"))
+    args = only_get.parse_args(["get-ip-statistics", "10.0.0.1", "--tenant-id", "contoso.onmicrosoft.com"])
+    assert args.cfg_tenant_id == "contoso.onmicrosoft.com" and args.ips == ["10.0.0.1"]
