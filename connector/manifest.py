@@ -128,6 +128,8 @@ def _annotate(node: dict[str, Any], orders: dict[frozenset[Any], list[Any]]) -> 
     if node.get("required") == []:
         del node["required"]
     for name, prop in node.get("properties", {}).items():
+        if "anyOf" in prop:  # "X or null" with null last, whichever order this msgspec version writes
+            prop["anyOf"].sort(key=lambda branch: branch == {"type": "null"})
         branches = prop.get("anyOf", [prop])
         for branch in branches:
             _annotate(branch, orders)

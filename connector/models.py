@@ -14,6 +14,7 @@ checked); what comes from outside (configuration, action inputs, a cache entry) 
 
 from __future__ import annotations
 
+import re
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -75,47 +76,65 @@ def _decode(kind: type, value: Any) -> Any:
 def load(shape: type[T], values: Mapping[str, Any], rules: Mapping[str, Callable[[Any], Any]] | None = None) -> T:
     """Check outside values against a struct and build it, or raise ShapeError naming every problem.
 
-    Lax about representation, as configuration forms are ("30" for 30, "true" for True), strict about
-    meaning. Each field is checked on its own so that every bad field is named, not just the first;
-    the struct's own ``__post_init__`` checks (ValueError) then run on the whole. ``rules`` are the
-    per-field rules that ``__post_init__`` applies: when some field has the wrong type, they are asked
-    about the others, so that one message still names every bad field.
+    Each field is checked on its own, so that every bad field is named, not just the first: its type
+    and constraints (lax about representation, as configuration forms are: "30" for 30, " 30 " too),
+    then its rule in ``rules`` if any (which may normalise the value, or raise ValueError). The struct
+    is then built, and its ``__post_init__`` checks what spans fields (ValueError).
+
+    This is the one place outside values are checked: a struct built in code, or copied with changes,
+    is trusted to hold what the code put there.
     """
     problems: list[str] = []
     fields = {field.encode_name: field for field in msgspec.structs.fields(shape)}
     for name in values:
         if name not in fields:
             problems.append(f"{name}: is not a known field")
-    typed: dict[str, Any] = {}
+    checked: dict[str, Any] = {}
     for name, field in fields.items():
-        if name in values:
-            try:
-                typed[name] = msgspec.convert(values[name], field.type, strict=False, dec_hook=_decode)
-            except msgspec.ValidationError as exc:
-                problems.append(f"{name}: {_reason(exc, field.type)}")
-        elif field.required:
-            problems.append(f"{name}: is required")
+        if name not in values:
+            if field.required:
+                problems.append(f"{name}: is required")
+            continue
+        try:
+            value = _convert(values[name], field.type)
+            rule = (rules or {}).get(name)
+            checked[name] = value if rule is None or value is None else rule(value)
+        except msgspec.ValidationError as exc:
+            problems.append(f"{name}: {_reason(exc, field.type)}")
+        except ValueError as exc:
+            problems.append(f"{name}: {exc}")
     if problems:
-        for name, rule in (rules or {}).items():
-            if typed.get(name) is not None:
-                try:
-                    rule(typed[name])
-                except ValueError as exc:
-                    problems.append(f"{name}: {exc}")
         raise ShapeError(problems)
     try:
-        return msgspec.convert(dict(values), shape, strict=False, dec_hook=_decode)
-    except msgspec.ValidationError as exc:  # __post_init__'s own checks
+        return shape(**checked)
+    except ValueError as exc:  # __post_init__'s checks across fields
         raise ShapeError(str(exc).split("; ")) from None
 
 
+def _convert(value: Any, kind: Any) -> Any:
+    try:
+        return msgspec.convert(value, kind, strict=False, dec_hook=_decode)
+    except msgspec.ValidationError:
+        if isinstance(value, str) and value.strip() != value:  # " 30 " from an environment variable or a form
+            return msgspec.convert(value.strip(), kind, strict=False, dec_hook=_decode)
+        raise
+
+
+_EXPECTED = re.compile(r"^Expected `(int|float)`(?: (?P<bound>[<>]=? \S+))?(?:, got `\w+`)?$")
+_NUMBERS = {"int": "a whole number", "float": "a number"}
+
+
 def _reason(exc: msgspec.ValidationError, kind: Any) -> str:
-    """msgspec's message without its location suffix (the caller names the field), and for a choice
-    the choices rather than the value given (a message never repeats what was submitted)."""
+    """msgspec's message in words for a form's user, without its location suffix (the caller names
+    the field): "must be a whole number <= 100", "must be one of a, b" (the choices, never the value
+    given: a message does not repeat what was submitted)."""
     reason = str(exc).split(" - at `", 1)[0]
     choices = _choices(kind)
     if choices and reason.startswith("Invalid enum value"):
         return "must be one of " + ", ".join(choices)
+    number = _EXPECTED.match(reason)
+    if number:
+        return f"must be {_NUMBERS[number[1]]}" + (f" {number['bound']}" if number["bound"] else "")
     return reason
 
 

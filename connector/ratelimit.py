@@ -48,12 +48,22 @@ import msgspec
 from connector.errors import ConfigurationError, RateLimitedError
 from connector.settings import Settings
 from connector.state import MemoryStateStore, StateStore
-from connector.stores import RedisStateStore, private_dir, private_file, redis_client, redis_errors, sqlite_errors
+from connector.stores import (
+    RedisStateStore,
+    immediate_transaction,
+    private_dir,
+    private_file,
+    redis_client,
+    redis_errors,
+    sqlite_errors,
+)
 
 MARGIN_API_S = 1.5
 """Added to each window, in the API's seconds (1.5 s on 60 s: a 2.5% slower minute at worst)."""
 MARGIN_FLOOR_REAL_S = 0.25
 """The margin never drops below this many real seconds, however much time is compressed."""
+KEEP_AT_LEAST_MS = math.ceil((3600.0 + MARGIN_API_S) * 1000)
+"""A shared log keeps at least Defender's hour (and its margin) of calls, whatever one gate's budget."""
 _MIN_SLEEP_S = 0.001
 _SQLITE_BUSY_TIMEOUT_S = 10.0
 
@@ -182,7 +192,11 @@ class _LogGate:
         self.budget = budget
         self.windows = budget.rates()
         self.horizon_ms = max(window.interval for window in self.windows)
-        """A call older than this is out of every window: the log may forget it."""
+        """A call older than this is out of every window of this budget."""
+        self.keep_ms = max(self.horizon_ms, KEEP_AT_LEAST_MS)
+        """What a shared log keeps: gates of one application with different budgets (two SOAR assets)
+        share its log, and one whose hourly limit its minute limit implies must not prune the hour
+        another gate counts."""
         self._pause_store = pause_store
         self._pause_key = pause_key
 
@@ -277,9 +291,7 @@ class SqliteRateGate(_LogGate):
 
     def _admit(self) -> int | None:
         with sqlite_errors(self._path), self._guard:
-            conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate_transaction(self._conn) as conn:
                 if not self._schema_ready:
                     for statement in self._SCHEMA:
                         conn.execute(statement)
@@ -290,18 +302,14 @@ class SqliteRateGate(_LogGate):
                 if wait == 0:
                     conn.execute("INSERT INTO rate_log (gate, at_ms) VALUES (?, ?)", (self._gate, now))
                     conn.execute("DELETE FROM rate_log WHERE gate = ? AND at_ms <= ?",
-                                 (self._gate, now - self.horizon_ms))
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+                                 (self._gate, now - self.keep_ms))
             self._schema_ready = True
             return wait
 
 
 _REDIS_ADMIT_LUA = """
 -- KEYS[1]: the call log, a sorted set scored by call time (ms); KEYS[2]: the pause (until, ms, as text).
--- ARGV[1]: the longest window (ms); then each window's limit and interval (ms).
+-- ARGV[1]: how long the log keeps a call (ms); then each window's limit and interval (ms).
 -- Returns {0, 0} admitted, {1, ms} paused, {2, ms} full, {3, 0} never (a zero limit).
 if redis.replicate_commands then redis.replicate_commands() end
 local clock = redis.call('TIME')
@@ -319,11 +327,11 @@ for i = 2, #ARGV, 2 do
   end
 end
 if wait > 0 then return {2, wait} end
-local horizon = tonumber(ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - horizon)
+local keep = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - keep)
 local same = redis.call('ZCOUNT', KEYS[1], now, now)
 redis.call('ZADD', KEYS[1], now, string.format('%d:%d', now, same))
-redis.call('PEXPIRE', KEYS[1], horizon + 1000)
+redis.call('PEXPIRE', KEYS[1], keep + 1000)
 return {0, 0}
 """
 _REDIS_ADMIT_SHA = hashlib.sha1(_REDIS_ADMIT_LUA.encode(), usedforsecurity=False).hexdigest()
@@ -350,7 +358,7 @@ class RedisRateGate(_LogGate):
         self._url = url
         self._client = redis_client(url)
         self._keys = (f"{namespace}:rate:{gate}", pause_store.key(self._pause_key))
-        self._args = (self.horizon_ms, *(number for window in self.windows for number in window))
+        self._args = (self.keep_ms, *(number for window in self.windows for number in window))
 
     def now_ms(self) -> int:
         with redis_errors(self._url):

@@ -73,18 +73,12 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
                                          ge=1, le=720)] = 24
 
     def __post_init__(self) -> None:
-        """Each field's own rule (normalising what it accepts), then the rules across fields."""
-        problems = []
-        for name, check in _FIELD_CHECKS.items():
-            value = getattr(self, name)
-            if value is None:
-                continue
-            try:
-                msgspec.structs.force_setattr(self, name, check(value))
-            except ValueError as exc:
-                problems.append(f"{name}: {exc}")
-        if not problems:
-            problems = self._across_fields()
+        """The rules across fields (each field's own rule ran in load()). A secret given as a str by
+        code (Settings(client_secret="...")) becomes a Secret, as load() decodes it."""
+        for name in ("client_secret", "private_key", "store_url"):
+            if isinstance(getattr(self, name), str):
+                msgspec.structs.force_setattr(self, name, Secret(getattr(self, name)))
+        problems = self._across_fields()
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -126,7 +120,9 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ConfigurationError(describe_problems(exc.problems)) from None
 
     def replace(self, **changes: Any) -> Settings:
-        """A copy with some fields changed (their rules, and the rules across fields, checked again)."""
+        """A copy with some fields changed to values the code checked (the rules across fields run
+        again; each field's own rule, a private key's parsing say, does not: the Splunk add-on calls
+        this for every IP)."""
         return msgspec.structs.replace(self, **changes)
 
 
@@ -184,7 +180,11 @@ def _ca_bundle(value: str) -> str | None:
     if value.strip() == "":
         return None
     if PEM_CERTIFICATE in value:
-        return str(materialise_pem(value))
+        try:
+            return str(materialise_pem(value))
+        except OSError as exc:
+            raise ValueError(f"cannot write the CA bundle's file in {tempfile.gettempdir()} "
+                             f"({type(exc).__name__}); give a file's path instead") from None
     path = Path(value).expanduser()
     try:
         text = path.read_text(encoding="ascii", errors="strict")
@@ -195,7 +195,7 @@ def _ca_bundle(value: str) -> str | None:
     return str(path)
 
 
-def _private_key(value: Secret | str) -> Secret | None:
+def _private_key(value: Secret) -> Secret | None:
     key = _secret(value)
     if key is None:
         return None
@@ -220,11 +220,9 @@ def _certificate(value: str) -> str | None:
     return value
 
 
-def _secret(value: Secret | str) -> Secret | None:
-    """An empty secret is no secret (forms send "" for a field left blank). A str is what code passes
-    (Settings(client_secret="...")); load() has already decoded configuration into a Secret."""
-    secret = Secret(value) if isinstance(value, str) else value
-    return None if secret.get_secret_value() == "" else secret
+def _secret(value: Secret) -> Secret | None:
+    """An empty secret is no secret (forms send "" for a field left blank)."""
+    return None if value.get_secret_value() == "" else value
 
 
 _FIELD_CHECKS: dict[str, Callable[[Any], Any]] = {
@@ -232,7 +230,7 @@ _FIELD_CHECKS: dict[str, Callable[[Any], Any]] = {
     "proxy": _proxy, "ca_bundle": _ca_bundle, "private_key": _private_key, "public_certificate": _certificate,
     "client_secret": _secret, "store_url": _secret,
 }
-"""Settings' per-field rules, run by Settings.__post_init__ in this order (before the cross-field rules)."""
+"""Settings' per-field rules, run by load() on the values given (Settings.__post_init__ then checks across fields)."""
 
 
 def materialise_pem(text: str) -> Path:

@@ -36,6 +36,21 @@ _POLL_MAX_S = 0.025
 _HOST = socket.gethostname()
 
 
+@contextmanager
+def immediate_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One BEGIN IMMEDIATE transaction (the write lock is taken up front, so no upgrade deadlock),
+    rolled back on any error, a failed COMMIT included: SQLite keeps a transaction open after a busy
+    COMMIT, and with it the lock every other process of the host would wait for."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        raise
+
+
 def _poll_delays(deadline: float) -> Iterator[float]:
     """Back-off delays for lock waiters: fast at first, never longer than _POLL_MAX_S, bounded."""
     delay = _POLL_FIRST_S
@@ -210,10 +225,12 @@ class SqliteStateStore:
                         conn.execute(statement)
             _SQLITE_READY.add(ready)
 
-    def _switch_to_wal(self, timeout_s: float = 60.0) -> None:
+    def _switch_to_wal(self, timeout_s: float = 2.0) -> None:
         """Switching to WAL needs the file to itself, and SQLite refuses at once (no busy wait) while
-        another process is in it, by an error or by leaving the mode as it was: retry, bounded, until
-        this process's switch or another's has taken (the mode is kept in the file)."""
+        another process is in it, by an error or by leaving the mode as it was: retry, briefly, until
+        this process's switch or another's has taken (the mode is kept in the file). A file system
+        that never allows WAL keeps refusing: the store then carries on in rollback-journal mode,
+        slower but as atomic, rather than fail."""
         delays = _poll_delays(time.monotonic() + timeout_s)
         while True:
             with contextlib.suppress(sqlite3.OperationalError):
@@ -221,7 +238,8 @@ class SqliteStateStore:
                     return
             delay = next(delays, None)
             if delay is None:
-                raise sqlite3.OperationalError(f"could not switch {self.path} to WAL mode in {timeout_s:g} s")
+                log.info("%s stays in rollback-journal mode: SQLite would not switch it to WAL", self.path)
+                return
             time.sleep(delay)
 
     def _set_up_already(self) -> bool:
@@ -244,15 +262,8 @@ class SqliteStateStore:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One IMMEDIATE transaction (the write lock is taken up front, so no upgrade deadlock)."""
-        with sqlite_errors(self.path), self._guard:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+        with sqlite_errors(self.path), self._guard, immediate_transaction(self._conn) as conn:
+            yield conn
 
     def get(self, key: str) -> bytes | None:
         with sqlite_errors(self.path), self._guard:

@@ -183,3 +183,36 @@ def test_a_state_directory_that_cannot_be_created_is_a_configuration_error(tmp_p
     with pytest.raises(ConfigurationError) as caught:
         SqliteStateStore(tmp_path / "a-file" / "state" / "state.sqlite3")
     assert "state directory" in caught.value.message
+
+
+def test_a_failed_commit_is_rolled_back_so_the_write_lock_is_not_kept(tmp_path: Path) -> None:
+    import sqlite3
+
+    from connector.stores import immediate_transaction
+
+    conn = sqlite3.connect(tmp_path / "t.sqlite3", isolation_level=None)
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+    conn.execute("CREATE TABLE child (parent INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)")
+    with pytest.raises(sqlite3.IntegrityError), immediate_transaction(conn):
+        conn.execute("INSERT INTO child VALUES (42)")  # refused only at COMMIT, which leaves it open
+    assert not conn.in_transaction
+    with immediate_transaction(conn):  # the next transaction can begin
+        conn.execute("INSERT INTO parent VALUES (1)")
+    assert conn.execute("SELECT count(*) FROM parent").fetchone()[0] == 1
+
+
+def test_a_file_that_never_switches_to_wal_is_used_in_rollback_journal_mode(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    store = SqliteStateStore(tmp_path / "state.sqlite3")
+
+    class RefusesWal:  # what SQLite answers on a file system or VFS without shared memory
+        def execute(self, sql: str, *args: object) -> SimpleNamespace:
+            return SimpleNamespace(fetchone=lambda: ("delete",))
+
+    real, store._conn = store._conn, RefusesWal()  # type: ignore[assignment]
+    store._switch_to_wal(timeout_s=0.2)  # returns (the store carries on) instead of failing the action
+    store._conn = real
+    store.set("k", b"v")
+    assert store.get("k") == b"v"

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from connector.errors import RateLimitedError
-from connector.ratelimit import Budget, MemoryRateGate, SqliteRateGate, Window, wait_ms
+from connector.ratelimit import KEEP_AT_LEAST_MS, Budget, MemoryRateGate, SqliteRateGate, Window, wait_ms
 from connector.stores import SqliteStateStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -144,8 +144,8 @@ def test_a_refused_try_takes_no_slot(clocked_gate: tuple[Any, list[int]]) -> Non
         assert refusal_after(gate) is None
 
 
-def test_the_sqlite_log_forgets_calls_older_than_the_longest_window(tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_sqlite_log_forgets_calls_older_than_defenders_hour(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     import sqlite3
 
     gate = SqliteRateGate(tmp_path / "ratelimit.sqlite3", SMALL, TENANT, CLIENT,
@@ -153,10 +153,35 @@ def test_the_sqlite_log_forgets_calls_older_than_the_longest_window(tmp_path: Pa
     clock = [1_000_000]
     monkeypatch.setattr(gate, "now_ms", lambda: clock[-1])
     for step in range(10):
-        clock.append(1_000_000 + step * 1300)
+        clock.append(1_000_000 + step * (KEEP_AT_LEAST_MS // 4))
         assert refusal_after(gate) is None
     with sqlite3.connect(tmp_path / "ratelimit.sqlite3") as conn:
-        assert conn.execute("SELECT count(*) FROM rate_log").fetchone()[0] == 1
+        assert conn.execute("SELECT count(*) FROM rate_log").fetchone()[0] == 4  # the last hour's, no more
+
+
+def test_a_gate_whose_budget_needs_no_hour_does_not_prune_the_hour_another_gate_counts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two SOAR assets of one application sharing the state directory, with different budgets: the
+    # narrow one keeps only its minute, and once pruned the other's hourly history away (79 admitted
+    # against an hourly limit of 40, found by review).
+    exact = {"margin_api_s": 0.0, "margin_floor_real_s": 0.0}
+    hourly = Budget(per_minute=100, per_hour=120, **exact)
+    minutely = Budget(per_minute=1, per_hour=1500, **exact)
+    assert len(hourly.rates()) == 2 and len(minutely.rates()) == 1
+    store = SqliteStateStore(tmp_path / "state.sqlite3")
+    first = SqliteRateGate(tmp_path / "ratelimit.sqlite3", hourly, TENANT, CLIENT, store)
+    second = SqliteRateGate(tmp_path / "ratelimit.sqlite3", minutely, TENANT, CLIENT, store)
+    clock = [1_000_000]
+    for gate in (first, second):
+        monkeypatch.setattr(gate, "now_ms", lambda: clock[-1])
+    for minute in range(2):
+        for call in range(60):
+            clock.append(1_000_000 + minute * 61_000 + call)
+            assert refusal_after(first) is None
+    assert refusal_after(first) is not None  # the hour's 120 are spent
+    clock.append(clock[-1] + 70_000)
+    assert refusal_after(second) is None  # the other gate's one call a minute
+    assert refusal_after(first) is not None  # and the first gate's hour is still full
 
 
 def test_the_rate_file_is_private(tmp_path: Path) -> None:

@@ -158,5 +158,24 @@ def test_settings_built_in_code_take_plain_strings_for_secrets_and_hide_them() -
     settings = Settings(tenant_id=TENANT, client_id=CLIENT, client_secret=SECRET)
     assert settings.client_secret is not None and settings.client_secret.get_secret_value() == SECRET
     assert SECRET not in repr(settings)
-    with pytest.raises(ValueError, match="tenant_id"):
-        settings.replace(tenant_id="not a tenant")
+    with pytest.raises(ValueError, match="either client_secret or private_key"):  # rules across fields still hold
+        settings.replace(client_secret=None)
+
+
+def test_numbers_from_text_sources_may_carry_spaces_and_bad_ones_are_named_in_words() -> None:
+    settings = Settings.load(base(timeout_s=" 45 ", rate_limit_per_minute="50\n"))
+    assert (settings.timeout_s, settings.rate_limit_per_minute) == (45.0, 50)
+    assert "timeout_s: must be a number" in fail(timeout_s="soon").message
+    assert "rate_limit_per_minute: must be a whole number <= 100" in fail(rate_limit_per_minute="101").message
+    assert "novelty_hours: must be a whole number" in fail(novelty_hours=2.5).message
+
+
+def test_a_ca_bundle_that_cannot_be_written_is_a_configuration_error(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import os
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
+    (tmp_path / f"mde-ipstats-{os.getuid()}").write_text("a file where the folder should be")
+    message = fail(ca_bundle=_self_signed_pem("Blocked CA")).message
+    assert "ca_bundle: cannot write the CA bundle's file" in message
