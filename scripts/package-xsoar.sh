@@ -34,15 +34,11 @@ docker_out="$dist/mde-ipstats-xsoar-docker-$version.tgz"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-step "Generated files are current (integration YAML, logo, playbook)"
-"$py" "$pack/packtools/integration_yml.py" --check || die "run packtools/integration_yml.py --write and commit"
-cmp -s <("$py" -c 'import sys; sys.path.insert(0, sys.argv[1]); import logo; sys.stdout.buffer.write(logo.png())' \
-    "$pack/packtools") "$pack/Integrations/MDEIPStatistics/MDEIPStatistics_image.png" \
-    || die "the logo is stale: run packtools/logo.py --write"
-cmp -s <(
-    "$py" -c 'import sys; sys.path.insert(0, sys.argv[1]); import generate_playbook; print(generate_playbook.render(), end="")' \
-    "$repo/playbooks/xsoar") "$repo/playbooks/xsoar/MDE_IP_Prevalence_Enrichment.yml" \
-    || die "the playbook is stale: run playbooks/xsoar/generate_playbook.py --write"
+step "Generated files are current (integration YAML and README, logo, playbook)"
+for generator in "$pack/packtools/integration_yml.py" "$pack/packtools/integration_readme.py" \
+        "$pack/packtools/logo.py" "$repo/playbooks/xsoar/generate_playbook.py"; do
+    "$py" "$generator" --check || die "run ${generator#"$repo"/} --write and commit"
+done
 
 step "demisto-sdk in $sdk_venv"
 if ! "$sdk_venv/bin/python" -c 'import demisto_sdk' >/dev/null 2>&1; then

@@ -10,7 +10,6 @@ arguments and reads only declared outputs; the committed YAML must equal what th
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import uuid
@@ -19,6 +18,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "connector" / "platforms" / "xsoar" / "packtools"))
+from generated import generator_main  # type: ignore[import-not-found]  # noqa: E402
 from yaml_text import dump  # type: ignore[import-not-found]  # noqa: E402
 
 PLAYBOOK_ID = "MDE IP Prevalence Enrichment"
@@ -119,12 +119,7 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="write the sample XSOAR playbook")
-    parser.add_argument("--write", action="store_true")
-    if parser.parse_args(argv).write:
-        PATH.write_text(render(), encoding="utf-8")
-        print(f"wrote {PATH}")
-    return 0
+    return generator_main(PATH, render, "the sample XSOAR playbook", argv)
 
 
 if __name__ == "__main__":

@@ -8,15 +8,16 @@ cannot drift from what the integration declares (a test compares the committed f
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Any
 
 try:
+    from .generated import generator_main
     from .integration_yml import INTEGRATION_DIR, integration
 except ImportError:  # run as a script
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from generated import generator_main  # type: ignore[import-not-found,no-redef]
     from integration_yml import INTEGRATION_DIR, integration  # type: ignore[import-not-found,no-redef]
 
 PATH = INTEGRATION_DIR / "README.md"
@@ -110,12 +111,7 @@ def _ip_statistics_example(name: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="write the integration README")
-    parser.add_argument("--write", action="store_true")
-    if parser.parse_args(argv).write:
-        PATH.write_text(render(), encoding="utf-8")
-        print(f"wrote {PATH}")
-    return 0
+    return generator_main(PATH, render, "the integration README", argv)
 
 
 if __name__ == "__main__":

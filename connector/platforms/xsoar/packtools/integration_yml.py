@@ -17,17 +17,18 @@ conventions, kept in the tables below:
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from yaml_text import dump  # type: ignore[import-not-found]
-else:
+if __package__:
+    from .generated import generator_main
     from .yaml_text import dump
+else:  # run as a script
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from generated import generator_main  # type: ignore[import-not-found,no-redef]
+    from yaml_text import dump  # type: ignore[import-not-found,no-redef]
 
 PACK_DIR = Path(__file__).resolve().parents[1]
 INTEGRATION_DIR = PACK_DIR / "Integrations" / "MDEIPStatistics"
@@ -325,20 +326,7 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--write", action="store_true", help="write the integration YAML")
-    group.add_argument("--check", action="store_true", help="exit 1 when the committed YAML is stale")
-    options = parser.parse_args(argv)
-    text = render()
-    if options.write:
-        YML_PATH.write_text(text, encoding="utf-8")
-        print(f"wrote {YML_PATH}")
-        return 0
-    if YML_PATH.read_text(encoding="utf-8") != text:
-        print(f"{YML_PATH} is stale: run {Path(__file__).name} --write", file=sys.stderr)
-        return 1
-    return 0
+    return generator_main(YML_PATH, render, "the integration YAML", argv)
 
 
 if __name__ == "__main__":

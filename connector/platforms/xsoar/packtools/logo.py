@@ -8,11 +8,16 @@ standard library only, so that the committed image is reproducible: a test regen
 
 from __future__ import annotations
 
-import argparse
 import struct
 import sys
 import zlib
 from pathlib import Path
+
+if __package__:
+    from .generated import generator_main
+else:  # run as a script
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from generated import generator_main  # type: ignore[import-not-found,no-redef]
 
 WIDTH, HEIGHT = 120, 50
 PATH = Path(__file__).resolve().parents[1] / "Integrations" / "MDEIPStatistics" / "MDEIPStatistics_image.png"
@@ -53,12 +58,7 @@ def png() -> bytes:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="write the integration logo")
-    parser.add_argument("--write", action="store_true")
-    if parser.parse_args(argv).write:
-        PATH.write_bytes(png())
-        print(f"wrote {PATH} ({PATH.stat().st_size} bytes)")
-    return 0
+    return generator_main(PATH, png, "the integration logo", argv)
 
 
 if __name__ == "__main__":
