@@ -30,15 +30,10 @@ py313="$("$repo/scripts/python313.sh")"
 log "using $py313 ($("$py313" --version 2>&1))"
 ensure_libmagic
 
-stamp_inputs=("${BASH_SOURCE[0]}" "$repo/pyproject.toml" "$repo/emulator/pyproject.toml"
-              "$addon_dir/package/lib/requirements.txt")
-stamp="$( (cat "${stamp_inputs[@]}" 2>/dev/null || true) | sha256sum | cut -d' ' -f1)"
-imports='import splunklib, splunk_add_on_ucc_framework, splunk_appinspect, connector, emulator, pytest, build'
-if venv313_up_to_date "$venv" "$stamp" "$imports"; then
-    log "up to date: $venv"
-    printf '%s\n' "$venv/bin/python"
-    exit 0
-fi
+stamp="$(venv313_stamp "${BASH_SOURCE[0]}" "$repo/pyproject.toml" "$repo/emulator/pyproject.toml" \
+    "$addon_dir/package/lib/requirements.txt")"
+venv313_reuse "$venv" "$stamp" \
+    'import splunklib, splunk_add_on_ucc_framework, splunk_appinspect, connector, emulator, pytest, build'
 
 venv313_fresh "$venv" "$py313"
 

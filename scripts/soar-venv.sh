@@ -19,15 +19,9 @@ py313="$("$repo/scripts/python313.sh")"
 log "using $py313 ($("$py313" --version 2>&1))"
 
 # What the venv is built from: when none of it changed, there is nothing to do.
-stamp_inputs=(
-    "${BASH_SOURCE[0]}" "$repo/pyproject.toml" "$repo/emulator/pyproject.toml" "$app_dir/pyproject.toml"
-)
-stamp="$(cat "${stamp_inputs[@]}" 2>/dev/null | sha256sum | cut -d' ' -f1)"
-if venv313_up_to_date "$venv" "$stamp" 'import soar_sdk, connector, emulator, pytest'; then
-    log "up to date: $venv"
-    printf '%s\n' "$venv/bin/python"
-    exit 0
-fi
+stamp="$(venv313_stamp "${BASH_SOURCE[0]}" "$repo/pyproject.toml" "$repo/emulator/pyproject.toml" \
+    "$app_dir/pyproject.toml")"
+venv313_reuse "$venv" "$stamp" 'import soar_sdk, connector, emulator, pytest'
 
 venv313_fresh "$venv" "$py313"
 
