@@ -64,6 +64,10 @@ class ShapeError(ValueError):
         super().__init__("; ".join(problems))
         self.problems = problems
 
+    def describe(self, what: str) -> str:
+        """One message naming each bad field and why (never the value given): "Invalid input: ..."."""
+        return f"Invalid {what}: " + "; ".join(self.problems)
+
 
 def _decode(kind: type, value: Any) -> Any:
     """msgspec's hook for the one type it does not know: Secret, from text (and nothing else)."""

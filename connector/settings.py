@@ -117,18 +117,13 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         try:
             return load(cls, cleaned, _FIELD_CHECKS)
         except ShapeError as exc:
-            raise ConfigurationError(describe_problems(exc.problems)) from None
+            raise ConfigurationError(exc.describe("configuration")) from None
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed to values the code checked (the rules across fields run
         again; each field's own rule, a private key's parsing say, does not: the Splunk add-on calls
         this for every IP)."""
         return msgspec.structs.replace(self, **changes)
-
-
-def describe_problems(problems: list[str], what: str = "configuration") -> str:
-    """One message naming each bad field and why (never the value given)."""
-    return f"Invalid {what}: " + "; ".join(problems)
 
 
 def _tenant(value: str) -> str:

@@ -21,7 +21,6 @@ from msgspec import Meta, field
 from connector.errors import ConfigurationError, ConnectorError, InvalidInputError
 from connector.models import Model, ShapeError, load, to_builtins
 from connector.results import ActionResult
-from connector.settings import describe_problems
 
 if TYPE_CHECKING:
     from connector.delegated import DelegatedTokenProvider, SignInProgress
@@ -113,7 +112,7 @@ def parse_wait(params: Mapping[str, Any]) -> int:
     try:
         return load(CompleteSignInInput, params).wait_s
     except ShapeError as exc:
-        raise InvalidInputError(describe_problems(exc.problems, "input"), code="InvalidInput") from None
+        raise InvalidInputError(exc.describe("input"), code="InvalidInput") from None
 
 
 def complete_sign_in(tokens: object, params: Mapping[str, Any]) -> ActionResult:
