@@ -7,10 +7,7 @@ them; a problem names the field and why, never the value given.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -170,16 +167,13 @@ def _proxy(value: str) -> str | None:
 
 
 def _ca_bundle(value: str) -> str | None:
-    """A path to a PEM file, or the PEM text itself (what XSOAR and Cortex users paste): text is
-    written once to a content-addressed file, since requests verifies against a path."""
+    """A path to a PEM file, or the PEM text itself (what XSOAR and Cortex users paste). Text is kept as
+    text: the transport builds its TLS trust from it in memory (connector.trust), so no file is written
+    for it where another local user could plant or swap one."""
     if value.strip() == "":
         return None
     if PEM_CERTIFICATE in value:
-        try:
-            return str(materialise_pem(value))
-        except OSError as exc:
-            raise ValueError(f"cannot write the CA bundle's file in {tempfile.gettempdir()} "
-                             f"({type(exc).__name__}); give a file's path instead") from None
+        return pem_certificates(value)
     path = Path(value).expanduser()
     try:
         text = path.read_text(encoding="ascii", errors="strict")
@@ -228,23 +222,12 @@ _FIELD_CHECKS: dict[str, Callable[[Any], Any]] = {
 """Settings' per-field rules, run by load() on the values given (Settings.__post_init__ then checks across fields)."""
 
 
-def materialise_pem(text: str) -> Path:
-    """PEM certificates given as text, as a file requests can verify against (named by its digest,
-    so every process and run shares one file; certificates are public, the file is still 0600)."""
+def pem_certificates(text: str) -> str:
+    """PEM certificates given as text, checked and trimmed (one spelling per bundle, however pasted)."""
     from cryptography.x509 import load_pem_x509_certificates
 
     try:
         load_pem_x509_certificates(text.strip().encode("ascii"))
     except (ValueError, UnicodeEncodeError):
         raise ValueError("holds PEM text that is not a list of certificates") from None
-    digest = hashlib.sha256(text.strip().encode("ascii")).hexdigest()[:32]
-    folder = Path(tempfile.gettempdir()) / f"mde-ipstats-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    path = folder / f"ca-{digest}.pem"
-    if not path.is_file():
-        partial = path.with_suffix(f".{os.getpid()}.tmp")
-        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="ascii") as handle:
-            handle.write(text.strip() + "\n")
-        partial.replace(path)
-    return path
+    return text.strip() + "\n"

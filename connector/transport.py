@@ -3,11 +3,13 @@
 requests lets ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` and ``HTTPS_PROXY`` from the environment
 override a session's own ``verify`` and ``proxies``. MSAL is handed this session too, so a CA bundle
 or proxy configured for the connector must win for every request, and verification can never be
-switched off by a stray variable.
+switched off by a stray variable. A configured CA bundle is a TLS context in memory (connector.trust)
+that replaces requests' trust, rather than a path requests would add to it.
 """
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -21,6 +23,7 @@ from requests.adapters import HTTPAdapter
 from connector.errors import ConfigurationError, NetworkError
 from connector.redaction import register_secret
 from connector.settings import Settings
+from connector.trust import PinnedTrustAdapter, ca_context
 
 USER_AGENT = "mde-ipstats/0.1 (+SOAR connector; Defender for Endpoint IP statistics)"
 CONNECT_TIMEOUT_S = 10.0
@@ -79,11 +82,15 @@ class ConnectorSession(requests.Session):
         self._configured_ca = ca_bundle
         self._configured_proxy = proxy
         self._local = threading.local()
-        self.verify = ca_bundle if ca_bundle else True
+        self.verify = True
         if proxy:
             self.proxies = {"https": proxy, "http": proxy}
         self.headers["User-Agent"] = USER_AGENT
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=8, max_retries=0)
+        if ca_bundle:
+            adapter: HTTPAdapter = PinnedTrustAdapter(_trusting(ca_bundle), pool_connections=4, pool_maxsize=8,
+                                                      max_retries=0)
+        else:
+            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=8, max_retries=0)
         self.mount("https://", adapter)
 
     default_timeout: tuple[float, float] = (CONNECT_TIMEOUT_S, 30.0)
@@ -115,7 +122,7 @@ class ConnectorSession(requests.Session):
     ) -> Any:
         merged = super().merge_environment_settings(url, proxies, stream, verify, cert)  # type: ignore[arg-type]
         if self._configured_ca:
-            merged["verify"] = self._configured_ca
+            merged["verify"] = True  # the adapter's context decides whom to trust, and always verifies
         if self._configured_proxy:
             merged["proxies"] = {"https": self._configured_proxy, "http": self._configured_proxy}
         if merged.get("verify") is False or merged.get("verify") == "":
@@ -124,6 +131,14 @@ class ConnectorSession(requests.Session):
                 "somewhere); the connector refuses to send credentials without it. Configure ca_bundle instead."
             )
         return merged
+
+
+def _trusting(ca_bundle: str) -> ssl.SSLContext:
+    try:
+        return ca_context(ca_bundle)
+    except OSError as exc:  # ssl.SSLError included
+        raise ConfigurationError(f"ca_bundle could not be loaded as trusted CA certificates ({type(exc).__name__}); "
+                                 "give the PEM text of the CA certificates, or a readable PEM file's path.") from None
 
 
 def build_session(settings: Settings) -> ConnectorSession:
