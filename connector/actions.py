@@ -89,16 +89,22 @@ class Connector:
     # none of them but the identity, so a fresh process answered from the cache loads no HTTP stack, no
     # MSAL and no rate limiter; the delegated sign-in machinery loads only with auth_mode delegated.
 
-    @cached_property
+    @property
     def cache(self) -> ResultCache:
-        """Answers are cached per tenant and identity: the application, or the signed-in person (with
-        nobody signed in, a delegated lookup fails here, before the cache, as it would before the API)."""
+        """Answers are cached per tenant and identity: the application, or the person signed in *now*,
+        read from the store at each lookup, since another process may sign someone else in, or out
+        (with nobody signed in, a delegated lookup fails here, before the cache, as it would before the API)."""
         if self.settings.auth_mode == "delegated":
-            identity = self.tokens.identity()
-        else:
-            from connector.credentials import application_identity
+            return self._results_of(self.tokens.identity())
+        return self._application_results
 
-            identity = application_identity(self.settings)
+    @cached_property
+    def _application_results(self) -> ResultCache:
+        from connector.credentials import application_identity
+
+        return self._results_of(application_identity(self.settings))
+
+    def _results_of(self, identity: str) -> ResultCache:
         return ResultCache(self.store, self.settings.cache_ttl_s, self.settings.tenant_id, identity)
 
     @cached_property
@@ -175,22 +181,31 @@ class Connector:
     def lookup(self, ip: str, lookback_hours: int) -> ActionResult:
         """One canonical IP: from the result cache when fresh, else from the API (one fetch at a time)."""
         deadline = time.monotonic() + self.settings.item_budget_s
-        cached = self._cached(ip, lookback_hours)
+        cache = self.cache
+        cached = self._cached(cache, ip, lookback_hours)
         if cached is None:
-            with self.cache.single_flight(ip, lookback_hours, timeout_s=self.settings.item_budget_s):
-                cached = self._cached(ip, lookback_hours)
+            with cache.single_flight(ip, lookback_hours, timeout_s=self.settings.item_budget_s):
+                cached = self._cached(cache, ip, lookback_hours)
                 if cached is None:
                     facts = self.client.ip_stats(ip, lookback_hours, deadline)
-                    self.cache.put(ip, lookback_hours, to_builtins(facts))
+                    if self._answered_as(cache.identity):
+                        cache.put(ip, lookback_hours, to_builtins(facts))
                     return self._success(facts)
         # The cache keeps the facts; what they mean (ages above all) is judged now.
         facts, age_s = cached
         return self._success(facts).replace(cached=True, cache_age_s=round(age_s, 3))
 
-    def _cached(self, ip: str, lookback_hours: int) -> tuple[OrgStatistics, float] | None:
+    def _answered_as(self, identity: str) -> bool:
+        """Whether the answer just fetched was asked for as identity: a delegated sign-in may have changed
+        hands (in another process) after the lookup chose its cache entry, and one person's answer is
+        never filed as another's. The application's identity cannot change under a Connector."""
+        return self.settings.auth_mode != "delegated" or self.tokens.last_holder == identity
+
+    @staticmethod
+    def _cached(cache: ResultCache, ip: str, lookback_hours: int) -> tuple[OrgStatistics, float] | None:
         """A fresh cache entry's facts and age. An entry that does not hold the facts' shape (written by
         another version, or damaged) is a miss: the lookup asks Defender and overwrites it."""
-        hit = self.cache.get(ip, lookback_hours)
+        hit = cache.get(ip, lookback_hours)
         if hit is None:
             return None
         try:

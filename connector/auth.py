@@ -15,7 +15,6 @@ import binascii
 import hashlib
 import json
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -37,6 +36,7 @@ from connector.redaction import redact, register_secret
 from connector.retry import backoff_s, wait_or_raise
 from connector.settings import Settings
 from connector.state import StateStore
+from connector.token_memo import PROCESS_TOKENS
 from connector.transport import TLS_VERIFICATION_FAILED, ConnectorSession, connection_failure
 
 if TYPE_CHECKING:
@@ -105,17 +105,9 @@ def _cache_cipher(settings: Settings) -> Fernet:
     return _cipher(credential_key(settings))
 
 
-_process_tokens: dict[str, tuple[str, float]] = {}
-"""Tokens this process already holds, by cache key and credential: a burst of lookups in one worker
-process (a batch, or many action runs in a long-lived worker) needs no lock, no MSAL application and no
-OpenID discovery once it has a token."""
-_process_tokens_guard = threading.Lock()
-
-
 def forget_process_tokens() -> None:
     """Start afresh as a new process would (tests that model separate SOAR action runs)."""
-    with _process_tokens_guard:
-        _process_tokens.clear()
+    PROCESS_TOKENS.clear()
 
 
 def _credential(settings: Settings) -> str | dict[str, str]:
@@ -159,6 +151,8 @@ class TokenProvider:
         self._app: msal.ClientApplication | None = None
         self._memo_key = f"{self._cache_key}:{key_digest(key)}"
         self.last_source: str | None = None
+        self.last_holder: str | None = None
+        """Whose token get() handed out last (identity()'s form): what the result cache may file its answer under."""
         for secret in (settings.client_secret, settings.private_key):
             if secret is not None:
                 register_secret(secret.get_secret_value())
@@ -176,13 +170,22 @@ class TokenProvider:
         """Whose answers these are, for the result cache: the application with this credential."""
         return application_identity(self._settings)
 
+    def _current_holder(self) -> str | None:
+        """Whose token this provider would hand out now (identity()'s form): the application's is fixed;
+        delegated access reads the store, where another process may have signed someone in or out."""
+        return self.identity()
+
+    def _loaded_holder(self) -> str | None:
+        """Whose tokens the cache this provider loaded last holds (where the token just accepted came from)."""
+        return self.identity()
+
     def get(self, deadline: float) -> str:
         """A token valid for at least five more minutes, or a ConnectorError saying what to fix."""
-        with _process_tokens_guard:
-            memo = _process_tokens.get(self._memo_key)
-        if memo and memo[1] - EXPIRY_MARGIN_S > time.monotonic():
-            self.last_source = "memory"
-            return memo[0]
+        holder = self._current_holder()
+        held = PROCESS_TOKENS.get(self._memo_key, holder)
+        if held is not None:
+            self.last_source, self.last_holder = "memory", holder
+            return held
         attempt = 0
         while True:
             attempt += 1
@@ -198,9 +201,7 @@ class TokenProvider:
 
     def invalidate(self, token: str) -> None:
         """Forget a token the API refused, in memory and in the shared cache, so the next get() signs in."""
-        with _process_tokens_guard:
-            if _process_tokens.get(self._memo_key, ("",))[0] == token:
-                del _process_tokens[self._memo_key]
+        PROCESS_TOKENS.drop(self._memo_key, token)
         with self._store.lock(self._lock_name, 10.0):
             self._load_cache()
             for item in list(self._cache.search(msal_module().TokenCache.CredentialType.ACCESS_TOKEN)):
@@ -321,9 +322,11 @@ class TokenProvider:
             token = str(result["access_token"])
             register_secret(token)
             lifetime = float(result.get("expires_in", 0) or 0)
-            with _process_tokens_guard:
-                _process_tokens[self._memo_key] = (token, time.monotonic() + lifetime)
+            holder = self._loaded_holder()
+            if holder is not None:
+                PROCESS_TOKENS.put(self._memo_key, holder, token, lifetime - EXPIRY_MARGIN_S)
             self.last_source = str(result.get("token_source", "identity_provider"))
+            self.last_holder = holder
             log.debug("access token obtained from %s, valid %.0fs", self.last_source, lifetime)
             return token
         raise self._sign_in_error(result)
@@ -373,16 +376,22 @@ class TokenProvider:
         return [entry for entry in section.values() if isinstance(entry, dict)] if isinstance(section, dict) else []
 
     def _load_cache(self) -> None:
+        """The stored cache replaces what this provider held (another process may have signed in, out,
+        or refreshed); none stored, or none readable with this key, is an empty cache."""
         blob = self._store.get(self._cache_key)
-        if blob is None:
+        text = None
+        if blob is not None:
+            try:
+                text = self._cipher.decrypt(blob).decode()
+            except (InvalidToken, ValueError):
+                log.debug("stored token cache unreadable with the current credential; starting afresh")
+        if text is None:
+            if self._cache_text is not None or self._msal_cache is not None:
+                self._cache_text, self._msal_cache, self._app = None, None, None
             return
-        try:
-            text = self._cipher.decrypt(blob).decode()
-            if self._msal_cache is not None:
-                self._msal_cache.deserialize(text)
-            self._cache_text = text
-        except (InvalidToken, ValueError):
-            log.debug("stored token cache unreadable with the current credential; starting afresh")
+        if self._msal_cache is not None:
+            self._msal_cache.deserialize(text)
+        self._cache_text = text
 
     def _save_cache(self) -> None:
         self._cache_text = self._cache.serialize()

@@ -41,6 +41,10 @@ class ResultCache:
         self._identity = identity
 
     @property
+    def identity(self) -> str:
+        return self._identity
+
+    @property
     def enabled(self) -> bool:
         return self.ttl_s > 0
 

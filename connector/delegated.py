@@ -23,7 +23,9 @@ behalf of one person, who must hold Defender's "View data" role permission as we
   action in a fresh container, where no file outlives the run, hands in a key it keeps in its own
   store instead (``run(..., installation_key=...)``).
 - One state directory holds one signed-in person; two analysts use two state directories (or two
-  connector instances), and a new sign-in replaces the previous person's tokens.
+  connector instances), and a new sign-in replaces the previous person's tokens. Every process reads
+  who is signed in from the store at each lookup (``identity``, ``_current_holder``), so a sign-in or
+  sign-out by any process takes effect in all of them at once.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from cryptography.fernet import InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from connector.auth import TokenProvider, _process_tokens, _process_tokens_guard, msal_module, token_claims
+from connector.auth import TokenProvider, msal_module, token_claims
 from connector.client import MdeClient
 from connector.endpoints import REQUIRED_ROLE
 from connector.errors import (
@@ -59,6 +61,7 @@ from connector.results import OrgStatistics
 from connector.settings import Settings
 from connector.state import StateStore
 from connector.stores import private_dir
+from connector.token_memo import PROCESS_TOKENS
 from connector.transport import connection_failure
 
 if TYPE_CHECKING:
@@ -224,12 +227,22 @@ class DelegatedTokenProvider(TokenProvider):
         return str(accounts[0].get("username") or accounts[0].get("local_account_id")) if accounts else None
 
     def identity(self) -> str:
-        """The signed-in person, for the result cache: answers are cached per person and only served
-        while that person is signed in (a cache hit is no way round signing in, or round their role)."""
+        """The person signed in now, read from the store, for the result cache: answers are cached per
+        person and only served while that person is signed in (a cache hit is no way round signing in,
+        or round their role), whichever process signed them in."""
+        holder = self._current_holder()
+        if holder is None:
+            raise self._not_signed_in()
+        return holder
+
+    def _current_holder(self) -> str | None:
         self._load_cache()
+        return self._loaded_holder()
+
+    def _loaded_holder(self) -> str | None:
         accounts = self._accounts_in_cache()
         if not accounts:
-            raise self._not_signed_in()
+            return None
         return f"user:{accounts[0].get('home_account_id') or accounts[0].get('username')}"
 
     def _not_signed_in(self) -> AuthenticationError:
@@ -269,8 +282,7 @@ class DelegatedTokenProvider(TokenProvider):
         self._store.delete(self._cache_key)
         self._cache = msal_module().SerializableTokenCache()
         self._app = None
-        with _process_tokens_guard:
-            _process_tokens.pop(self._memo_key, None)
+        PROCESS_TOKENS.drop(self._memo_key)
 
     # -- the device authorization grant ---------------------------------------------------------------
 
@@ -376,8 +388,7 @@ class DelegatedTokenProvider(TokenProvider):
             self._store.delete(self._ended_key)
         self._cache = cache
         self._app = None
-        with _process_tokens_guard:
-            _process_tokens.pop(self._memo_key, None)
+        PROCESS_TOKENS.drop(self._memo_key)
         self._accept(result)
         claims = result.get("id_token_claims") or {}
         user = str(claims.get("preferred_username") or claims.get("upn") or claims.get("oid") or "")
