@@ -197,7 +197,7 @@ class TokenProvider:
                 failure = exc
             # Transient: retry outside the lock. MSAL replays a 5xx for its Retry-After (5 s without
             # one) from its own throttling cache, so Entra ID is not asked again sooner than that.
-            wait_or_raise(backoff_s(attempt), deadline, failure, f"sign-in {failure.category.value}")
+            wait_or_raise(backoff_s(attempt), deadline, failure, f"sign-in {failure.category.value}", attempt=attempt)
 
     def invalidate(self, token: str) -> None:
         """Forget a token the API refused, in memory and in the shared cache, so the next get() signs in."""
@@ -386,9 +386,9 @@ class TokenProvider:
             except (InvalidToken, ValueError):
                 log.debug("stored token cache unreadable with the current credential; starting afresh")
         if text is None:
-            if self._cache_text is not None or self._msal_cache is not None:
+            if self._cache_text is not None:  # gone since: signed out, or replaced under another key
                 self._cache_text, self._msal_cache, self._app = None, None, None
-            return
+            return  # never had one: the MSAL application stays, and with it MSAL's memory of throttling
         if self._msal_cache is not None:
             self._msal_cache.deserialize(text)
         self._cache_text = text
