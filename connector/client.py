@@ -2,8 +2,9 @@
 
 One lookup owns a deadline (the per-item time budget). Within it the client retries what is worth
 retrying — 429 after its Retry-After, 500/502/503/504 and connection failures with exponential
-backoff and full jitter, one 401 with a fresh token — and turns everything else into a
-:class:`ConnectorError` of the documented category as soon as it is known to be final.
+backoff and full jitter, one 401 with a fresh token — at most MAX_ATTEMPTS_PER_ITEM calls in all,
+and turns everything else into a :class:`ConnectorError` of the documented category as soon as it is
+known to be final. A Retry-After of 0, negative, past or unreadable is treated as none (retry.py).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from connector.errors import (
 from connector.mapping import not_seen, statistics_from_body
 from connector.ratelimit import RateGate
 from connector.results import OrgStatistics
-from connector.retry import backoff_s, wait_or_raise
+from connector.retry import MAX_ATTEMPTS_PER_ITEM, backoff_s, wait_or_raise
 from connector.settings import Settings
 from connector.transport import connection_failure, is_certificate_failure, timeout_within
 
@@ -43,7 +44,7 @@ MAX_BODY_BYTES = 1 << 20
 """A statistics answer is a few hundred bytes; anything past a mebibyte is not one."""
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
 DEFAULT_RETRY_AFTER_S = 10.0
-"""Used when a 429 arrives without Retry-After (Defender always sends one; a proxy may not)."""
+"""Used when a 429 arrives without a usable Retry-After (Defender always sends one; a proxy may not)."""
 
 
 class _Answer(msgspec.Struct):
@@ -53,7 +54,9 @@ class _Answer(msgspec.Struct):
 
 
 def retry_after_seconds(value: str | None) -> float | None:
-    """Retry-After as seconds: delta-seconds (integer or decimal) or an HTTP date."""
+    """Retry-After as seconds: delta-seconds (integer or decimal) or an HTTP date. A hint that asks
+    for no wait at all (0, negative, a date already past, NaN) or cannot be read is no hint: the caller
+    backs off as it would without one, rather than re-send at once."""
     if value is None or not value.strip():
         return None
     text = value.strip()
@@ -62,11 +65,11 @@ def retry_after_seconds(value: str | None) -> float | None:
     except ValueError:
         try:
             moment = parsedate_to_datetime(text)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
         seconds = moment.timestamp() - time.time()
-    if seconds != seconds or seconds < 0:  # NaN or in the past
-        return 0.0
+    if not 0 < seconds < float("inf"):  # also false for NaN
+        return None
     return min(seconds, 3600.0)
 
 
@@ -81,12 +84,14 @@ class MdeClient:
         gate: RateGate,
         *,
         sleep: Callable[[float], None] = time.sleep,
+        max_attempts: int = MAX_ATTEMPTS_PER_ITEM,
     ) -> None:
         self._settings = settings
         self._session = session
         self._tokens = tokens
         self._gate = gate
         self._sleep = sleep
+        self._max_attempts = max_attempts
         self._api_url = settings.endpoints.api_url
 
     def ip_stats(self, ip: str, lookback_hours: int, deadline: float) -> OrgStatistics:
@@ -132,7 +137,7 @@ class MdeClient:
                     f"Defender is throttling this application (429 {code or 'TooManyRequests'}); "
                     f"retry after {wait:.0f} s.",
                     http_status=429, code=code, correlation_id=correlation, retry_after_s=wait)
-                self._wait_or_raise(wait, deadline, failure, "429")
+                self._wait_or_raise(attempt, wait, deadline, failure, "429")
                 continue
             if status in RETRYABLE_STATUSES:
                 failure = previous = UnavailableError(
@@ -185,14 +190,14 @@ class MdeClient:
 
     # -- retry decisions --------------------------------------------------------------------------
 
-    def _wait_or_raise(self, wait: float, deadline: float, failure: ConnectorError, why: str) -> None:
-        wait_or_raise(wait, deadline, failure, why, self._sleep)
+    def _wait_or_raise(self, attempt: int, wait: float, deadline: float, failure: ConnectorError, why: str) -> None:
+        wait_or_raise(wait, deadline, failure, why, self._sleep, attempt=attempt, max_attempts=self._max_attempts)
 
     def _backoff_or_raise(
         self, attempt: int, hinted: float | None, deadline: float, failure: ConnectorError, why: str
     ) -> None:
         wait = hinted if hinted is not None else backoff_s(attempt)
-        self._wait_or_raise(wait, deadline, failure, why)
+        self._wait_or_raise(attempt, wait, deadline, failure, why)
 
     # -- answers ----------------------------------------------------------------------------------
 

@@ -1,7 +1,11 @@
-"""When to try again: exponential backoff with full jitter, never past the item's deadline.
+"""When to try again: exponential backoff with full jitter, never past the item's deadline, never
+sooner than a floor, and never more than a number of attempts per item.
 
 Shared by the API client and the token provider, so that a Defender hiccup and an Entra ID hiccup are
-ridden out the same way, and neither lets one item take longer than its time budget.
+ridden out the same way, and neither lets one item take longer than its time budget. The floor and the
+count matter when the service answers fast: a ``Retry-After: 0`` (or a jitter draw near zero) would
+otherwise re-send at once, and a service failing in milliseconds would be asked again and again for as
+long as the budget lasts, each call spending the rate limit every other lookup shares.
 """
 
 from __future__ import annotations
@@ -17,6 +21,11 @@ log = logging.getLogger(__name__)
 
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 8.0
+RETRY_FLOOR_S = 0.1
+"""The shortest wait before a retry, whatever the hint or the jitter said."""
+MAX_ATTEMPTS_PER_ITEM = 6
+"""The most tries one item (one IP, or one sign-in) makes, the first included, however much of its
+time budget is left."""
 
 
 def backoff_s(attempt: int) -> float:
@@ -25,10 +34,16 @@ def backoff_s(attempt: int) -> float:
 
 
 def wait_or_raise(
-    wait: float, deadline: float, failure: ConnectorError, why: str, sleep: Callable[[float], None] = time.sleep
+    wait: float, deadline: float, failure: ConnectorError, why: str, sleep: Callable[[float], None] = time.sleep,
+    *, attempt: int = 1, max_attempts: int = MAX_ATTEMPTS_PER_ITEM,
 ) -> None:
-    """Sleep ``wait`` seconds before the next attempt, or raise ``failure`` when that would pass the
-    deadline (time.monotonic() seconds): an answer that cannot come in time is given up at once."""
+    """Sleep ``wait`` seconds (at least RETRY_FLOOR_S) before the attempt after ``attempt``, or raise
+    ``failure`` when that was the item's last attempt or the wait would pass the deadline
+    (time.monotonic() seconds): an answer that cannot come in time is given up at once."""
+    if attempt >= max_attempts:
+        log.debug("%s: %d attempts made, the most one item may; giving up", why, attempt)
+        raise failure
+    wait = max(wait, RETRY_FLOOR_S)
     if time.monotonic() + wait >= deadline:
         log.debug("%s: waiting %.2fs would pass the item's time budget; giving up", why, wait)
         raise failure
