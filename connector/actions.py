@@ -27,6 +27,7 @@ from connector.interpret import Judgement, describe, interpret, scope_summary, s
 from connector.manifest import input_validator
 from connector.models import ShapeError, load, to_builtins
 from connector.results import ActionResult, OrgStatistics
+from connector.retry import call_reserve_s
 from connector.settings import Settings
 from connector.signin import (
     COMPLETE_SIGN_IN,
@@ -184,7 +185,9 @@ class Connector:
         cache = self.cache
         cached = self._cached(cache, ip, lookback_hours)
         if cached is None:
-            with cache.single_flight(ip, lookback_hours, timeout_s=self.settings.item_budget_s):
+            # Waiting on another worker's fetch of the same IP ends in time for a call of our own.
+            wait_s = deadline - call_reserve_s(self.settings.timeout_s, self.settings.item_budget_s) - time.monotonic()
+            with cache.single_flight(ip, lookback_hours, timeout_s=max(0.0, wait_s)):
                 cached = self._cached(cache, ip, lookback_hours)
                 if cached is None:
                     facts = self.client.ip_stats(ip, lookback_hours, deadline)

@@ -78,7 +78,9 @@ class ResultCache:
         """Hold the fetch of (ip, lookback_hours) against every other process sharing the store.
 
         A lookup that cannot get the lock within timeout_s goes ahead without it (the holder may be
-        stuck): a rare duplicate call is better than a lookup failing on somebody else's account.
+        stuck, or slower than this lookup's budget allows): a rare duplicate call is better than a
+        lookup failing on somebody else's account. The caller's timeout_s therefore leaves its own
+        call the time it needs (connector.retry.call_reserve_s), or the call goes out with none left.
         """
         return self._single_flight(ip, lookback_hours, timeout_s)
 

@@ -34,7 +34,7 @@ from connector.errors import (
 from connector.mapping import not_seen, statistics_from_body
 from connector.ratelimit import RateGate
 from connector.results import OrgStatistics
-from connector.retry import MAX_ATTEMPTS_PER_ITEM, backoff_s, wait_or_raise
+from connector.retry import MAX_ATTEMPTS_PER_ITEM, backoff_s, call_reserve_s, wait_or_raise
 from connector.settings import Settings
 from connector.transport import connection_failure, is_certificate_failure, timeout_within
 
@@ -105,7 +105,7 @@ class MdeClient:
             # The token first: the gate admits a call for *now*, and the server counts it when it
             # arrives, so nothing slow (a sign-in, a wait for the token lock) may come in between.
             token = self._tokens.get(deadline)
-            self._gate.acquire(deadline)
+            self._gate.acquire(deadline - call_reserve_s(self._settings.timeout_s, self._settings.item_budget_s))
             try:
                 answer = self._send(url, lookback_hours, token, deadline)
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:

@@ -28,6 +28,14 @@ MAX_ATTEMPTS_PER_ITEM = 6
 time budget is left."""
 
 
+def call_reserve_s(timeout_s: float, budget_s: float) -> float:
+    """How long before its deadline a lookup must stop waiting on others (another worker fetching the
+    same IP, a rate-limit slot) so that its own call still has time to be answered: the read timeout,
+    but never more than half the budget. A call sent with less is counted by Defender and its answer
+    likely lost to the deadline."""
+    return min(timeout_s, budget_s / 2)
+
+
 def backoff_s(attempt: int) -> float:
     """Full jitter: uniform in [0, min(cap, base * 2**attempt)] (attempt counts from 1)."""
     return random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** min(attempt, 16)))
