@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from connector.clock import WallClock, stepped_back
 from connector.inputs import canonical_ip
 from connector.state import StateStore
 
@@ -32,13 +33,16 @@ class CachedAnswer(msgspec.Struct, frozen=True):
 class ResultCache:
     """Answers keyed by (tenant, identity, IP, look-back hours) in a StateStore, for ttl_s seconds (0
     disables). The identity is whoever asked Defender (the application, or the signed-in person): an
-    answer is only served to the identity that was allowed to get it."""
+    answer is only served to the identity that was allowed to get it. An answer stored "later" than now
+    (the wall clock stepped back since) has no age anyone can tell: a miss, not fresh for the step."""
 
-    def __init__(self, store: StateStore, ttl_s: float, tenant_id: str, identity: str = "app") -> None:
+    def __init__(self, store: StateStore, ttl_s: float, tenant_id: str, identity: str = "app", *,
+                 clock: WallClock = time.time) -> None:
         self._store = store
         self.ttl_s = ttl_s
         self._tenant = tenant_id.strip().lower()
         self._identity = identity
+        self._clock = clock
 
     @property
     def identity(self) -> str:
@@ -61,17 +65,18 @@ class ResultCache:
             entry = json.loads(raw)
             if entry.get("format") != _FORMAT or not isinstance(entry.get("data"), dict):
                 return None
-            age = max(0.0, time.time() - float(entry["stored_at"]))
+            stored_at, now = float(entry["stored_at"]), self._clock()
         except (ValueError, TypeError, KeyError, AttributeError):
             return None  # unreadable (another version wrote it): treat as a miss, the next put replaces it
-        if age >= self.ttl_s:
+        age = max(0.0, now - stored_at)
+        if age >= self.ttl_s or stepped_back(stored_at, now):
             return None
         return CachedAnswer(data=entry["data"], age_s=round(age, 3))
 
     def put(self, ip: str, lookback_hours: int, data: dict[str, Any]) -> None:
         if not self.enabled:
             return
-        entry = {"format": _FORMAT, "stored_at": time.time(), "data": data}
+        entry = {"format": _FORMAT, "stored_at": self._clock(), "data": data}
         self._store.set(self._key("result", ip, lookback_hours), json.dumps(entry).encode(), ttl_s=self.ttl_s)
 
     def single_flight(self, ip: str, lookback_hours: int, timeout_s: float) -> AbstractContextManager[None]:

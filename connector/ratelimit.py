@@ -27,6 +27,16 @@ Around the log:
 - **One timeline.** A call is stamped while the log's lock is held (inside the SQLite transaction, or
   by the Redis script with the Redis server's clock), so a stamp never predates an admission it lost a
   race to, and hosts whose clocks disagree still share one timeline.
+- **A clock step back costs at most a window, never the size of the step** (connector.clock). That
+  timeline is a wall clock, which can step back: the calls logged before the step then lie in the
+  future, and counted as they are they would hold a full window shut for the step plus the window
+  (100 calls, then the clock back an hour: the next call was refused for 3,661.5 s). So a log whose
+  newest stamp is more than CLOCK_STEP_TOLERANCE_S ahead of now has its future stamps moved to now
+  before the check: those calls still count (they were made within the last window, as far as anyone
+  can tell), and leave the window one window from now. The shared 429 pause is kept as its end *and
+  its length*; a pause that ends further ahead than its own length has its end moved to now plus its
+  length. SQLite stamps with the host's clock (a ``clock`` seam, time.time by default), Redis with the
+  server's, each applying the same rule; the memory gate's monotonic clock cannot step.
 """
 
 from __future__ import annotations
@@ -45,6 +55,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import msgspec
 
+from connector.clock import CLOCK_STEP_TOLERANCE_MS, WallClock
 from connector.errors import ConfigurationError, RateLimitedError
 from connector.settings import Settings
 from connector.state import MemoryStateStore, StateStore
@@ -185,6 +196,32 @@ def wait_or_refuse(wait_s: float, deadline: float, budget: Budget, *, paused: bo
 _ADMITTED, _PAUSED, _FULL = "admitted", "paused", "full"
 
 
+class PauseRecord(NamedTuple):
+    """The shared 429 pause as stored: when it ends and how long it was, in the gate clock's ms."""
+
+    until_ms: int
+    length_ms: int | None
+    """None when an earlier version wrote it (its end alone)."""
+
+    def encode(self) -> bytes:
+        return f"{self.until_ms} {self.length_ms or 0}".encode()
+
+    @classmethod
+    def decode(cls, raw: bytes | None) -> PauseRecord | None:
+        try:
+            until, _, length = (raw or b"").decode().partition(" ")
+            return cls(int(until), (int(length) or None) if length else None)
+        except ValueError:
+            return None
+
+    def restarted_if_stepped(self, now_ms: int) -> PauseRecord | None:
+        """The pause restarted now at its length when it ends further ahead than that length (the clock
+        stepped back since it was set); None when it did not."""
+        if self.length_ms is not None and self.until_ms - now_ms > self.length_ms + CLOCK_STEP_TOLERANCE_MS:
+            return PauseRecord(now_ms + self.length_ms, self.length_ms)
+        return None
+
+
 class _LogGate:
     """acquire and pause over a sliding-window log; each backend keeps the log and its clock."""
 
@@ -211,7 +248,8 @@ class _LogGate:
 
     def _try(self) -> tuple[str, int | None]:
         """(verdict, ms to wait): the pause first, then the windows."""
-        paused_ms = self._paused_until_ms() - self.now_ms()
+        now = self.now_ms()
+        paused_ms = self._paused_until_ms(now) - now
         if paused_ms > 0:
             return _PAUSED, paused_ms
         wait = self._admit()
@@ -228,17 +266,33 @@ class _LogGate:
                                        retry_after_s=None)
             wait_or_refuse(wait / 1000, deadline, self.budget, paused=verdict == _PAUSED)
 
-    def _paused_until_ms(self) -> int:
-        raw = self._pause_store.get(self._pause_key)
-        return int(raw) if raw else 0
+    def _pause_record(self) -> PauseRecord | None:
+        return PauseRecord.decode(self._pause_store.get(self._pause_key))
+
+    def _paused_until_ms(self, now_ms: int) -> int:
+        """When the shared pause ends; one the clock stepped back under is restarted now, at its length."""
+        record = self._pause_record()
+        if record is not None and record.restarted_if_stepped(now_ms) is not None:
+            with self._pause_store.lock(self._pause_key, timeout_s=5.0):
+                record = self._pause_record()
+                restarted = record.restarted_if_stepped(now_ms) if record is not None else None
+                if restarted is not None:
+                    self._write_pause(restarted)
+                    record = restarted
+        return record.until_ms if record is not None else 0
+
+    def _write_pause(self, record: PauseRecord) -> None:
+        self._pause_store.set(self._pause_key, record.encode(), ttl_s=(record.length_ms or 0) / 1000 + 1.0)
 
     def pause(self, seconds: float) -> None:
         if seconds <= 0:
             return
         with self._pause_store.lock(self._pause_key, timeout_s=5.0):
-            until = self.now_ms() + math.ceil(seconds * 1000)
-            if until > self._paused_until_ms():
-                self._pause_store.set(self._pause_key, str(until).encode(), ttl_s=seconds + 1.0)
+            length = math.ceil(seconds * 1000)
+            now = self.now_ms()
+            current = self._pause_record()
+            if current is None or current.restarted_if_stepped(now) is not None or now + length > current.until_ms:
+                self._write_pause(PauseRecord(now + length, length))
 
 
 def gate_id(tenant_id: str, client_id: str) -> str:
@@ -256,10 +310,12 @@ class SqliteRateGate(_LogGate):
     _SCHEMA = ("CREATE TABLE IF NOT EXISTS rate_log (gate TEXT NOT NULL, at_ms INTEGER NOT NULL)",
                "CREATE INDEX IF NOT EXISTS rate_log_by_time ON rate_log (gate, at_ms)")
 
-    def __init__(self, path: Path, budget: Budget, tenant_id: str, client_id: str, pause_store: StateStore) -> None:
+    def __init__(self, path: Path, budget: Budget, tenant_id: str, client_id: str, pause_store: StateStore, *,
+                 clock: WallClock = time.time) -> None:
         gate = gate_id(tenant_id, client_id)
         super().__init__(budget, pause_store, f"ratepause:{gate}")
         self._gate = gate
+        self._clock = clock
         self._path = path
         self._guard = threading.Lock()
         self._schema_ready = False
@@ -284,10 +340,20 @@ class SqliteRateGate(_LogGate):
             self._conn.execute("PRAGMA journal_mode=WAL").fetchone()
         self._conn.execute("PRAGMA synchronous=NORMAL")
 
+    def now_ms(self) -> int:
+        return math.floor(self._clock() * 1000)
+
     def _nth_newest(self, n: int) -> int | None:
         row = self._conn.execute("SELECT at_ms FROM rate_log WHERE gate = ? ORDER BY at_ms DESC LIMIT 1 OFFSET ?",
                                  (self._gate, n - 1)).fetchone()
         return None if row is None else int(row[0])
+
+    def _restamp_the_future(self, conn: sqlite3.Connection, now: int) -> None:
+        """When the newest call is stamped further ahead of now than the tolerance (the clock stepped
+        back), every call stamped after now counts as made now."""
+        newest = self._nth_newest(1)
+        if newest is not None and newest > now + CLOCK_STEP_TOLERANCE_MS:
+            conn.execute("UPDATE rate_log SET at_ms = ? WHERE gate = ? AND at_ms > ?", (now, self._gate, now))
 
     def _admit(self) -> int | None:
         with sqlite_errors(self._path), self._guard:
@@ -298,6 +364,7 @@ class SqliteRateGate(_LogGate):
                 # Stamped with the write lock held: a stamp taken before waiting for the lock would
                 # date the call earlier than its admission, and free its slot early by the wait.
                 now = self.now_ms()
+                self._restamp_the_future(conn, now)
                 wait = wait_ms(self.windows, now, self._nth_newest)
                 if wait == 0:
                     conn.execute("INSERT INTO rate_log (gate, at_ms) VALUES (?, ?)", (self._gate, now))
@@ -308,16 +375,41 @@ class SqliteRateGate(_LogGate):
 
 
 _REDIS_ADMIT_LUA = """
--- KEYS[1]: the call log, a sorted set scored by call time (ms); KEYS[2]: the pause (until, ms, as text).
--- ARGV[1]: how long the log keeps a call (ms); then each window's limit and interval (ms).
+-- KEYS[1]: the call log, a sorted set scored by call time (ms); KEYS[2]: the pause ("until length", ms).
+-- ARGV[1]: how long the log keeps a call (ms); ARGV[2]: the clock-step tolerance (ms); then each
+-- window's limit and interval (ms).
 -- Returns {0, 0} admitted, {1, ms} paused, {2, ms} full, {3, 0} never (a zero limit).
 if redis.replicate_commands then redis.replicate_commands() end
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-local paused_until = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
+local tolerance = tonumber(ARGV[2])
+-- A stamp further ahead than it could be means the server's clock stepped back: count it as now.
+local raw = redis.call('GET', KEYS[2])
+local paused_until = 0
+if raw then
+  local until_ms, length = string.match(raw, '^(%d+) (%d+)$')
+  if until_ms then
+    paused_until, length = tonumber(until_ms), tonumber(length)
+    if length > 0 and paused_until - now > length + tolerance then
+      paused_until = now + length
+      redis.call('SET', KEYS[2], string.format('%d %d', paused_until, length), 'PX', length + 1000)
+    end
+  else
+    paused_until = tonumber(raw) or 0
+  end
+end
 if paused_until > now then return {1, paused_until - now} end
+local newest = redis.call('ZREVRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if newest[2] and tonumber(newest[2]) > now + tolerance then
+  local ahead = redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
+  local same = redis.call('ZCOUNT', KEYS[1], now, now)
+  for i = 1, ahead do
+    redis.call('ZADD', KEYS[1], now, string.format('%d:%d', now, same + i - 1))
+  end
+end
 local wait = 0
-for i = 2, #ARGV, 2 do
+for i = 3, #ARGV, 2 do
   local limit, interval = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
   if limit <= 0 then return {3, 0} end
   local nth = redis.call('ZREVRANGE', KEYS[1], limit - 1, limit - 1, 'WITHSCORES')
@@ -358,7 +450,7 @@ class RedisRateGate(_LogGate):
         self._url = url
         self._client = redis_client(url)
         self._keys = (f"{namespace}:rate:{gate}", pause_store.key(self._pause_key))
-        self._args = (self.keep_ms, *(number for window in self.windows for number in window))
+        self._args = (self.keep_ms, CLOCK_STEP_TOLERANCE_MS, *(number for window in self.windows for number in window))
 
     def now_ms(self) -> int:
         with redis_errors(self._url):

@@ -4,7 +4,9 @@ Both implement connector.state.StateStore. Values expire by wall-clock time (SQL
 own expiry, so that every process sharing the store agrees on what is fresh. Locks are *leases*: a
 holder that crashes cannot block the others for longer than the lease, while a live holder keeps
 its lease renewed for as long as it needs (a single-flight fetch may wait minutes for a rate-limit
-slot). On SQLite a waiter also steals at once a lease whose holder process is gone.
+slot). On SQLite a waiter also steals at once a lease whose holder process is gone, and a lease that
+ends further ahead than any lease could (the host's clock stepped back) counts as taken now
+(connector.clock).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
+from connector.clock import WallClock, stepped_back
 from connector.errors import ConfigurationError, UnavailableError
 from connector.settings import Settings
 from connector.state import MemoryStateStore, StateStore
@@ -196,9 +199,10 @@ class SqliteStateStore:
     )
     _PURGE_EVERY_S = 60.0
 
-    def __init__(self, path: Path, *, lease_s: float = DEFAULT_LEASE_S) -> None:
+    def __init__(self, path: Path, *, lease_s: float = DEFAULT_LEASE_S, clock: WallClock = time.time) -> None:
         self.path = Path(path)
         self._lease_s = lease_s
+        self._clock = clock
         self._last_purge = 0.0
         try:
             self._open()
@@ -271,12 +275,12 @@ class SqliteStateStore:
         if row is None:
             return None
         value, expires_at = row
-        if expires_at is not None and expires_at <= time.time():
+        if expires_at is not None and expires_at <= self._clock():
             return None
         return bytes(value)
 
     def set(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
-        expires_at = None if ttl_s is None else time.time() + ttl_s
+        expires_at = None if ttl_s is None else self._clock() + ttl_s
         with self._write() as conn:
             conn.execute(
                 "INSERT INTO kv (key, value, expires_at) VALUES (?, ?, ?) "
@@ -290,7 +294,7 @@ class SqliteStateStore:
             conn.execute("DELETE FROM kv WHERE key = ?", (key,))
 
     def _purge_expired(self, conn: sqlite3.Connection) -> None:
-        now_wall, now_mono = time.time(), time.monotonic()
+        now_wall, now_mono = self._clock(), time.monotonic()
         if now_mono - self._last_purge >= self._PURGE_EVERY_S:
             self._last_purge = now_mono
             conn.execute("DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?", (now_wall,))
@@ -299,29 +303,40 @@ class SqliteStateStore:
     def _try_lock(self, name: str, owner: str) -> bool:
         with sqlite_errors(self.path), self._guard:
             row = self._conn.execute("SELECT host, pid, expires_at FROM locks WHERE name = ?", (name,)).fetchone()
-        if row is not None and not self._stale(*row):
+        if row is not None and not self._stale(*row) and not self._lease_stepped(row[2]):
             return False
         with self._write() as conn:
             row = conn.execute("SELECT host, pid, expires_at FROM locks WHERE name = ?", (name,)).fetchone()
             if row is not None and not self._stale(*row):
+                if self._lease_stepped(row[2]):  # ends one lease from now: a live holder renews as usual
+                    until = self._clock() + self._longest_lease
+                    conn.execute("UPDATE locks SET expires_at = ? WHERE name = ?", (until, name))
                 return False
             conn.execute(
                 "INSERT OR REPLACE INTO locks (name, owner, host, pid, expires_at) VALUES (?, ?, ?, ?, ?)",
-                (name, owner, _HOST, os.getpid(), time.time() + self._lease_s),
+                (name, owner, _HOST, os.getpid(), self._clock() + self._lease_s),
             )
         return True
 
-    @staticmethod
-    def _stale(host: str, pid: int, expires_at: float) -> bool:
-        if expires_at <= time.time():
+    def _stale(self, host: str, pid: int, expires_at: float) -> bool:
+        if expires_at <= self._clock():
             return True
         return host == _HOST and pid != os.getpid() and not _pid_alive(pid)
+
+    @property
+    def _longest_lease(self) -> float:
+        return max(self._lease_s, DEFAULT_LEASE_S)
+
+    def _lease_stepped(self, expires_at: float) -> bool:
+        """The lease ends further ahead than any lease runs: the clock stepped back since it was taken or
+        renewed, and left alone it would outlive a dead holder by the size of the step."""
+        return stepped_back(expires_at, self._clock(), self._longest_lease)
 
     def _renew(self, name: str, owner: str) -> bool:
         with self._write() as conn:
             cursor = conn.execute(
                 "UPDATE locks SET expires_at = ? WHERE name = ? AND owner = ?",
-                (time.time() + self._lease_s, name, owner),
+                (self._clock() + self._lease_s, name, owner),
             )
             return cursor.rowcount == 1
 
