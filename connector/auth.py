@@ -95,6 +95,43 @@ def token_claims(token: str) -> dict[str, Any]:
     return claims if isinstance(claims, dict) else {}
 
 
+def _msal_time(value: object) -> int | None:
+    """A time of MSAL's cache (expires_on, refresh_on: epoch seconds, as text) read as MSAL reads it,
+    with int(); None when MSAL could not read it."""
+    try:
+        return int(str(value))
+    except ValueError:
+        return None
+
+
+def _readable_by_msal(text: str) -> str | None:
+    """The cache text less the access tokens whose times MSAL cannot read (None: not a cache at all).
+
+    MSAL int()s every access token's expires_on (and refresh_on) on each search of its cache and
+    raises on anything else: one such entry would make every later sign-in fail. It counts as expired."""
+    try:
+        cache = json.loads(text)
+    except ValueError:
+        return None
+    tokens = cache.get("AccessToken") if isinstance(cache, dict) else None
+    if not isinstance(tokens, dict):
+        return text
+    unreadable = [key for key, entry in tokens.items()
+                  if not isinstance(entry, dict) or _msal_time(entry.get("expires_on")) is None
+                  or ("refresh_on" in entry and _msal_time(entry["refresh_on"]) is None)]
+    if not unreadable:
+        return text
+    log.debug("dropping %d cached access token(s) whose expiry cannot be read", len(unreadable))
+    for key in unreadable:
+        del tokens[key]
+    return json.dumps(cache)
+
+
+def _renewal_due(token: dict[str, Any]) -> bool:
+    """Entra ID asked (refresh_in, kept by MSAL as refresh_on) for this still valid token to be renewed by now."""
+    return "refresh_on" in token and float(token["refresh_on"]) <= time.time()
+
+
 def _cipher(key: bytes) -> Fernet:
     """The token cache's cipher for a 32-byte key (the credential's, or delegated access's installation key)."""
     return Fernet(base64.urlsafe_b64encode(key))
@@ -216,17 +253,30 @@ class TokenProvider:
         """One try: the shared cache, else Entra ID, under the store-wide lock and within the deadline."""
         self._load_cache()
         cached = self._cached_token()
-        if cached is not None:  # another process signed in already: no lock, no MSAL application
+        if cached is not None and not _renewal_due(cached):  # another process signed in: no lock, no MSAL
             return cached
         wait = max(0.0, min(deadline - time.monotonic(), 30.0))
         with self._store.lock(self._lock_name, wait) as locked, self._within(deadline):
             if not locked:
                 log.debug("token lock not acquired in %.1fs; signing in without it", wait)
             self._load_cache()
-            result = self._cached_token() or self._acquire()
+            cached = self._cached_token()
+            result = cached if cached is not None and not _renewal_due(cached) else self._renewed(cached)
             if self._cache.has_state_changed:
                 self._save_cache()
         return result
+
+    def _renewed(self, cached: dict[str, Any] | None) -> dict[str, Any]:
+        """A token from MSAL, which signs in (or, for a token due for renewal, renews it). A renewal the
+        sign-in service fails transiently falls back on the cached token, still valid, as MSAL itself does
+        for an error answer."""
+        if cached is None:
+            return self._acquire()
+        try:
+            return self._acquire()
+        except (UnavailableError, NetworkError) as exc:
+            log.debug("renewing a token due for renewal failed (%s); using it until it expires", exc.category.value)
+            return cached
 
     def _cached_token(self) -> dict[str, Any] | None:
         """A token for this app, tenant and scope from the shared cache with over five minutes left,
@@ -238,9 +288,14 @@ class TokenProvider:
                 continue
             if not wanted <= set(str(item.get("target", "")).split()):  # MSAL's own matching rule
                 continue
-            expires_in = float(item.get("expires_on", 0) or 0) - now
-            if expires_in > EXPIRY_MARGIN_S and item.get("secret"):
-                return {"access_token": item["secret"], "expires_in": expires_in, "token_source": "cache"}
+            expires_on = _msal_time(item.get("expires_on"))
+            if expires_on is None or expires_on - now <= EXPIRY_MARGIN_S or not item.get("secret"):
+                continue
+            token = {"access_token": item["secret"], "expires_in": expires_on - now, "token_source": "cache"}
+            refresh_on = _msal_time(item.get("refresh_on"))
+            if refresh_on is not None:
+                token["refresh_on"] = refresh_on
+            return token
         return None
 
     def _within(self, deadline: float) -> AbstractContextManager[None]:
@@ -322,9 +377,12 @@ class TokenProvider:
             token = str(result["access_token"])
             register_secret(token)
             lifetime = float(result.get("expires_in", 0) or 0)
+            good_for = lifetime - EXPIRY_MARGIN_S
+            if "refresh_on" in result:  # renewed when Entra ID asked, not only near expiry
+                good_for = min(good_for, float(result["refresh_on"]) - time.time())
             holder = self._loaded_holder()
             if holder is not None:
-                PROCESS_TOKENS.put(self._memo_key, holder, token, lifetime - EXPIRY_MARGIN_S)
+                PROCESS_TOKENS.put(self._memo_key, holder, token, good_for)
             self.last_source = str(result.get("token_source", "identity_provider"))
             self.last_holder = holder
             log.debug("access token obtained from %s, valid %.0fs", self.last_source, lifetime)
@@ -382,7 +440,7 @@ class TokenProvider:
         text = None
         if blob is not None:
             try:
-                text = self._cipher.decrypt(blob).decode()
+                text = _readable_by_msal(self._cipher.decrypt(blob).decode())
             except (InvalidToken, ValueError):
                 log.debug("stored token cache unreadable with the current credential; starting afresh")
         if text is None:

@@ -93,6 +93,7 @@ class EmulatorConfig:
     now: datetime | None = None
     generation: Generation = "current"
     token_lifetime_s: float = 3600.0
+    token_refresh_in_s: float | None = None          # Entra's refresh_in on app tokens (real seconds): renew early
     time_scale: float = 1.0
     rate_limits: tuple[tuple[int, float], ...] = ((100, 60.0), (1500, 3600.0))
     port: int = 0
@@ -120,6 +121,8 @@ class EmulatorConfig:
             raise ValueError("time_scale must be > 0")
         if not self.token_lifetime_s > 0:
             raise ValueError("token_lifetime_s must be > 0")
+        if self.token_refresh_in_s is not None and not self.token_refresh_in_s > 0:
+            raise ValueError("token_refresh_in_s must be > 0 (or None: no refresh_in)")
         for calls, window in self.rate_limits:
             if calls < 1 or window <= 0:
                 raise ValueError(f"bad rate limit ({calls}, {window}): need calls >= 1 and window > 0")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import math
 import re
 import time
 import uuid
@@ -66,11 +67,12 @@ class EntraError(Exception):
 
 class Entra:
     def __init__(self, directory: Directory, tokens: TokenService, base_url: Callable[[], str],
-                 delegation: Delegation | None = None) -> None:
+                 delegation: Delegation | None = None, refresh_in_s: float | None = None) -> None:
         self._directory = directory
         self._tokens = tokens
         self._base_url = base_url
         self._delegation = delegation
+        self._refresh_in_s = refresh_in_s
 
     # ---- routing -------------------------------------------------------------------------
 
@@ -280,9 +282,12 @@ class Entra:
                              "might have sent your authentication request to the wrong tenant.")
         roles = app.roles if resource in DEFENDER_AUDIENCES else ()
         issued = self._tokens.issue(tenant, app, resource, roles, credential != "client_secret")
+        answer: dict[str, Any] = {"token_type": "Bearer", "expires_in": issued.expires_in,
+                                     "ext_expires_in": issued.expires_in, "access_token": issued.access_token}
+        if self._refresh_in_s is not None:  # Entra's hint to renew early (sent for long-lived tokens)
+            answer["refresh_in"] = math.ceil(self._refresh_in_s)
         return Outcome(
-            Response.json(200, {"token_type": "Bearer", "expires_in": issued.expires_in,
-                                "ext_expires_in": issued.expires_in, "access_token": issued.access_token},
+            Response.json(200, answer,
                           headers={"Cache-Control": "no-store, no-cache", "Pragma": "no-cache",
                                    "client-request-id": correlation}),
             client_id=app.client_id, tenant_id=tenant.tenant_id, detail=credential)

@@ -89,7 +89,8 @@ class Emulator:
         ca_dir.mkdir(parents=True, exist_ok=True)
         self._ca_path = write_public(ca_dir / "ca.pem", tls.ca_cert_pem).resolve()
 
-        entra = Entra(self.directory, self._tokens, lambda: self._base_url, self._delegation)
+        entra = Entra(self.directory, self._tokens, lambda: self._base_url, self._delegation,
+                      self.config.token_refresh_in_s)
         api = DefenderApi(self.org, self._tokens, self.directory, self._limiter, self.clock,
                           lambda: self._base_url, lambda: self._generation, cfg.retry_after)
         dispatcher = Dispatcher(entra, api, self._tokens, self._faults, self._observations,
