@@ -4,9 +4,10 @@ Both implement connector.state.StateStore. Values expire by wall-clock time (SQL
 own expiry, so that every process sharing the store agrees on what is fresh. Locks are *leases*: a
 holder that crashes cannot block the others for longer than the lease, while a live holder keeps
 its lease renewed for as long as it needs (a single-flight fetch may wait minutes for a rate-limit
-slot). On SQLite a waiter also steals at once a lease whose holder process is gone, and a lease that
-ends further ahead than any lease could (the host's clock stepped back) counts as taken now
-(connector.clock).
+slot). On SQLite a waiter also steals at once a lease whose holder process is gone (a PID of its own
+host, boot and PID namespace: containers sharing a host name and the state volume do not share PIDs),
+and a lease that ends further ahead than any lease could (the host's clock stepped back) counts as
+taken now (connector.clock).
 """
 
 from __future__ import annotations
@@ -36,7 +37,30 @@ DEFAULT_LEASE_S = 30.0
 
 _POLL_FIRST_S = 0.002
 _POLL_MAX_S = 0.025
-_HOST = socket.gethostname()
+
+
+def process_space() -> str:
+    """Where this process's PID means something, as a lock records it beside the PID: the host name,
+    and on Linux the boot and the PID namespace. Containers can share a host name and a state volume
+    but not their PIDs: a PID of another namespace, dead here, may be a live holder there."""
+    host = socket.gethostname()
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        namespace = Path("/proc/self/ns/pid").stat().st_ino
+    except OSError:  # not Linux, or no /proc: the host name alone
+        return host
+    return f"{host}|{boot}|pid:{namespace}"
+
+
+_SPACE: tuple[int, str] | None = None
+
+
+def _own_space() -> str:
+    """process_space() of this process, worked out again after a fork (the child may be in a new namespace)."""
+    global _SPACE
+    if _SPACE is None or _SPACE[0] != os.getpid():
+        _SPACE = (os.getpid(), process_space())
+    return _SPACE[1]
 
 
 @contextmanager
@@ -314,14 +338,16 @@ class SqliteStateStore:
                 return False
             conn.execute(
                 "INSERT OR REPLACE INTO locks (name, owner, host, pid, expires_at) VALUES (?, ?, ?, ?, ?)",
-                (name, owner, _HOST, os.getpid(), self._clock() + self._lease_s),
+                (name, owner, _own_space(), os.getpid(), self._clock() + self._lease_s),
             )
         return True
 
-    def _stale(self, host: str, pid: int, expires_at: float) -> bool:
+    def _stale(self, space: str, pid: int, expires_at: float) -> bool:
+        """Lapsed, or held by a PID of this process space that is gone (a lock recorded elsewhere, or by
+        an earlier version, which recorded the host name alone, waits for its lease)."""
         if expires_at <= self._clock():
             return True
-        return host == _HOST and pid != os.getpid() and not _pid_alive(pid)
+        return space == _own_space() and pid != os.getpid() and not _pid_alive(pid)
 
     @property
     def _longest_lease(self) -> float:
