@@ -189,6 +189,7 @@ class TokenProvider:
         self._memo_key = f"{self._cache_key}:{key_digest(key)}"
         self.last_source: str | None = None
         self.last_holder: str | None = None
+        self._app_identity: str | None = None  # identity(), derived once
         """Whose token get() handed out last (identity()'s form): what the result cache may file its answer under."""
         for secret in (settings.client_secret, settings.private_key):
             if secret is not None:
@@ -205,7 +206,9 @@ class TokenProvider:
 
     def identity(self) -> str:
         """Whose answers these are, for the result cache: the application with this credential."""
-        return application_identity(self._settings)
+        if self._app_identity is None:
+            self._app_identity = application_identity(self._settings)
+        return self._app_identity
 
     def _current_holder(self) -> str | None:
         """Whose token this provider would hand out now (identity()'s form): the application's is fixed;
