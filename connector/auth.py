@@ -184,6 +184,8 @@ class TokenProvider:
         self._cache_key = f"{self.CACHE_PREFIX}:{settings.tenant_id}:{settings.client_id}:{scope_digest}"
         self._lock_name = f"{self.LOCK_PREFIX}:{settings.tenant_id}:{settings.client_id}"
         self._cache_text: str | None = None  # the decrypted cache, as MSAL serialized it
+        self._cache_blob: bytes | None = None  # the stored blob _cache_text was read from (or written as)
+        self._parsed: tuple[str, dict[str, Any]] | None = None  # _cache_text's JSON, parsed once
         self._msal_cache: msal.SerializableTokenCache | None = None  # built only when MSAL must act
         self._app: msal.ClientApplication | None = None
         self._memo_key = f"{self._cache_key}:{key_digest(key)}"
@@ -427,19 +429,29 @@ class TokenProvider:
     def _cache(self, cache: msal.SerializableTokenCache) -> None:
         self._msal_cache = cache
         self._cache_text = cache.serialize()
+        self._cache_blob = None
 
     def _entries(self, kind: str) -> list[dict[str, Any]]:
         """The cache's entries of one kind ("AccessToken", "Account"), read as the JSON MSAL wrote."""
-        try:
-            section = json.loads(self._cache_text or "{}").get(kind) or {}
-        except (ValueError, AttributeError):
-            return []
+        text = self._cache_text or "{}"
+        if self._parsed is None or self._parsed[0] is not text:
+            try:
+                cache = json.loads(text)
+            except ValueError:
+                cache = {}
+            self._parsed = (text, cache if isinstance(cache, dict) else {})
+        section = self._parsed[1].get(kind) or {}
         return [entry for entry in section.values() if isinstance(entry, dict)] if isinstance(section, dict) else []
 
     def _load_cache(self) -> None:
         """The stored cache replaces what this provider held (another process may have signed in, out,
-        or refreshed); none stored, or none readable with this key, is an empty cache."""
+        or refreshed); none stored, or none readable with this key, is an empty cache. The blob this
+        provider last read or wrote needs no decrypting again (delegated access reads it on every get())."""
         blob = self._store.get(self._cache_key)
+        unsaved = self._msal_cache is not None and self._msal_cache.has_state_changed
+        if blob is not None and blob == self._cache_blob and not unsaved:
+            return
+        self._cache_blob = blob
         text = None
         if blob is not None:
             try:
@@ -456,5 +468,6 @@ class TokenProvider:
 
     def _save_cache(self) -> None:
         self._cache_text = self._cache.serialize()
-        self._store.set(self._cache_key, self._cipher.encrypt(self._cache_text.encode()))
+        self._cache_blob = self._cipher.encrypt(self._cache_text.encode())
+        self._store.set(self._cache_key, self._cache_blob)
         self._cache.has_state_changed = False
