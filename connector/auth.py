@@ -239,7 +239,7 @@ class TokenProvider:
                 failure = exc
             # Transient: retry outside the lock. MSAL replays a 5xx for its Retry-After (5 s without
             # one) from its own throttling cache, so Entra ID is not asked again sooner than that.
-            wait_or_raise(backoff_s(attempt), deadline, failure, f"sign-in {failure.category.value}", attempt=attempt)
+            wait_or_raise(backoff_s(attempt), deadline, failure, f"sign-in {failure.category.value}")
 
     def invalidate(self, token: str) -> None:
         """Forget a token the API refused, in memory and in the shared cache, so the next get() signs in."""

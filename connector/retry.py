@@ -24,8 +24,9 @@ BACKOFF_CAP_S = 8.0
 RETRY_FLOOR_S = 0.1
 """The shortest wait before a retry, whatever the hint or the jitter said."""
 MAX_ATTEMPTS_PER_ITEM = 6
-"""The most tries one item (one IP, or one sign-in) makes, the first included, however much of its
-time budget is left."""
+"""The most calls one item (one IP) makes to the API, the first included, however much of its time
+budget is left. (Sign-in retries need no count: MSAL answers a retry from its throttling memory, without
+asking Entra ID, until the Retry-After it was given, or 5 s, has passed.)"""
 
 
 def call_reserve_s(timeout_s: float, budget_s: float) -> float:
@@ -43,12 +44,12 @@ def backoff_s(attempt: int) -> float:
 
 def wait_or_raise(
     wait: float, deadline: float, failure: ConnectorError, why: str, sleep: Callable[[float], None] = time.sleep,
-    *, attempt: int = 1, max_attempts: int = MAX_ATTEMPTS_PER_ITEM,
+    *, attempt: int | None = None, max_attempts: int = MAX_ATTEMPTS_PER_ITEM,
 ) -> None:
-    """Sleep ``wait`` seconds (at least RETRY_FLOOR_S) before the attempt after ``attempt``, or raise
-    ``failure`` when that was the item's last attempt or the wait would pass the deadline
-    (time.monotonic() seconds): an answer that cannot come in time is given up at once."""
-    if attempt >= max_attempts:
+    """Sleep ``wait`` seconds (at least RETRY_FLOOR_S) before the next attempt, or raise ``failure`` when
+    the wait would pass the deadline (time.monotonic() seconds), or when ``attempt``, if counted, was
+    the item's last: an answer that cannot come in time is given up at once."""
+    if attempt is not None and attempt >= max_attempts:
         log.debug("%s: %d attempts made, the most one item may; giving up", why, attempt)
         raise failure
     wait = max(wait, RETRY_FLOOR_S)
