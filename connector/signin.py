@@ -14,9 +14,9 @@ the URL and the code (message, data and summary) and a playbook can branch on ``
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from msgspec import Meta, field
+from pydantic import Field
 
 from connector.errors import ConfigurationError, ConnectorError, InvalidInputError
 from connector.models import Model, ShapeError, load, to_builtins
@@ -41,8 +41,8 @@ class StartSignInInput(Model):
 class CompleteSignInInput(Model):
     """Inputs of complete_sign_in."""
 
-    wait_s: Annotated[int, Meta(ge=0, le=MAX_WAIT_S, description="Seconds to keep polling for the person to finish "
-                                                                  "(0: poll once and return)")] = 0
+    wait_s: int = Field(default=0, ge=0, le=MAX_WAIT_S,
+                        description="Seconds to keep polling for the person to finish (0: poll once and return)")
 
 
 class SignOutInput(Model):
@@ -53,18 +53,17 @@ class SignInData(Model):
     """Where a delegated sign-in stands."""
 
     state: SignInState
-    user: Annotated[str | None, Meta(description="The signed-in (or signed-out) person's user name")] = None
-    verification_uri: Annotated[str | None, Meta(description="Where the person signs in")] = None
-    user_code: Annotated[str | None, Meta(description="The code the person types there")] = None
-    message: Annotated[str | None, Meta(description="Entra ID's instructions for the person")] = None
-    expires_in_s: Annotated[int | None, Meta(description="Seconds the code stays valid")] = None
-    expires_at: Annotated[str | None, Meta(description="When the code expires (RFC 3339 UTC)")] = None
-    interval_s: Annotated[int | None, Meta(description="Polling interval Entra ID asks for")] = None
-    scopes: Annotated[list[str], Meta(description="Delegated permissions in the user's token")] = field(
-        default_factory=list)
+    user: str | None = Field(default=None, description="The signed-in (or signed-out) person's user name")
+    verification_uri: str | None = Field(default=None, description="Where the person signs in")
+    user_code: str | None = Field(default=None, description="The code the person types there")
+    message: str | None = Field(default=None, description="Entra ID's instructions for the person")
+    expires_in_s: int | None = Field(default=None, description="Seconds the code stays valid")
+    expires_at: str | None = Field(default=None, description="When the code expires (RFC 3339 UTC)")
+    interval_s: int | None = Field(default=None, description="Polling interval Entra ID asks for")
+    scopes: list[str] = Field(default=[], description="Delegated permissions in the user's token")
 
 
-class SignInSummary(Model, omit_defaults=True):
+class SignInSummary(Model):
     state: SignInState | None = None
     user: str | None = None
     verification_uri: str | None = None
@@ -75,8 +74,8 @@ class SignInSummary(Model, omit_defaults=True):
 class SignInResult(ActionResult):
     """The result of start_sign_in, complete_sign_in and sign_out, as declared in manifest.json."""
 
-    data: Annotated[list[SignInData], Meta(max_length=1)] = field(default_factory=list)  # type: ignore[assignment]
-    summary: SignInSummary = field(default_factory=SignInSummary)  # type: ignore[assignment]
+    data: list[SignInData] = Field(default=[], max_length=1)  # type: ignore[assignment]
+    summary: SignInSummary = Field(default_factory=SignInSummary)  # type: ignore[assignment]
 
 
 def _provider(tokens: object, action: str) -> DelegatedTokenProvider:
@@ -89,10 +88,10 @@ def _provider(tokens: object, action: str) -> DelegatedTokenProvider:
 
 
 def _result(action: str, parameters: dict[str, Any], message: str, data: SignInData) -> ActionResult:
-    summary = SignInSummary(state=data.state, user=data.user, verification_uri=data.verification_uri,
-                            user_code=data.user_code, expires_at=data.expires_at)
-    return ActionResult(action=action, status="success", message=message, parameters=parameters,
-                        data=[to_builtins(data)], summary=to_builtins(summary))
+    summary = SignInSummary.model_construct(state=data.state, user=data.user, verification_uri=data.verification_uri,
+                                            user_code=data.user_code, expires_at=data.expires_at)
+    return ActionResult.model_construct(action=action, status="success", message=message, parameters=parameters,
+                                        data=[to_builtins(data)], summary=summary.model_dump(exclude_none=True))
 
 
 def start_sign_in(tokens: object, deadline: float) -> ActionResult:
@@ -102,7 +101,7 @@ def start_sign_in(tokens: object, deadline: float) -> ActionResult:
         return ActionResult.failure(START_SIGN_IN, {}, exc)
     message = (f"{started.message} Then run 'complete sign in' (or `mde-ipstats login` polls by itself); the code "
                f"expires at {started.expires_at}.")
-    return _result(START_SIGN_IN, {}, message, SignInData(
+    return _result(START_SIGN_IN, {}, message, SignInData.model_construct(
         state="pending", verification_uri=started.verification_uri, user_code=started.user_code,
         message=started.message, expires_in_s=started.expires_in_s, expires_at=started.expires_at,
         interval_s=started.interval_s))
@@ -124,10 +123,10 @@ def complete_sign_in(tokens: object, params: Mapping[str, Any]) -> ActionResult:
     except ConnectorError as exc:
         return ActionResult.failure(COMPLETE_SIGN_IN, parameters, exc)
     if progress.state == "pending":
-        return _result(COMPLETE_SIGN_IN, parameters, progress.message,
-                       SignInData(state="pending", expires_at=progress.expires_at, message=progress.message))
-    return _result(COMPLETE_SIGN_IN, parameters, progress.message,
-                   SignInData(state="signed_in", user=progress.user, scopes=list(progress.scopes)))
+        return _result(COMPLETE_SIGN_IN, parameters, progress.message, SignInData.model_construct(
+            state="pending", expires_at=progress.expires_at, message=progress.message))
+    return _result(COMPLETE_SIGN_IN, parameters, progress.message, SignInData.model_construct(
+        state="signed_in", user=progress.user, scopes=list(progress.scopes)))
 
 
 def sign_out(tokens: object) -> ActionResult:
@@ -137,4 +136,4 @@ def sign_out(tokens: object) -> ActionResult:
         return ActionResult.failure(SIGN_OUT, {}, exc)
     message = (f"Signed out {user}: their tokens were removed from this connector's state." if user
                else "Nobody was signed in; any pending sign-in was cancelled.")
-    return _result(SIGN_OUT, {}, message, SignInData(state="signed_out", user=user))
+    return _result(SIGN_OUT, {}, message, SignInData.model_construct(state="signed_out", user=user))
