@@ -17,13 +17,16 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from connector.errors import Category
-from connector.models import Model
+from connector.models import declared_elsewhere
 
 if TYPE_CHECKING:
     import jsonschema
+
+    from connector.declared import GetIpStatisticsInput as GetIpStatisticsInput
+    from connector.declared import TestConnectivityInput as TestConnectivityInput
 
 MANIFEST_NAME = "manifest.json"
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -40,22 +43,6 @@ CATEGORY_HELP: dict[Category, str] = {
     Category.NETWORK: "The service could not be reached (DNS, TLS, proxy, timeout).",
     Category.UNEXPECTED_RESPONSE: "The answer was not what the API documents (body, type, size).",
 }
-
-
-class GetIpStatisticsInput(Model):
-    """Inputs of get_ip_statistics."""
-
-    ip: str | list[str] = Field(
-        description="One IPv4 or IPv6 address, a comma-separated list, or an array of addresses",
-        examples=["10.209.67.177", "10.209.67.177, 2001:db8::1"],
-        json_schema_extra={"x-primary": True, "x-contains": ["ip", "ipv6"]})
-    lookback_hours: int = Field(
-        default=720, ge=1, le=720,
-        description="Look-back window in hours (1 to 720; Defender's maximum, 30 days, is the default)")
-
-
-class TestConnectivityInput(Model):
-    """test_connectivity takes no input."""
 
 
 def _schema(shape: type[BaseModel], title: str | None = None) -> dict[str, Any]:
@@ -158,7 +145,7 @@ def _examples() -> list[dict[str, Any]]:
 
 def build_manifest() -> dict[str, Any]:
     """manifest.json as the models define it."""
-    from connector.results import ConnectivityResult, IpStatisticsResult
+    from connector.declared import ConnectivityResult, GetIpStatisticsInput, IpStatisticsResult, TestConnectivityInput
     from connector.settings import Settings
 
     return {
@@ -232,7 +219,8 @@ def _sign_in_examples() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 
 def _sign_in_actions() -> dict[str, Any]:
     """The delegated sign-in actions (auth_mode delegated): see connector/signin.py."""
-    from connector.signin import CompleteSignInInput, SignInResult, SignOutInput, StartSignInInput
+    from connector.declared import SignInResult, SignOutInput, StartSignInInput
+    from connector.signin import CompleteSignInInput
 
     started, completed = _sign_in_examples()
     common = {"type": "generic", "read_only": True, "output": _schema(SignInResult, "sign-in result")}
@@ -324,6 +312,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+__getattr__ = declared_elsewhere(__name__, ("GetIpStatisticsInput", "TestConnectivityInput"))
+"""The input models of the actions whose input the code parses itself (connector/declared.py)."""
 
 
 if __name__ == "__main__":

@@ -147,7 +147,36 @@ def _choices(kind: Any) -> list[str]:
     return [choice for argument in typing.get_args(kind) for choice in _choices(argument)]
 
 
-def to_builtins(shape: BaseModel) -> Any:
-    """A model as JSON-ready builtins: enums as their values, secrets as stars (the serializer is built
-    on first use, as the validator is)."""
-    return shape.model_dump(mode="json")
+def declared_elsewhere(module: str, names: tuple[str, ...]) -> Callable[[str], Any]:
+    """A module's ``__getattr__`` (PEP 562) for its models that only the declaration needs: they live in
+    connector/declared.py, which is imported the first time one of them is asked for. Any other name is
+    refused at once (the import system asks a module for ``__path__`` and the like)."""
+
+    def __getattr__(name: str) -> Any:
+        if name in names:
+            from connector import declared
+
+            return getattr(declared, name)
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+
+    return __getattr__
+
+
+def to_builtins(value: Any) -> Any:
+    """A model (or what it holds) as JSON-ready builtins: enums as their values, secrets as stars.
+
+    What ``model_dump(mode="json")`` gives for the connector's shapes, without building the model's
+    serializer: results are built unchecked, and building a serializer costs what building a validator
+    does, which a fresh action process that only reports its result has no use for.
+    """
+    if isinstance(value, BaseModel):
+        return {name: to_builtins(getattr(value, name)) for name in type(value).model_fields}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, SecretStr):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [to_builtins(item) for item in value]
+    if isinstance(value, dict):
+        return {key: to_builtins(item) for key, item in value.items()}
+    return value

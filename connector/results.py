@@ -3,19 +3,26 @@
 The models here are the single definition of the result; manifest.json's output schemas are generated
 from them (manifest.py), so the declaration and the code cannot drift apart. The code builds every
 result from values it made itself, so it builds them unchecked (``model_construct``): a fresh action
-process builds no result validator at all. The typed results (IpStatisticsResult, ...) exist for the
-declaration; their validators are built only where a test or a generator asks.
+process builds no result validator at all. Each action's typed result (IpStatisticsResult, ...) exists
+for the declaration only, and is defined in connector/declared.py when something asks for it.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
 from connector.errors import Category, ConnectorError
 from connector.meaning import Scope, Verdict
-from connector.models import Model, to_builtins
+from connector.models import Model, declared_elsewhere, to_builtins
+
+if TYPE_CHECKING:
+    from connector.declared import ConnectivityChecks as ConnectivityChecks
+    from connector.declared import ConnectivityResult as ConnectivityResult
+    from connector.declared import ConnectivitySummary as ConnectivitySummary
+    from connector.declared import IpStatisticsResult as IpStatisticsResult
+    from connector.declared import IpStatisticsSummary as IpStatisticsSummary
 
 Status = Literal["success", "failed"]
 
@@ -114,44 +121,6 @@ class ActionResult(Model):
         )
 
 
-class IpStatisticsSummary(Model):
-    """The summary of a get_ip_statistics result (empty when it failed)."""
-
-    organization_prevalence: int | None = Field(default=None, ge=0)
-    seen_in_org: bool | None = None
-    verdict: Verdict | None = None
-    ip_scope: Scope | None = Field(default=None, description="Present for every valid address, failed lookups too")
-
-
-class IpStatisticsResult(ActionResult):
-    """get_ip_statistics' result as declared in manifest.json: the generic result, typed."""
-
-    data: list[IpStatistics] = Field(default=[], max_length=1)  # type: ignore[assignment]
-    summary: IpStatisticsSummary = Field(default_factory=IpStatisticsSummary)  # type: ignore[assignment]
-
-
-class ConnectivityChecks(Model):
-    """What test_connectivity proved, check by check."""
-
-    sign_in: bool
-    permission: bool
-    api: bool
-    login_url: str
-    api_url: str
-    token_audience: str | None
-    token_roles: list[str]
-    user: str | None = Field(default=None, description="Delegated mode: the signed-in person (upn)")
-    token_scopes: list[str] = Field(default=[], description="Delegated mode: the token's scp")
-
-
-class ConnectivitySummary(Model):
-    sign_in: bool | None = None
-    permission: bool | None = None
-    api: bool | None = None
-
-
-class ConnectivityResult(ActionResult):
-    """test_connectivity's result as declared in manifest.json."""
-
-    data: list[ConnectivityChecks] = Field(default=[], max_length=1)  # type: ignore[assignment]
-    summary: ConnectivitySummary = Field(default_factory=ConnectivitySummary)  # type: ignore[assignment]
+__getattr__ = declared_elsewhere(__name__, ("IpStatisticsSummary", "IpStatisticsResult", "ConnectivityChecks",
+                                            "ConnectivitySummary", "ConnectivityResult"))
+"""Each action's typed result, defined on first use (connector/declared.py)."""

@@ -19,10 +19,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field
 
 from connector.errors import ConfigurationError, ConnectorError, InvalidInputError
-from connector.models import Model, ShapeError, load, to_builtins
+from connector.models import Model, ShapeError, declared_elsewhere, load, to_builtins
 from connector.results import ActionResult
 
 if TYPE_CHECKING:
+    from connector.declared import SignInResult as SignInResult
+    from connector.declared import SignOutInput as SignOutInput
+    from connector.declared import StartSignInInput as StartSignInInput
     from connector.delegated import DelegatedTokenProvider, SignInProgress
 
 START_SIGN_IN = "start_sign_in"
@@ -34,19 +37,11 @@ MAX_WAIT_S = 900
 SignInState = Literal["pending", "signed_in", "signed_out"]
 
 
-class StartSignInInput(Model):
-    """start_sign_in takes no input."""
-
-
 class CompleteSignInInput(Model):
     """Inputs of complete_sign_in."""
 
     wait_s: int = Field(default=0, ge=0, le=MAX_WAIT_S,
                         description="Seconds to keep polling for the person to finish (0: poll once and return)")
-
-
-class SignOutInput(Model):
-    """sign_out takes no input."""
 
 
 class SignInData(Model):
@@ -69,13 +64,6 @@ class SignInSummary(Model):
     verification_uri: str | None = None
     user_code: str | None = None
     expires_at: str | None = None
-
-
-class SignInResult(ActionResult):
-    """The result of start_sign_in, complete_sign_in and sign_out, as declared in manifest.json."""
-
-    data: list[SignInData] = Field(default=[], max_length=1)  # type: ignore[assignment]
-    summary: SignInSummary = Field(default_factory=SignInSummary)  # type: ignore[assignment]
 
 
 def _provider(tokens: object, action: str) -> DelegatedTokenProvider:
@@ -137,3 +125,7 @@ def sign_out(tokens: object) -> ActionResult:
     message = (f"Signed out {user}: their tokens were removed from this connector's state." if user
                else "Nobody was signed in; any pending sign-in was cancelled.")
     return _result(SIGN_OUT, {}, message, SignInData.model_construct(state="signed_out", user=user))
+
+
+__getattr__ = declared_elsewhere(__name__, ("StartSignInInput", "SignOutInput", "SignInResult"))
+"""The sign-in actions' declared result and no-input models (connector/declared.py)."""

@@ -24,8 +24,8 @@ import connector
 from connector.models import Model
 config, state_dir, params, action = json.loads(sys.argv[1])
 results = connector.run(action, params, config, state_dir=state_dir)
-heavy = ("msal", "jsonschema", "pydantic", "msgspec", "pyrate_limiter", "filelock", "connector.delegated", "redis",
-         "tqdm", "requests")
+heavy = ("msal", "jsonschema", "pydantic", "msgspec", "pyrate_limiter", "filelock", "connector.delegated",
+         "connector.declared", "redis", "tqdm", "requests")
 def models(shape):
     for sub in shape.__subclasses__():
         yield sub
@@ -59,8 +59,8 @@ def test_a_lookup_whose_token_is_cached_imports_no_msal_and_no_jsonschema(emulat
     assert second["results"][0]["status"] == "success" and second["results"][0]["cached"] is False
     assert emulator.counters()["token_requests"] == tokens_before  # the token came from the shared cache
     assert second["loaded"] == ["pydantic", "requests"]  # the declared stack it needs, and nothing else of the
-    # heavy list: no MSAL, no jsonschema, no second model library, no rate-limit library or file lock, no
-    # delegated machinery
+    # heavy list: no MSAL, no jsonschema, no second model library, no models only the declaration needs, no
+    # rate-limit library or file lock, no delegated machinery
     assert "Settings" in second["built"]  # the configuration is validated ...
     assert "ActionResult" not in second["built"] and "ErrorInfo" not in second["built"]  # ... results the code
     # built are not
