@@ -1,13 +1,16 @@
-"""The shapes only the declaration needs: each action's typed result, and the inputs the code parses itself.
+"""The models a lookup never needs, defined the first time something asks for one.
 
-manifest.json declares what every action takes and returns, and is generated from these models (with
-the configuration and the result object). At run time nothing builds or checks them: the code parses
-get_ip_statistics' input itself (inputs.py, more strictly than the schema) and builds its results from
-values it made. So they are defined only where something asks for them — the manifest's generator, the
-tests that hold results to their declared shape — and a fresh action process does not spend a
-millisecond per class defining them. Each is still importable from the module it belongs to
-(``connector.results.IpStatisticsResult``, ``connector.manifest.GetIpStatisticsInput``, ...), which
-loads this module on first use (models.declared_elsewhere).
+- What only the declaration needs: each action's typed result, and the inputs of the actions whose
+  input the code parses itself. manifest.json is generated from them, and tests hold results to them;
+  at run time nothing builds or checks them (inputs.py parses get_ip_statistics' input, more strictly
+  than the schema, and results are built from values the code made).
+- The sign-in actions' shapes (their input and data), which only a sign-in action uses.
+
+A fresh action process therefore spends nothing defining them (about half a millisecond a class, more
+in a process as large as the Splunk SOAR SDK's, where each allocation brings the garbage collector
+closer). Each stays importable from the module it belongs to (``connector.results.IpStatisticsResult``,
+``connector.manifest.GetIpStatisticsInput``, ``connector.signin.SignInData``, ...), which loads this
+module on first use (models.declared_elsewhere).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from pydantic import Field
 from connector.meaning import Scope, Verdict
 from connector.models import Model
 from connector.results import ActionResult, IpStatistics
-from connector.signin import SignInData, SignInSummary
+from connector.signin import MAX_WAIT_S, SignInState
 
 
 class GetIpStatisticsInput(Model):
@@ -77,6 +80,35 @@ class ConnectivityResult(ActionResult):
 
     data: list[ConnectivityChecks] = Field(default=[], max_length=1)  # type: ignore[assignment]
     summary: ConnectivitySummary = Field(default_factory=ConnectivitySummary)  # type: ignore[assignment]
+
+
+class CompleteSignInInput(Model):
+    """Inputs of complete_sign_in."""
+
+    wait_s: int = Field(default=0, ge=0, le=MAX_WAIT_S,
+                        description="Seconds to keep polling for the person to finish (0: poll once and return)")
+
+
+class SignInData(Model):
+    """Where a delegated sign-in stands."""
+
+    state: SignInState
+    user: str | None = Field(default=None, description="The signed-in (or signed-out) person's user name")
+    verification_uri: str | None = Field(default=None, description="Where the person signs in")
+    user_code: str | None = Field(default=None, description="The code the person types there")
+    message: str | None = Field(default=None, description="Entra ID's instructions for the person")
+    expires_in_s: int | None = Field(default=None, description="Seconds the code stays valid")
+    expires_at: str | None = Field(default=None, description="When the code expires (RFC 3339 UTC)")
+    interval_s: int | None = Field(default=None, description="Polling interval Entra ID asks for")
+    scopes: list[str] = Field(default=[], description="Delegated permissions in the user's token")
+
+
+class SignInSummary(Model):
+    state: SignInState | None = None
+    user: str | None = None
+    verification_uri: str | None = None
+    user_code: str | None = None
+    expires_at: str | None = None
 
 
 class StartSignInInput(Model):

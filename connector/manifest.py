@@ -219,8 +219,7 @@ def _sign_in_examples() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 
 def _sign_in_actions() -> dict[str, Any]:
     """The delegated sign-in actions (auth_mode delegated): see connector/signin.py."""
-    from connector.declared import SignInResult, SignOutInput, StartSignInInput
-    from connector.signin import CompleteSignInInput
+    from connector.declared import CompleteSignInInput, SignInResult, SignOutInput, StartSignInInput
 
     started, completed = _sign_in_examples()
     common = {"type": "generic", "read_only": True, "output": _schema(SignInResult, "sign-in result")}

@@ -16,14 +16,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field
-
 from connector.errors import ConfigurationError, ConnectorError, InvalidInputError
-from connector.models import Model, ShapeError, declared_elsewhere, load, to_builtins
+from connector.models import ShapeError, declared_elsewhere, load, to_builtins
 from connector.results import ActionResult
 
 if TYPE_CHECKING:
+    from connector.declared import CompleteSignInInput as CompleteSignInInput
+    from connector.declared import SignInData as SignInData
     from connector.declared import SignInResult as SignInResult
+    from connector.declared import SignInSummary as SignInSummary
     from connector.declared import SignOutInput as SignOutInput
     from connector.declared import StartSignInInput as StartSignInInput
     from connector.delegated import DelegatedTokenProvider, SignInProgress
@@ -37,35 +38,6 @@ MAX_WAIT_S = 900
 SignInState = Literal["pending", "signed_in", "signed_out"]
 
 
-class CompleteSignInInput(Model):
-    """Inputs of complete_sign_in."""
-
-    wait_s: int = Field(default=0, ge=0, le=MAX_WAIT_S,
-                        description="Seconds to keep polling for the person to finish (0: poll once and return)")
-
-
-class SignInData(Model):
-    """Where a delegated sign-in stands."""
-
-    state: SignInState
-    user: str | None = Field(default=None, description="The signed-in (or signed-out) person's user name")
-    verification_uri: str | None = Field(default=None, description="Where the person signs in")
-    user_code: str | None = Field(default=None, description="The code the person types there")
-    message: str | None = Field(default=None, description="Entra ID's instructions for the person")
-    expires_in_s: int | None = Field(default=None, description="Seconds the code stays valid")
-    expires_at: str | None = Field(default=None, description="When the code expires (RFC 3339 UTC)")
-    interval_s: int | None = Field(default=None, description="Polling interval Entra ID asks for")
-    scopes: list[str] = Field(default=[], description="Delegated permissions in the user's token")
-
-
-class SignInSummary(Model):
-    state: SignInState | None = None
-    user: str | None = None
-    verification_uri: str | None = None
-    user_code: str | None = None
-    expires_at: str | None = None
-
-
 def _provider(tokens: object, action: str) -> DelegatedTokenProvider:
     from connector.delegated import DelegatedTokenProvider
 
@@ -75,11 +47,15 @@ def _provider(tokens: object, action: str) -> DelegatedTokenProvider:
     return tokens
 
 
-def _result(action: str, parameters: dict[str, Any], message: str, data: SignInData) -> ActionResult:
-    summary = SignInSummary.model_construct(state=data.state, user=data.user, verification_uri=data.verification_uri,
-                                            user_code=data.user_code, expires_at=data.expires_at)
+def _result(action: str, parameters: dict[str, Any], message: str, /, **data: Any) -> ActionResult:
+    """A sign-in action's success: ``data`` holds SignInData's fields, the summary those of its fields
+    that are known."""
+    from connector.declared import SignInData, SignInSummary
+
+    fields: dict[str, Any] = to_builtins(SignInData.model_construct(**data))
+    summary = {name: fields[name] for name in SignInSummary.model_fields if fields[name] is not None}
     return ActionResult.model_construct(action=action, status="success", message=message, parameters=parameters,
-                                        data=[to_builtins(data)], summary=summary.model_dump(exclude_none=True))
+                                        data=[fields], summary=summary)
 
 
 def start_sign_in(tokens: object, deadline: float) -> ActionResult:
@@ -89,13 +65,14 @@ def start_sign_in(tokens: object, deadline: float) -> ActionResult:
         return ActionResult.failure(START_SIGN_IN, {}, exc)
     message = (f"{started.message} Then run 'complete sign in' (or `mde-ipstats login` polls by itself); the code "
                f"expires at {started.expires_at}.")
-    return _result(START_SIGN_IN, {}, message, SignInData.model_construct(
-        state="pending", verification_uri=started.verification_uri, user_code=started.user_code,
-        message=started.message, expires_in_s=started.expires_in_s, expires_at=started.expires_at,
-        interval_s=started.interval_s))
+    return _result(START_SIGN_IN, {}, message, state="pending", verification_uri=started.verification_uri,
+                   user_code=started.user_code, message=started.message, expires_in_s=started.expires_in_s,
+                   expires_at=started.expires_at, interval_s=started.interval_s)
 
 
 def parse_wait(params: Mapping[str, Any]) -> int:
+    from connector.declared import CompleteSignInInput
+
     try:
         return load(CompleteSignInInput, params).wait_s
     except ShapeError as exc:
@@ -111,10 +88,10 @@ def complete_sign_in(tokens: object, params: Mapping[str, Any]) -> ActionResult:
     except ConnectorError as exc:
         return ActionResult.failure(COMPLETE_SIGN_IN, parameters, exc)
     if progress.state == "pending":
-        return _result(COMPLETE_SIGN_IN, parameters, progress.message, SignInData.model_construct(
-            state="pending", expires_at=progress.expires_at, message=progress.message))
-    return _result(COMPLETE_SIGN_IN, parameters, progress.message, SignInData.model_construct(
-        state="signed_in", user=progress.user, scopes=list(progress.scopes)))
+        return _result(COMPLETE_SIGN_IN, parameters, progress.message, state="pending",
+                       expires_at=progress.expires_at, message=progress.message)
+    return _result(COMPLETE_SIGN_IN, parameters, progress.message, state="signed_in", user=progress.user,
+                   scopes=list(progress.scopes))
 
 
 def sign_out(tokens: object) -> ActionResult:
@@ -124,8 +101,9 @@ def sign_out(tokens: object) -> ActionResult:
         return ActionResult.failure(SIGN_OUT, {}, exc)
     message = (f"Signed out {user}: their tokens were removed from this connector's state." if user
                else "Nobody was signed in; any pending sign-in was cancelled.")
-    return _result(SIGN_OUT, {}, message, SignInData.model_construct(state="signed_out", user=user))
+    return _result(SIGN_OUT, {}, message, state="signed_out", user=user)
 
 
-__getattr__ = declared_elsewhere(__name__, ("StartSignInInput", "SignOutInput", "SignInResult"))
-"""The sign-in actions' declared result and no-input models (connector/declared.py)."""
+__getattr__ = declared_elsewhere(__name__, ("CompleteSignInInput", "SignInData", "SignInSummary", "StartSignInInput",
+                                            "SignOutInput", "SignInResult"))
+"""The sign-in actions' models, defined with the first sign-in action (connector/declared.py)."""
