@@ -17,13 +17,12 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-
 from connector.errors import Category
 from connector.models import declared_elsewhere
 
 if TYPE_CHECKING:
     import jsonschema
+    from pydantic import BaseModel
 
     from connector.declared import GetIpStatisticsInput as GetIpStatisticsInput
     from connector.declared import TestConnectivityInput as TestConnectivityInput
