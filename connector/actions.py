@@ -219,7 +219,7 @@ class Connector:
 
     def _success(self, facts: OrgStatistics) -> ActionResult:
         stats = interpret(facts, self.judgement)
-        return ActionResult(
+        return ActionResult.model_construct(
             action=GET_IP_STATISTICS,
             status="success",
             message=describe(stats),
@@ -289,8 +289,9 @@ class Connector:
         except ConnectorError as exc:
             return _connectivity_failure(failed, exc, checks)
         checks["api"] = True
-        return ActionResult(action=TEST_CONNECTIVITY, status="success", message=succeeded, parameters={},
-                            data=[checks], summary={"sign_in": True, "permission": True, "api": True})
+        return ActionResult.model_construct(action=TEST_CONNECTIVITY, status="success", message=succeeded,
+                                            parameters={}, data=[checks],
+                                            summary={"sign_in": True, "permission": True, "api": True})
 
 
 def _connectivity_failure(stage: str, exc: ConnectorError, checks: dict[str, Any]) -> ActionResult:

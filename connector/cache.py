@@ -13,9 +13,7 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any
-
-import msgspec
+from typing import Any, NamedTuple
 
 from connector.clock import WallClock, stepped_back
 from connector.inputs import canonical_ip
@@ -24,7 +22,7 @@ from connector.state import StateStore
 _FORMAT = 1
 
 
-class CachedAnswer(msgspec.Struct, frozen=True):
+class CachedAnswer(NamedTuple):
     data: dict[str, Any]
     """The OrgStatistics dict (Defender's facts) exactly as it was stored."""
     age_s: float

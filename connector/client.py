@@ -14,10 +14,9 @@ import logging
 import time
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
-import msgspec
 import requests
 
 from connector.auth import TokenProvider, token_claims
@@ -47,7 +46,7 @@ DEFAULT_RETRY_AFTER_S = 10.0
 """Used when a 429 arrives without a usable Retry-After (Defender always sends one; a proxy may not)."""
 
 
-class _Answer(msgspec.Struct):
+class _Answer(NamedTuple):
     status: int
     headers: requests.structures.CaseInsensitiveDict[str]
     body: bytes

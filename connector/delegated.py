@@ -38,9 +38,8 @@ import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import msgspec
 import requests
 from cryptography.fernet import InvalidToken
 from cryptography.hazmat.primitives import hashes
@@ -138,7 +137,7 @@ def installation_key(state_dir: Path) -> bytes:
     return key
 
 
-class SignInStarted(msgspec.Struct, frozen=True):
+class SignInStarted(NamedTuple):
     verification_uri: str
     user_code: str
     message: str
@@ -147,7 +146,7 @@ class SignInStarted(msgspec.Struct, frozen=True):
     interval_s: int
 
 
-class SignInProgress(msgspec.Struct, frozen=True):
+class SignInProgress(NamedTuple):
     state: str                         # "pending" | "signed_in"
     user: str | None = None
     message: str = ""

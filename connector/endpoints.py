@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
-import msgspec
+from typing import Literal, NamedTuple
 
 Cloud = Literal["commercial", "gcc", "gcc-high", "dod"]
 Region = Literal["auto", "us", "eu", "uk", "au", "swa", "ina"]
@@ -13,7 +11,7 @@ CLOUDS: tuple[Cloud, ...] = ("commercial", "gcc", "gcc-high", "dod")
 REGIONS: tuple[Region, ...] = ("auto", "us", "eu", "uk", "au", "swa", "ina")
 
 
-class Endpoints(msgspec.Struct, frozen=True):
+class Endpoints(NamedTuple):
     api_url: str
     login_url: str
     scope: str

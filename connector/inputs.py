@@ -12,9 +12,7 @@ import ipaddress
 import re
 import reprlib
 from collections.abc import Iterable
-from typing import Any
-
-import msgspec
+from typing import Any, NamedTuple
 
 from connector.errors import InvalidInputError
 
@@ -34,7 +32,7 @@ _REPR.maxlevel = 2
 _REPR.maxother = _SHOWN_CHARS
 
 
-class ParsedItem(msgspec.Struct, frozen=True):
+class ParsedItem(NamedTuple):
     """One input item: either a canonical address or the reason it was refused."""
 
     raw: str

@@ -8,15 +8,13 @@ so an hour-old entry says "first seen 4 hours ago", not the "3 hours ago" it sai
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
-
-import msgspec
+from typing import Any, NamedTuple
 
 from connector.meaning import age_hours, ago, ip_scope, new_in_window, verdict
 from connector.results import IpStatistics, OrgStatistics
 
 
-class Judgement(msgspec.Struct, frozen=True):
+class Judgement(NamedTuple):
     """The two thresholds a SOC tunes (manifest.json configuration)."""
 
     rare_device_threshold: int = 5
@@ -27,8 +25,8 @@ def interpret(facts: OrgStatistics, judgement: Judgement, now: datetime | None =
     now = now or datetime.now(UTC)
     scope = ip_scope(facts.ipAddress)
     first_age = age_hours(facts.orgFirstSeen, now)
-    return IpStatistics(
-        **msgspec.structs.asdict(facts),
+    return IpStatistics.model_construct(
+        **dict(facts),
         verdict=verdict(facts.organizationPrevalence, judgement.rare_device_threshold),
         ipScope=scope.scope,
         ipScopeDetail=scope.detail,

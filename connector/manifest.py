@@ -1,6 +1,6 @@
-"""manifest.json: the connector's single declaration, derived from the structs (connector/models.py).
+"""manifest.json: the connector's single declaration, derived from the models (connector/models.py).
 
-``python -m connector.manifest --write`` regenerates manifest.json from the structs; a test
+``python -m connector.manifest --write`` regenerates manifest.json from the models; a test
 proves the committed file equals what the models produce, so the declaration and the code cannot
 drift. Platform manifests (the Splunk SOAR app JSON, ...) are in turn generated from manifest.json.
 Where the manifest is made and checked (generation, tests, packaging) its schemas are checked against
@@ -15,15 +15,17 @@ import json
 import sys
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
-
-from msgspec import Meta
+from typing import TYPE_CHECKING, Any
 
 from connector.errors import Category
-from connector.models import Model, Secret
+from connector.models import declared_elsewhere
 
 if TYPE_CHECKING:
     import jsonschema
+    from pydantic import BaseModel
+
+    from connector.declared import GetIpStatisticsInput as GetIpStatisticsInput
+    from connector.declared import TestConnectivityInput as TestConnectivityInput
 
 MANIFEST_NAME = "manifest.json"
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -42,48 +44,20 @@ CATEGORY_HELP: dict[Category, str] = {
 }
 
 
-class GetIpStatisticsInput(Model):
-    """Inputs of get_ip_statistics."""
-
-    ip: Annotated[str | list[str], Meta(
-        description="One IPv4 or IPv6 address, a comma-separated list, or an array of addresses",
-        examples=["10.209.67.177", "10.209.67.177, 2001:db8::1"],
-        extra_json_schema={"x-primary": True, "x-contains": ["ip", "ipv6"]})]
-    lookback_hours: Annotated[int, Meta(
-        ge=1, le=720, description="Look-back window in hours (1 to 720; Defender's maximum, 30 days, is the default)",
-    )] = 720
-
-
-class TestConnectivityInput(Model):
-    """test_connectivity takes no input."""
-
-
-def _secret_schema(kind: type) -> dict[str, Any]:
-    if kind is Secret:
-        return {"type": "string", "format": "password", "writeOnly": True}
-    raise NotImplementedError(kind)
-
-
-def _schema(shape: type, title: str | None = None) -> dict[str, Any]:
-    """A struct's JSON Schema, in the form the platform generators read: the struct's own schema at the
-    top (its nested structs under $defs), each property titled, a string enum typed and in the order
-    it was declared (a UI lists the choices in that order), and a secret property (writeOnly) marked
+def _schema(shape: type[BaseModel], title: str | None = None) -> dict[str, Any]:
+    """A model's JSON Schema, in the form the platform generators read: the model's own schema at the
+    top (its nested models under $defs), keywords sorted, and a secret property (writeOnly) marked
     x-secret."""
-    import msgspec
-
-    (reference,), defs = msgspec.json.schema_components([shape], schema_hook=_secret_schema,
-                                                        ref_template="#/$defs/{name}")
-    schema: dict[str, Any] = defs.pop(reference["$ref"].rsplit("/", 1)[1])
+    schema = shape.model_json_schema()
     if title:
         schema["title"] = title
-    orders = _declared_choices(shape)
-    for node in (schema, *defs.values()):
-        _annotate(node, orders)
-    if defs:
-        schema["$defs"] = defs
-    schema = _sorted_keys(schema)
-    schema["$schema"] = SCHEMA_DIALECT
-    return schema
+    for node in (schema, *schema.get("$defs", {}).values()):
+        for prop in node.get("properties", {}).values():
+            if any(branch.get("writeOnly") for branch in prop.get("anyOf", [prop])):
+                prop["x-secret"] = True
+    ordered: dict[str, Any] = _sorted_keys(schema)
+    ordered["$schema"] = SCHEMA_DIALECT
+    return ordered
 
 
 def _sorted_keys(node: Any, *, names: bool = False) -> Any:
@@ -95,48 +69,6 @@ def _sorted_keys(node: Any, *, names: bool = False) -> Any:
     if isinstance(node, list):
         return [_sorted_keys(item) for item in node]
     return node
-
-
-def _declared_choices(shape: Any, found: dict[frozenset[Any], list[Any]] | None = None) -> dict[frozenset[Any],
-                                                                                          list[Any]]:
-    """Every Literal's and Enum's values in declaration order (msgspec sorts them), by value set."""
-    import enum
-    import typing
-
-    import msgspec
-
-    found = {} if found is None else found
-    if isinstance(shape, type) and issubclass(shape, enum.Enum):
-        values = [member.value for member in shape]
-        found[frozenset(values)] = values
-    elif isinstance(shape, type) and issubclass(shape, msgspec.Struct):
-        for field in msgspec.structs.fields(shape):
-            _declared_choices(field.type, found)
-    elif typing.get_origin(shape) is typing.Literal:
-        found[frozenset(typing.get_args(shape))] = list(typing.get_args(shape))
-    else:
-        for argument in typing.get_args(shape):
-            _declared_choices(argument, found)
-    return found
-
-
-def _annotate(node: dict[str, Any], orders: dict[frozenset[Any], list[Any]]) -> None:
-    if "enum" in node:
-        node["enum"] = orders.get(frozenset(node["enum"]), node["enum"])
-        if all(isinstance(v, str) for v in node["enum"]):
-            node.setdefault("type", "string")
-    if node.get("required") == []:
-        del node["required"]
-    for name, prop in node.get("properties", {}).items():
-        if "anyOf" in prop:  # "X or null" with null last, whichever order this msgspec version writes
-            prop["anyOf"].sort(key=lambda branch: branch == {"type": "null"})
-        branches = prop.get("anyOf", [prop])
-        for branch in branches:
-            _annotate(branch, orders)
-        if not any("$ref" in branch for branch in branches):
-            prop.setdefault("title", name.replace("_", " ").title())
-        if any(branch.get("writeOnly") for branch in branches):
-            prop["x-secret"] = True
 
 
 def _examples() -> list[dict[str, Any]]:
@@ -212,7 +144,7 @@ def _examples() -> list[dict[str, Any]]:
 
 def build_manifest() -> dict[str, Any]:
     """manifest.json as the models define it."""
-    from connector.results import ConnectivityResult, IpStatisticsResult
+    from connector.declared import ConnectivityResult, GetIpStatisticsInput, IpStatisticsResult, TestConnectivityInput
     from connector.settings import Settings
 
     return {
@@ -286,7 +218,7 @@ def _sign_in_examples() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 
 def _sign_in_actions() -> dict[str, Any]:
     """The delegated sign-in actions (auth_mode delegated): see connector/signin.py."""
-    from connector.signin import CompleteSignInInput, SignInResult, SignOutInput, StartSignInInput
+    from connector.declared import CompleteSignInInput, SignInResult, SignOutInput, StartSignInInput
 
     started, completed = _sign_in_examples()
     common = {"type": "generic", "read_only": True, "output": _schema(SignInResult, "sign-in result")}
@@ -378,6 +310,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+__getattr__ = declared_elsewhere(__name__, ("GetIpStatisticsInput", "TestConnectivityInput"))
+"""The input models of the actions whose input the code parses itself (connector/declared.py)."""
 
 
 if __name__ == "__main__":

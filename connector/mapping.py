@@ -85,7 +85,7 @@ def statistics_from_body(ip: str, lookback_hours: int, body: Any) -> OrgStatisti
         raise UnexpectedResponseError("The response is JSON but not an object.")
     prevalence = prevalence_of(body)
     seen = prevalence > 0
-    return OrgStatistics(
+    return OrgStatistics.model_construct(
         ipAddress=ip,
         organizationPrevalence=prevalence,
         orgPrevalence=str(prevalence),
@@ -98,7 +98,7 @@ def statistics_from_body(ip: str, lookback_hours: int, body: Any) -> OrgStatisti
 
 def not_seen(ip: str, lookback_hours: int) -> OrgStatistics:
     """The older API's 404: the IP was not seen in the organization in the window."""
-    return OrgStatistics(
+    return OrgStatistics.model_construct(
         ipAddress=ip,
         organizationPrevalence=0,
         orgPrevalence="0",

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import UTC, datetime
-from typing import Literal
-
-import msgspec
+from typing import Literal, NamedTuple
 
 Verdict = Literal["not_seen", "rare", "common"]
 Scope = Literal["private", "public", "loopback", "link_local", "multicast", "shared", "reserved"]
@@ -23,7 +21,7 @@ Scope = Literal["private", "public", "loopback", "link_local", "multicast", "sha
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-class IpScope(msgspec.Struct, frozen=True):
+class IpScope(NamedTuple):
     """The address's place in the Internet's address plan; ``detail`` names the reserved sub-case."""
 
     scope: Scope

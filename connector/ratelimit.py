@@ -53,8 +53,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
-import msgspec
-
 from connector.clock import CLOCK_STEP_TOLERANCE_MS, WallClock
 from connector.errors import ConfigurationError, RateLimitedError
 from connector.settings import Settings
@@ -132,7 +130,7 @@ def wait_ms(windows: Sequence[Window], now_ms: int, nth_newest: Callable[[int], 
     return wait
 
 
-class Budget(msgspec.Struct, frozen=True):
+class Budget(NamedTuple):
     """The calls allowed per window and how long the gate takes each window to be, in real seconds."""
 
     per_minute: int = 100

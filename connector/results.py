@@ -1,25 +1,33 @@
 """The standard result object: one per input item, the shape playbooks rely on.
 
-The structs here are the single definition of the result; manifest.json's output schemas are
-generated from them (manifest.py), so the declaration and the code cannot drift apart.
+The models here are the single definition of the result; manifest.json's output schemas are generated
+from them (manifest.py), so the declaration and the code cannot drift apart. The code builds every
+result from values it made itself, so it builds them unchecked (``model_construct``): a fresh action
+process builds no result validator at all. Each action's typed result (IpStatisticsResult, ...) exists
+for the declaration only, and is defined in connector/declared.py when something asks for it.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import msgspec
-from msgspec import Meta, field
+from pydantic import Field
 
 from connector.errors import Category, ConnectorError
 from connector.meaning import Scope, Verdict
-from connector.models import Model, to_builtins
+from connector.models import Model, declared_elsewhere, to_builtins
+
+if TYPE_CHECKING:
+    from connector.declared import ConnectivityChecks as ConnectivityChecks
+    from connector.declared import ConnectivityResult as ConnectivityResult
+    from connector.declared import ConnectivitySummary as ConnectivitySummary
+    from connector.declared import IpStatisticsResult as IpStatisticsResult
+    from connector.declared import IpStatisticsSummary as IpStatisticsSummary
 
 Status = Literal["success", "failed"]
-Hours = Annotated[float, Meta(ge=0)]
 
 
-class ErrorInfo(Model, kw_only=True):
+class ErrorInfo(Model):
     """Why a result failed, in terms a playbook can branch on."""
 
     category: Category
@@ -31,7 +39,7 @@ class ErrorInfo(Model, kw_only=True):
 
     @classmethod
     def from_error(cls, error: ConnectorError) -> ErrorInfo:
-        return cls(
+        return cls.model_construct(
             category=error.category,
             http_status=error.http_status,
             code=error.code,
@@ -49,35 +57,30 @@ class OrgStatistics(Model):
     the result cache keeps: the facts, not what they meant at the time (see IpStatistics).
     """
 
-    ipAddress: Annotated[str, Meta(description="The IP address, in canonical form")]
-    organizationPrevalence: Annotated[int, Meta(ge=0, description="Distinct devices that communicated with the IP")]
-    orgPrevalence: Annotated[str, Meta(description="The same count as a string, for playbooks written for the older "
-                                                   "API")]
-    orgFirstSeen: Annotated[str | None, Meta(
-        description="First communication within the look-back window (not ever), RFC 3339 UTC; null if not seen")]
-    orgLastSeen: Annotated[str | None, Meta(description="Last communication in the window, RFC 3339 UTC; null if "
-                                                        "not seen")]
-    seenInOrg: Annotated[bool, Meta(description="True when at least one device communicated with the IP in the "
-                                                "window")]
-    lookBackHours: Annotated[int, Meta(ge=1, le=720, description="The look-back window the figures cover")]
+    ipAddress: str = Field(description="The IP address, in canonical form")
+    organizationPrevalence: int = Field(ge=0, description="Distinct devices that communicated with the IP")
+    orgPrevalence: str = Field(description="The same count as a string, for playbooks written for the older API")
+    orgFirstSeen: str | None = Field(
+        description="First communication within the look-back window (not ever), RFC 3339 UTC; null if not seen")
+    orgLastSeen: str | None = Field(description="Last communication in the window, RFC 3339 UTC; null if not seen")
+    seenInOrg: bool = Field(description="True when at least one device communicated with the IP in the window")
+    lookBackHours: int = Field(ge=1, le=720, description="The look-back window the figures cover")
 
 
 class IpStatistics(OrgStatistics):
     """The statistics with what they mean (connector/meaning.py), judged when the answer is given."""
 
-    verdict: Annotated[Verdict, Meta(description="not_seen (0 devices), rare (at most rare_device_threshold "
-                                                 "devices) or common")]
-    ipScope: Annotated[Scope, Meta(description="The address's scope: private, public, loopback, link_local, "
-                                               "multicast, shared (100.64.0.0/10) or reserved")]
-    ipScopeDetail: Annotated[str | None, Meta(description="Which reserved range (documentation, benchmarking, "
-                                                          "unspecified, ...); null otherwise")]
-    firstSeenAgeHours: Annotated[Hours | None, Meta(description="Hours from orgFirstSeen to the answer; null if not "
-                                                                "seen")]
-    lastSeenAgeHours: Annotated[Hours | None, Meta(description="Hours from orgLastSeen to the answer; null if not "
-                                                               "seen")]
-    newInWindow: Annotated[bool | None, Meta(
+    verdict: Verdict = Field(description="not_seen (0 devices), rare (at most rare_device_threshold devices) "
+                                         "or common")
+    ipScope: Scope = Field(description="The address's scope: private, public, loopback, link_local, multicast, "
+                                       "shared (100.64.0.0/10) or reserved")
+    ipScopeDetail: str | None = Field(description="Which reserved range (documentation, benchmarking, unspecified, "
+                                                  "...); null otherwise")
+    firstSeenAgeHours: float | None = Field(ge=0, description="Hours from orgFirstSeen to the answer; null if not seen")
+    lastSeenAgeHours: float | None = Field(ge=0, description="Hours from orgLastSeen to the answer; null if not seen")
+    newInWindow: bool | None = Field(
         description="True when first seen within the last novelty_hours of a longer look-back window; null when "
-                    "the window is not longer than novelty_hours (too short to tell)")]
+                    "the window is not longer than novelty_hours (too short to tell)")
 
 
 class ActionResult(Model):
@@ -87,11 +90,11 @@ class ActionResult(Model):
     status: Status
     message: str
     parameters: dict[str, Any]
-    data: list[dict[str, Any]] = field(default_factory=list)
-    summary: dict[str, Any] = field(default_factory=dict)
+    data: list[dict[str, Any]] = []
+    summary: dict[str, Any] = {}
     error: ErrorInfo | None = None
-    cached: Annotated[bool, Meta(description="True when answered from the result cache")] = False
-    cache_age_s: Annotated[float | None, Meta(description="Age of the cached answer in seconds")] = None
+    cached: bool = Field(default=False, description="True when answered from the result cache")
+    cache_age_s: float | None = Field(default=None, description="Age of the cached answer in seconds")
 
     @property
     def succeeded(self) -> bool:
@@ -103,12 +106,12 @@ class ActionResult(Model):
 
     def replace(self, **changes: Any) -> ActionResult:
         """A copy with some fields changed."""
-        return msgspec.structs.replace(self, **changes)
+        return self.model_copy(update=changes)
 
     @classmethod
     def failure(cls, action: str, parameters: dict[str, Any], error: ConnectorError,
                 summary: dict[str, Any] | None = None) -> ActionResult:
-        return cls(
+        return cls.model_construct(
             action=action,
             status="failed",
             message=error.message,
@@ -118,46 +121,6 @@ class ActionResult(Model):
         )
 
 
-class IpStatisticsSummary(Model):
-    """The summary of a get_ip_statistics result (empty when it failed)."""
-
-    organization_prevalence: Annotated[int, Meta(ge=0)] | None = None
-    seen_in_org: bool | None = None
-    verdict: Verdict | None = None
-    ip_scope: Annotated[Scope | None, Meta(description="Present for every valid address, failed lookups too")] = None
-
-
-class IpStatisticsResult(ActionResult):
-    """get_ip_statistics' result as declared in manifest.json: the generic result, typed."""
-
-    data: Annotated[list[IpStatistics], Meta(max_length=1)] = field(default_factory=list)  # type: ignore[assignment]
-    summary: IpStatisticsSummary = field(default_factory=IpStatisticsSummary)  # type: ignore[assignment]
-
-
-class ConnectivityChecks(Model):
-    """What test_connectivity proved, check by check."""
-
-    sign_in: bool
-    permission: bool
-    api: bool
-    login_url: str
-    api_url: str
-    token_audience: str | None
-    token_roles: list[str]
-    user: Annotated[str | None, Meta(description="Delegated mode: the signed-in person (upn)")] = None
-    token_scopes: Annotated[list[str], Meta(description="Delegated mode: the token's scp")] = field(
-        default_factory=list)
-
-
-class ConnectivitySummary(Model):
-    sign_in: bool | None = None
-    permission: bool | None = None
-    api: bool | None = None
-
-
-class ConnectivityResult(ActionResult):
-    """test_connectivity's result as declared in manifest.json."""
-
-    data: Annotated[list[ConnectivityChecks], Meta(max_length=1)] = field(  # type: ignore[assignment]
-        default_factory=list)
-    summary: ConnectivitySummary = field(default_factory=ConnectivitySummary)  # type: ignore[assignment]
+__getattr__ = declared_elsewhere(__name__, ("IpStatisticsSummary", "IpStatisticsResult", "ConnectivityChecks",
+                                            "ConnectivitySummary", "ConnectivityResult"))
+"""Each action's typed result, defined on first use (connector/declared.py)."""

@@ -1,8 +1,8 @@
 """The connector's configuration, validated before any network traffic.
 
-Field names are manifest.json's configuration fields (manifest.json is generated from this struct).
-Secrets are connector.models.Secret, so that a repr, a log line or a validation error can never print
-them; a problem names the field and why, never the value given.
+Field names are manifest.json's configuration fields (manifest.json is generated from this model).
+Secrets are connector.models.Secret (pydantic's SecretStr), so that a repr, a log line or a validation
+error can never print them; a problem names the field and why, never the value given.
 """
 
 from __future__ import annotations
@@ -10,74 +10,71 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-import msgspec
-from msgspec import Meta
+from pydantic import ConfigDict, Field, model_validator
 
 from connector.endpoints import Cloud, Endpoints, Region, resolve_endpoints
 from connector.errors import ConfigurationError
-from connector.models import Secret, ShapeError, load
+from connector.models import Model, Secret, ShapeError, load
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _TENANT_DOMAIN = re.compile(r"^(?=.{4,253}$)([a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$")
 _THUMBPRINT = re.compile(r"^[0-9a-fA-F]{40}$")
 PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
+_SECRETS = ("client_secret", "private_key", "store_url")
 
 StoreBackend = Literal["sqlite", "redis", "memory"]
 AuthMode = Literal["application", "delegated"]
 
 
-def _about(text: str, **constraints: Any) -> Any:
-    return Meta(description=text, **constraints)
-
-
-class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class Settings(Model):
     """Everything the core needs to reach one tenant's Defender API."""
 
-    tenant_id: Annotated[str, _about("Directory (tenant) ID: a GUID, or a verified domain name")]
-    client_id: Annotated[str, _about("Application (client) ID of the app registration")]
-    client_secret: Annotated[Secret | None, _about("Client secret (or use a certificate)")] = None
-    private_key: Annotated[Secret | None, _about("Certificate private key, PEM")] = None
-    thumbprint: Annotated[str | None, _about("SHA-1 thumbprint of the certificate, hex")] = None
-    public_certificate: Annotated[str | None, _about("The certificate, PEM (instead of thumbprint)")] = None
-    auth_mode: Annotated[AuthMode, _about(
-        "application: the app signs in with its secret or certificate (application Ip.Read.All); "
-        "delegated: an analyst signs in with a device code (mde-ipstats login, or the start/complete "
-        "sign in actions) and lookups run as that person (delegated Ip.Read.All and the View data "
-        "role); tenant_id and client_id only, no secret")] = "application"
-    cloud: Annotated[Cloud, _about("Microsoft cloud the tenant lives in")] = "commercial"
-    region: Annotated[Region, _about("Geo API host nearest the tenant's data")] = "auto"
-    api_url: Annotated[str | None, _about("Override: Defender API base URL")] = None
-    login_url: Annotated[str | None, _about("Override: Entra ID sign-in host")] = None
-    scope: Annotated[str | None, _about("Override: token scope")] = None
-    ca_bundle: Annotated[str | None, _about("CA bundle to trust: a PEM file's path, or the PEM text")] = None
-    proxy: Annotated[str | None, _about("HTTPS proxy URL for sign-in and API calls")] = None
-    timeout_s: Annotated[float, _about("Read timeout per HTTP request, seconds", gt=0, le=300)] = 30.0
-    item_budget_s: Annotated[float, _about("Time one IP may take, retries and rate-limit waits included",
-                                           gt=0, le=3600)] = 120.0
-    store_backend: Annotated[StoreBackend, _about("Where shared state lives")] = "sqlite"
-    store_url: Annotated[Secret | None, _about("Redis URL when store_backend is redis")] = None
-    cache_ttl_s: Annotated[float, _about("Result cache lifetime; 0 disables", ge=0, le=86400)] = 900.0
-    rate_limit_per_minute: Annotated[int, _about("Calls allowed per sliding minute", ge=1, le=100)] = 100
-    rate_limit_per_hour: Annotated[int, _about("Calls allowed per sliding hour", ge=1, le=1500)] = 1500
-    rate_limit_time_scale: Annotated[float, _about("Testing only: compress rate-limit windows (emulator)",
-                                                   gt=0, le=1000)] = 1.0
-    rare_device_threshold: Annotated[int, _about("An IP seen on at most this many devices is 'rare' (verdict)",
-                                                 ge=1, le=1_000_000)] = 5
-    novelty_hours: Annotated[int, _about("An IP first seen within this many hours of a longer window is new",
-                                         ge=1, le=720)] = 24
+    model_config = ConfigDict(frozen=True)
 
-    def __post_init__(self) -> None:
-        """The rules across fields (each field's own rule ran in load()). A secret given as a str by
-        code (Settings(client_secret="...")) becomes a Secret, as load() decodes it."""
-        for name in ("client_secret", "private_key", "store_url"):
-            if isinstance(getattr(self, name), str):
-                msgspec.structs.force_setattr(self, name, Secret(getattr(self, name)))
+    tenant_id: str = Field(description="Directory (tenant) ID: a GUID, or a verified domain name")
+    client_id: str = Field(description="Application (client) ID of the app registration")
+    client_secret: Secret | None = Field(default=None, description="Client secret (or use a certificate)")
+    private_key: Secret | None = Field(default=None, description="Certificate private key, PEM")
+    thumbprint: str | None = Field(default=None, description="SHA-1 thumbprint of the certificate, hex")
+    public_certificate: str | None = Field(default=None, description="The certificate, PEM (instead of thumbprint)")
+    auth_mode: AuthMode = Field(
+        default="application",
+        description="application: the app signs in with its secret or certificate (application Ip.Read.All); "
+                    "delegated: an analyst signs in with a device code (mde-ipstats login, or the start/complete "
+                    "sign in actions) and lookups run as that person (delegated Ip.Read.All and the View data "
+                    "role); tenant_id and client_id only, no secret")
+    cloud: Cloud = Field(default="commercial", description="Microsoft cloud the tenant lives in")
+    region: Region = Field(default="auto", description="Geo API host nearest the tenant's data")
+    api_url: str | None = Field(default=None, description="Override: Defender API base URL")
+    login_url: str | None = Field(default=None, description="Override: Entra ID sign-in host")
+    scope: str | None = Field(default=None, description="Override: token scope")
+    ca_bundle: str | None = Field(default=None, description="CA bundle to trust: a PEM file's path, or the PEM text")
+    proxy: str | None = Field(default=None, description="HTTPS proxy URL for sign-in and API calls")
+    timeout_s: float = Field(default=30.0, gt=0, le=300, description="Read timeout per HTTP request, seconds")
+    item_budget_s: float = Field(default=120.0, gt=0, le=3600,
+                                 description="Time one IP may take, retries and rate-limit waits included")
+    store_backend: StoreBackend = Field(default="sqlite", description="Where shared state lives")
+    store_url: Secret | None = Field(default=None, description="Redis URL when store_backend is redis")
+    cache_ttl_s: float = Field(default=900.0, ge=0, le=86400, description="Result cache lifetime; 0 disables")
+    rate_limit_per_minute: int = Field(default=100, ge=1, le=100, description="Calls allowed per sliding minute")
+    rate_limit_per_hour: int = Field(default=1500, ge=1, le=1500, description="Calls allowed per sliding hour")
+    rate_limit_time_scale: float = Field(default=1.0, gt=0, le=1000,
+                                         description="Testing only: compress rate-limit windows (emulator)")
+    rare_device_threshold: int = Field(default=5, ge=1, le=1_000_000,
+                                       description="An IP seen on at most this many devices is 'rare' (verdict)")
+    novelty_hours: int = Field(default=24, ge=1, le=720,
+                               description="An IP first seen within this many hours of a longer window is new")
+
+    @model_validator(mode="after")
+    def _rules_across_fields(self) -> Settings:
+        """The rules across fields (each field's own rule ran in load())."""
         problems = self._across_fields()
         if problems:
             raise ValueError("; ".join(problems))
+        return self
 
     def _across_fields(self) -> list[str]:
         has_secret = self.client_secret is not None
@@ -119,8 +116,14 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed to values the code checked (the rules across fields run
         again; each field's own rule, a private key's parsing say, does not: the Splunk add-on calls
-        this for every IP)."""
-        return msgspec.structs.replace(self, **changes)
+        this for every IP). A secret given as a str becomes a Secret, as validation would make it."""
+        secrets = {name: Secret(value) for name, value in changes.items()
+                   if name in _SECRETS and isinstance(value, str)}
+        copy = self.model_copy(update={**changes, **secrets})
+        problems = copy._across_fields()
+        if problems:
+            raise ShapeError(problems)
+        return copy
 
 
 def _tenant(value: str) -> str:
@@ -219,7 +222,7 @@ _FIELD_CHECKS: dict[str, Callable[[Any], Any]] = {
     "proxy": _proxy, "ca_bundle": _ca_bundle, "private_key": _private_key, "public_certificate": _certificate,
     "client_secret": _secret, "store_url": _secret,
 }
-"""Settings' per-field rules, run by load() on the values given (Settings.__post_init__ then checks across fields)."""
+"""Settings' per-field rules, run by load() on the values given (its model validator then checks across fields)."""
 
 
 def pem_certificates(text: str) -> str:

@@ -14,15 +14,19 @@ the URL and the code (message, data and summary) and a playbook can branch on ``
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated, Any, Literal
-
-from msgspec import Meta, field
+from typing import TYPE_CHECKING, Any, Literal
 
 from connector.errors import ConfigurationError, ConnectorError, InvalidInputError
-from connector.models import Model, ShapeError, load, to_builtins
+from connector.models import ShapeError, declared_elsewhere, load, to_builtins
 from connector.results import ActionResult
 
 if TYPE_CHECKING:
+    from connector.declared import CompleteSignInInput as CompleteSignInInput
+    from connector.declared import SignInData as SignInData
+    from connector.declared import SignInResult as SignInResult
+    from connector.declared import SignInSummary as SignInSummary
+    from connector.declared import SignOutInput as SignOutInput
+    from connector.declared import StartSignInInput as StartSignInInput
     from connector.delegated import DelegatedTokenProvider, SignInProgress
 
 START_SIGN_IN = "start_sign_in"
@@ -34,51 +38,6 @@ MAX_WAIT_S = 900
 SignInState = Literal["pending", "signed_in", "signed_out"]
 
 
-class StartSignInInput(Model):
-    """start_sign_in takes no input."""
-
-
-class CompleteSignInInput(Model):
-    """Inputs of complete_sign_in."""
-
-    wait_s: Annotated[int, Meta(ge=0, le=MAX_WAIT_S, description="Seconds to keep polling for the person to finish "
-                                                                  "(0: poll once and return)")] = 0
-
-
-class SignOutInput(Model):
-    """sign_out takes no input."""
-
-
-class SignInData(Model):
-    """Where a delegated sign-in stands."""
-
-    state: SignInState
-    user: Annotated[str | None, Meta(description="The signed-in (or signed-out) person's user name")] = None
-    verification_uri: Annotated[str | None, Meta(description="Where the person signs in")] = None
-    user_code: Annotated[str | None, Meta(description="The code the person types there")] = None
-    message: Annotated[str | None, Meta(description="Entra ID's instructions for the person")] = None
-    expires_in_s: Annotated[int | None, Meta(description="Seconds the code stays valid")] = None
-    expires_at: Annotated[str | None, Meta(description="When the code expires (RFC 3339 UTC)")] = None
-    interval_s: Annotated[int | None, Meta(description="Polling interval Entra ID asks for")] = None
-    scopes: Annotated[list[str], Meta(description="Delegated permissions in the user's token")] = field(
-        default_factory=list)
-
-
-class SignInSummary(Model, omit_defaults=True):
-    state: SignInState | None = None
-    user: str | None = None
-    verification_uri: str | None = None
-    user_code: str | None = None
-    expires_at: str | None = None
-
-
-class SignInResult(ActionResult):
-    """The result of start_sign_in, complete_sign_in and sign_out, as declared in manifest.json."""
-
-    data: Annotated[list[SignInData], Meta(max_length=1)] = field(default_factory=list)  # type: ignore[assignment]
-    summary: SignInSummary = field(default_factory=SignInSummary)  # type: ignore[assignment]
-
-
 def _provider(tokens: object, action: str) -> DelegatedTokenProvider:
     from connector.delegated import DelegatedTokenProvider
 
@@ -88,11 +47,15 @@ def _provider(tokens: object, action: str) -> DelegatedTokenProvider:
     return tokens
 
 
-def _result(action: str, parameters: dict[str, Any], message: str, data: SignInData) -> ActionResult:
-    summary = SignInSummary(state=data.state, user=data.user, verification_uri=data.verification_uri,
-                            user_code=data.user_code, expires_at=data.expires_at)
-    return ActionResult(action=action, status="success", message=message, parameters=parameters,
-                        data=[to_builtins(data)], summary=to_builtins(summary))
+def _result(action: str, parameters: dict[str, Any], message: str, /, **data: Any) -> ActionResult:
+    """A sign-in action's success: ``data`` holds SignInData's fields, the summary those of its fields
+    that are known."""
+    from connector.declared import SignInData, SignInSummary
+
+    fields: dict[str, Any] = to_builtins(SignInData.model_construct(**data))
+    summary = {name: fields[name] for name in SignInSummary.model_fields if fields[name] is not None}
+    return ActionResult.model_construct(action=action, status="success", message=message, parameters=parameters,
+                                        data=[fields], summary=summary)
 
 
 def start_sign_in(tokens: object, deadline: float) -> ActionResult:
@@ -102,13 +65,14 @@ def start_sign_in(tokens: object, deadline: float) -> ActionResult:
         return ActionResult.failure(START_SIGN_IN, {}, exc)
     message = (f"{started.message} Then run 'complete sign in' (or `mde-ipstats login` polls by itself); the code "
                f"expires at {started.expires_at}.")
-    return _result(START_SIGN_IN, {}, message, SignInData(
-        state="pending", verification_uri=started.verification_uri, user_code=started.user_code,
-        message=started.message, expires_in_s=started.expires_in_s, expires_at=started.expires_at,
-        interval_s=started.interval_s))
+    return _result(START_SIGN_IN, {}, message, state="pending", verification_uri=started.verification_uri,
+                   user_code=started.user_code, message=started.message, expires_in_s=started.expires_in_s,
+                   expires_at=started.expires_at, interval_s=started.interval_s)
 
 
 def parse_wait(params: Mapping[str, Any]) -> int:
+    from connector.declared import CompleteSignInInput
+
     try:
         return load(CompleteSignInInput, params).wait_s
     except ShapeError as exc:
@@ -124,10 +88,10 @@ def complete_sign_in(tokens: object, params: Mapping[str, Any]) -> ActionResult:
     except ConnectorError as exc:
         return ActionResult.failure(COMPLETE_SIGN_IN, parameters, exc)
     if progress.state == "pending":
-        return _result(COMPLETE_SIGN_IN, parameters, progress.message,
-                       SignInData(state="pending", expires_at=progress.expires_at, message=progress.message))
-    return _result(COMPLETE_SIGN_IN, parameters, progress.message,
-                   SignInData(state="signed_in", user=progress.user, scopes=list(progress.scopes)))
+        return _result(COMPLETE_SIGN_IN, parameters, progress.message, state="pending",
+                       expires_at=progress.expires_at, message=progress.message)
+    return _result(COMPLETE_SIGN_IN, parameters, progress.message, state="signed_in", user=progress.user,
+                   scopes=list(progress.scopes))
 
 
 def sign_out(tokens: object) -> ActionResult:
@@ -137,4 +101,9 @@ def sign_out(tokens: object) -> ActionResult:
         return ActionResult.failure(SIGN_OUT, {}, exc)
     message = (f"Signed out {user}: their tokens were removed from this connector's state." if user
                else "Nobody was signed in; any pending sign-in was cancelled.")
-    return _result(SIGN_OUT, {}, message, SignInData(state="signed_out", user=user))
+    return _result(SIGN_OUT, {}, message, state="signed_out", user=user)
+
+
+__getattr__ = declared_elsewhere(__name__, ("CompleteSignInInput", "SignInData", "SignInSummary", "StartSignInInput",
+                                            "SignOutInput", "SignInResult"))
+"""The sign-in actions' models, defined with the first sign-in action (connector/declared.py)."""

@@ -2,7 +2,7 @@
 # Build the Splunk add-on TA-mde-ipstats (UCC build + package) into DIST_DIR:
 #   DIST_DIR/TA-mde-ipstats-<version>.tgz
 # Dependencies are bundled in the add-on's lib/, installed by Python 3.13 (the runtime Splunk 10.2+ gives
-# the command) so that compiled wheels (msgspec, cryptography, rpds-py) match; the core comes from
+# the command) so that compiled wheels (pydantic-core, cryptography, rpds-py) match; the core comes from
 # this repo's own wheel. Works offline given a wheelhouse (PIP_NO_INDEX=1 PIP_FIND_LINKS=...).
 #
 #   scripts/package-splunk-siem.sh dist
@@ -61,7 +61,7 @@ find "$addon" -name __pycache__ -type d -prune -exec rm -rf {} +
 import pathlib, sys
 addon = pathlib.Path(sys.argv[1])
 for needed in ("bin/mdeipstats.py", "default/commands.conf", "lib/splunklib", "lib/connector/actions.py",
-               "lib/msgspec", "default/restmap.conf"):
+               "lib/pydantic_core", "default/restmap.conf"):
     if not (addon / needed).exists():
         sys.exit(f"the built add-on lacks {needed}")
 so = [p.name for p in (addon / "lib").rglob("*.so")]

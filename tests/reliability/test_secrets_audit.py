@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
 from cryptography.hazmat.primitives import serialization
 
@@ -213,7 +212,8 @@ def test_no_secret_key_or_token_appears_in_any_output_or_state_file(audit: Audit
     audit.exception(refused.value)
     for form in ("secret", "certificate"):
         loaded = Settings.load(config_for(emu, auth=form))
-        audit.texts += [repr(loaded), str(loaded), json.dumps(msgspec.structs.asdict(loaded), default=str)]
+        audit.texts += [repr(loaded), str(loaded), loaded.model_dump_json(),
+                        json.dumps(dict(loaded), default=str)]
 
     # The CLI as an operator runs it, at debug level, in its own process.
     cli_outputs = {}

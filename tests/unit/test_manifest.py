@@ -3,7 +3,6 @@
 import json
 
 import jsonschema
-import msgspec
 import pytest
 
 from connector.manifest import build_manifest, load_manifest, manifest_path
@@ -19,7 +18,7 @@ def test_committed_manifest_equals_the_models() -> None:
 
 def test_configuration_fields_are_the_settings_fields_and_secrets_are_marked() -> None:
     properties = load_manifest()["configuration"]["properties"]
-    assert set(properties) == {field.name for field in msgspec.structs.fields(Settings)}
+    assert set(properties) == set(Settings.model_fields)
     secrets = {name for name, spec in properties.items() if spec.get("x-secret")}
     assert secrets == {"client_secret", "private_key", "store_url"}
     for required in ("tenant_id", "client_id"):

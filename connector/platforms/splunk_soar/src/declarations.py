@@ -5,6 +5,16 @@ manifest.json is the connector's single source of truth; the Splunk SOAR app JSO
 beyond the JSON Schema (primary parameter, CEF "contains", table column names) is presentation,
 kept in the small tables below; names, types, required-ness and defaults all come from the manifest.
 
+Why from manifest.json and not from the core's pydantic models directly, although the SDK's Params,
+ActionOutput and BaseAsset are pydantic models too: the SDK accepts only str, int, float, bool (and
+ZoneInfo) fields, optional or (outputs) in lists; a sensitive field must be a plain ``str``; and its own
+metadata (primary, cef_types, value_list, sensitive) lives in its Field extras. The core's fields are
+Literal choices, SecretStr secrets, ``str | list[str]`` for the ip input, with constraints, so no core
+model can be a base of an SDK class: each field has to be translated either way. manifest.json is
+generated from the core's models (a test proves the committed file equals them), and every other
+platform's declaration is generated from it; this one reads it too, so the core's models remain the
+one source of truth.
+
 How the standard result object lands in a SOAR action result (the mapping a test checks):
   status, message         -> action_result.status, action_result.message
   parameters              -> action_result.parameter.<input field>
