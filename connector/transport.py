@@ -8,6 +8,7 @@ switched off by a stray variable.
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -71,6 +72,20 @@ def connection_failure(exc: requests.RequestException, service: str, url: str) -
                         f"({type(exc).__name__}: {why}).")
 
 
+def is_host_local(url: str | bytes | None) -> bool:
+    """True for the loopback and link-local addresses where a platform serves managed identity tokens
+    (App Service's IDENTITY_ENDPOINT on localhost, IMDS at 169.254.169.254): a proxy cannot reach them."""
+    text = url.decode() if isinstance(url, bytes) else (url or "")
+    host = (urlsplit(text).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_link_local
+
+
 class ConnectorSession(requests.Session):
     """A Session whose configured CA bundle and proxy beat the environment."""
 
@@ -116,7 +131,9 @@ class ConnectorSession(requests.Session):
         merged = super().merge_environment_settings(url, proxies, stream, verify, cert)  # type: ignore[arg-type]
         if self._configured_ca:
             merged["verify"] = self._configured_ca
-        if self._configured_proxy:
+        if is_host_local(url):
+            merged["proxies"] = {}  # the platform's managed identity endpoint: on this host, never via a proxy
+        elif self._configured_proxy:
             merged["proxies"] = {"https": self._configured_proxy, "http": self._configured_proxy}
         if merged.get("verify") is False or merged.get("verify") == "":
             raise ConfigurationError(
