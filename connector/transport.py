@@ -73,10 +73,14 @@ def connection_failure(exc: requests.RequestException, service: str, url: str) -
 
 
 def is_host_local(url: str | bytes | None) -> bool:
-    """True for the loopback and link-local addresses where a platform serves managed identity tokens
-    (App Service's IDENTITY_ENDPOINT on localhost, IMDS at 169.254.169.254): a proxy cannot reach them."""
+    """True for plain-HTTP URLs on loopback and link-local addresses: where a platform serves managed
+    identity tokens (App Service's IDENTITY_ENDPOINT on localhost, IMDS at 169.254.169.254), which a proxy
+    cannot reach. Sign-in and the API are https:// (settings refuse anything else), so they keep the proxy."""
     text = url.decode() if isinstance(url, bytes) else (url or "")
-    host = (urlsplit(text).hostname or "").lower()
+    parts = urlsplit(text)
+    if parts.scheme != "http":
+        return False
+    host = (parts.hostname or "").lower()
     if host == "localhost":
         return True
     try:

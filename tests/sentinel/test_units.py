@@ -155,6 +155,7 @@ def test_the_grant_command_runs_in_bash_and_posts_the_app_role_assignment(tmp_pa
 def test_the_platforms_identity_endpoint_is_never_reached_through_the_proxy() -> None:
     assert is_host_local("http://localhost:8081/msi/token") and is_host_local("http://169.254.169.254/metadata")
     assert is_host_local(b"http://127.0.0.1:41000/msi/token") and not is_host_local("https://api.security.microsoft.com")
+    assert not is_host_local("https://127.0.0.1:8443/api")  # an https service on loopback keeps the proxy
     session = ConnectorSession(ca_bundle=None, proxy="http://proxy.example:3128")
     local = session.merge_environment_settings("http://127.0.0.1:41000/msi/token", {}, None, None, None)
     remote = session.merge_environment_settings("https://api.security.microsoft.com/api", {}, None, None, None)
