@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from connector.auth import TokenProvider, _process_tokens, _process_tokens_guard, msal_module, token_claims
-from connector.client import MdeClient
 from connector.credentials import managed_identity_name
 from connector.endpoints import REQUIRED_ROLE
 from connector.errors import (
@@ -38,8 +37,8 @@ from connector.errors import (
     PermissionDeniedError,
     UnavailableError,
 )
+from connector.forbidden import ExplainsForbidden
 from connector.redaction import redact, register_secret
-from connector.results import OrgStatistics
 from connector.settings import Settings
 from connector.state import StateStore
 
@@ -227,20 +226,14 @@ class ManagedIdentityTokenProvider(TokenProvider):
             "the cloud setting and the scope override.", code=error)
 
 
-class ManagedIdentityMdeClient(MdeClient):
+class ManagedIdentityMdeClient(ExplainsForbidden):
     """The API client for a managed identity: a 403 whose token lacks Ip.Read.All names the identity and
     says how to grant the permission (and how long a grant can take to show), instead of the app
     registration's consent steps."""
 
-    def ip_stats(self, ip: str, lookback_hours: int, deadline: float) -> OrgStatistics:
-        try:
-            return super().ip_stats(ip, lookback_hours, deadline)
-        except PermissionDeniedError as exc:
-            if exc.http_status != 403:
-                raise
-            claims = token_claims(self._tokens.get(deadline))
-            if REQUIRED_ROLE in (claims.get("roles") or []):
-                raise
-            raise missing_role_error(claims, self._settings, http_status=403, code=exc.code,
-                                     correlation_id=exc.correlation_id) from None
-
+    def explain_forbidden(self, exc: PermissionDeniedError, deadline: float) -> PermissionDeniedError | None:
+        claims = token_claims(self._tokens.get(deadline))
+        if REQUIRED_ROLE in (claims.get("roles") or []):
+            return None
+        return missing_role_error(claims, self._settings, http_status=403, code=exc.code,
+                                  correlation_id=exc.correlation_id)

@@ -112,15 +112,10 @@ class Emulator:
         # 169.254.169.254): its own loopback listener, serving nothing else.
         self._identity_server = TlsHttpServer((bind_host, 0), family, identity_dispatcher, None, cfg.idle_timeout_s)
         self._identity_url = f"http://{url_host}:{self._identity_server.server_address[1]}"
-        self._identity_thread = threading.Thread(target=self._identity_server.serve_forever,
-                                                 kwargs={"poll_interval": 0.05},
-                                                 name=f"mde-emulator-identity:{port}", daemon=True)
-        self._identity_thread.start()
+        self._identity_thread = _serve(self._identity_server, f"mde-emulator-identity:{port}")
         self._unresponsive = UnresponsiveEndpoint(bind_host, family)
         self._unresponsive_url = f"https://{url_host}:{self._unresponsive.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"mde-emulator:{port}", daemon=True)
-        self._thread.start()
+        self._thread = _serve(self._server, f"mde-emulator:{port}")
         threading.Thread(target=self.org.data.warm, name="mde-emulator-warm", daemon=True).start()
         self.startup_s = time.perf_counter() - began
         return self
@@ -131,18 +126,10 @@ class Emulator:
         if server is None:
             return
         self._stopping.set()
-        server.shutdown()
-        server.server_close()
-        server.close_connections()
-        if self._thread is not None:
-            self._thread.join(5)
+        _halt(server, self._thread)
         identity_server, self._identity_server = self._identity_server, None
         if identity_server is not None:
-            identity_server.shutdown()
-            identity_server.server_close()
-            identity_server.close_connections()
-            if self._identity_thread is not None:
-                self._identity_thread.join(5)
+            _halt(identity_server, self._identity_thread)
         if self._unresponsive is not None:
             self._unresponsive.close()
         if self._workdir is not None:
@@ -458,3 +445,18 @@ class Emulator:
 
     def refresh_tokens_issued(self, user: str | None = None) -> int:
         return self._delegation.refresh_tokens_issued(user)
+
+
+def _serve(server: TlsHttpServer, name: str) -> threading.Thread:
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def _halt(server: TlsHttpServer, thread: threading.Thread | None) -> None:
+    """Stop a listener: no new connections, every open one shut, its serving thread joined."""
+    server.shutdown()
+    server.server_close()
+    server.close_connections()
+    if thread is not None:
+        thread.join(5)
