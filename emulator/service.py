@@ -278,7 +278,9 @@ class Emulator:
     def write_connector_files(self, directory: Path | str) -> dict[str, Path]:
         """Write ca.pem, connector.json (secret auth, "reader"), connector-certificate.json and the
         reader's key (0600) and certificate, connector-delegated.json (device-code sign-in, no
-        secret) plus emulator.json (no secrets). Returns the paths."""
+        secret), connector-managed-identity.json (the host's system-assigned identity, no secret) with
+        identity.env (0600: IDENTITY_ENDPOINT and IDENTITY_HEADER to export), plus emulator.json (no
+        secrets). Returns the paths."""
         out = Path(directory).resolve()
         out.mkdir(parents=True, exist_ok=True)
         ca = out / "ca.pem"
@@ -298,6 +300,12 @@ class Emulator:
             delegated_cfg = dict(self.delegated_config("delegated"), ca_bundle=str(ca))
             paths["connector_delegated"] = write_public(out / "connector-delegated.json",
                                                         json.dumps(delegated_cfg, indent=2) + "\n")
+        if "system" in self.directory.identities:
+            mi_cfg = dict(self.managed_identity_config("system"), ca_bundle=str(ca))
+            paths["connector_managed_identity"] = write_public(out / "connector-managed-identity.json",
+                                                               json.dumps(mi_cfg, indent=2) + "\n")
+        paths["identity_env"] = write_private(  # IDENTITY_HEADER is a secret: 0600
+            out / "identity.env", "".join(f"{k}={v}\n" for k, v in self.identity_environment().items()))
         paths["info"] = write_public(out / "emulator.json", json.dumps(self.info(), indent=2) + "\n")
         return paths
 

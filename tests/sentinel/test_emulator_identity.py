@@ -4,6 +4,7 @@ errors, the platform's token cache, and that the identity listener serves nothin
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import jwt
 import pytest
@@ -115,3 +116,21 @@ def test_identities_are_configurable_and_checked() -> None:
         assert app_service(emu).status_code == 400  # no system-assigned identity on this host
         token = app_service(emu, client_id=emu.identities["mi"].client_id).json()["access_token"]
         assert "roles" not in claims(token)
+
+
+def test_the_control_endpoint_scripts_identities_and_the_files_say_how_to_be_the_host(emulator: Emulator,
+                                                                                       tmp_path: Path) -> None:
+    control = https_session(emulator.ca_path)
+    assert control.post(f"{emulator.control_url}/identities/assigned",
+                        json={"identity": "system", "assigned": False}).json() == {"done": True}
+    assert app_service(emulator).status_code == 400
+    control.post(f"{emulator.control_url}/identities/assigned", json={"identity": "system", "assigned": True})
+    noperm = emulator.identities["noperm-identity"]
+    control.post(f"{emulator.control_url}/identities/grant", json={"identity": "noperm-identity"})
+    control.post(f"{emulator.control_url}/identities/forget-tokens")
+    assert claims(app_service(emulator, client_id=noperm.client_id).json()["access_token"])["roles"] == ["Ip.Read.All"]
+    paths = emulator.write_connector_files(tmp_path)
+    environment = dict(line.split("=", 1) for line in paths["identity_env"].read_text().splitlines())
+    assert environment == emulator.identity_environment() and paths["identity_env"].stat().st_mode & 0o077 == 0
+    config = json.loads(paths["connector_managed_identity"].read_text())
+    assert config["auth_mode"] == "managed_identity" and emulator.identity_header not in json.dumps(config)
