@@ -7,13 +7,15 @@
 #   dist/mde-ipstats-xsoar-<version>.zip          the Cortex XSOAR pack (integration unified) + docker context
 #   dist/mde-ipstats-cortex-<version>.tar.gz      the TheHive Cortex analyzer and its report templates
 #   dist/TA-mde-ipstats-<version>.tgz             the Splunk Enterprise/Cloud add-on (search command mdeipstats)
+#   dist/mde-ipstats-sentinel-<version>.zip       the Microsoft Sentinel Azure Function (zip deploy) + ARM templates
 #
 #   ./package.sh                       everything
-#   ./package.sh splunk-soar cortex    the core and the platforms named (core, splunk-soar, xsoar, cortex, splunk-siem)
+#   ./package.sh splunk-soar cortex    the core and the platforms named (core, splunk-soar, xsoar, cortex, splunk-siem,
+#                                      sentinel)
 # Fails loudly on any error. Needs Python 3.13 (found by scripts/soar-venv.sh) and the package index.
 set -euo pipefail
 
-all_targets=(splunk-soar xsoar cortex splunk-siem)
+all_targets=(splunk-soar xsoar cortex splunk-siem sentinel)
 targets=("$@")
 [[ ${#targets[@]} -gt 0 ]] || targets=("${all_targets[@]}")
 wanted() { local t; for t in "${targets[@]}"; do [[ "$t" == "$1" ]] && return 0; done; return 1; }
@@ -115,6 +117,13 @@ if wanted splunk-siem; then
     rm -f "$dist"/TA-mde-ipstats-*.tgz
     "$repo/scripts/package-splunk-siem.sh" "$dist" >&2
     built+=("$(ls "$dist"/TA-mde-ipstats-*.tgz)")
+fi
+
+if wanted sentinel; then
+    step "Microsoft Sentinel Function App (scripts/package-sentinel.sh)"
+    rm -f "$dist"/mde-ipstats-sentinel-*.zip
+    "$repo/scripts/package-sentinel.sh" "$dist" >&2
+    built+=("$(ls "$dist"/mde-ipstats-sentinel-*.zip)")
 fi
 
 step "Done in $((SECONDS - started)) s"

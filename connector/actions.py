@@ -101,8 +101,10 @@ class Connector:
 
     @cached_property
     def _application_results(self) -> ResultCache:
-        from connector.credentials import application_identity
+        from connector.credentials import application_identity, managed_identity_name
 
+        if self.settings.auth_mode == "managed_identity":
+            return self._results_of(managed_identity_name(self.settings))
         return self._results_of(application_identity(self.settings))
 
     def _results_of(self, identity: str) -> ResultCache:
@@ -121,6 +123,10 @@ class Connector:
             from connector.delegated import DelegatedTokenProvider
 
             return DelegatedTokenProvider(self.settings, self.session, store, self.state_dir, self._installation_key)
+        if self.settings.auth_mode == "managed_identity":
+            from connector.managed_identity import ManagedIdentityTokenProvider
+
+            return ManagedIdentityTokenProvider(self.settings, self.session, store)
         from connector.auth import TokenProvider
 
         return TokenProvider(self.settings, self.session, store)
@@ -137,6 +143,10 @@ class Connector:
             from connector.delegated import DelegatedMdeClient
 
             return DelegatedMdeClient(self.settings, self.session, self.tokens, self.gate)
+        if self.settings.auth_mode == "managed_identity":
+            from connector.managed_identity import ManagedIdentityMdeClient
+
+            return ManagedIdentityMdeClient(self.settings, self.session, self.tokens, self.gate)
         from connector.client import MdeClient
 
         return MdeClient(self.settings, self.session, self.tokens, self.gate)
@@ -250,6 +260,8 @@ class Connector:
         checks["token_roles"] = sorted(str(r) for r in roles)
         if self.settings.auth_mode == "delegated":
             return self._delegated_connectivity(claims, checks, deadline)
+        if self.settings.auth_mode == "managed_identity":
+            return self._managed_identity_connectivity(claims, checks, deadline)
         if REQUIRED_ROLE not in roles and REQUIRED_ROLE not in str(claims.get("scp", "")).split():
             missing = PermissionDeniedError(
                 f"Signed in, but the token has no {REQUIRED_ROLE} permission (roles: "
@@ -281,6 +293,21 @@ class Connector:
             checks, deadline, failed=f"Signed in as {user} (scp: {shown}), but the API call failed",
             succeeded=f"Connectivity OK: signed in as {user} (delegated, scp: {shown}) at {endpoints.login_url}, "
                       f"and {endpoints.api_url} answered.")
+
+    def _managed_identity_connectivity(self, claims: dict[str, Any], checks: dict[str, Any],
+                                       deadline: float) -> ActionResult:
+        """test_connectivity for the host's managed identity: which identity (client and object id, from
+        the token), whether its token has Ip.Read.All (if not, the command that grants it)."""
+        from connector.managed_identity import missing_role_error, who
+
+        endpoints = self.settings.endpoints
+        if REQUIRED_ROLE not in checks["token_roles"]:
+            return _connectivity_failure("Permission check failed", missing_role_error(claims, self.settings), checks)
+        checks["permission"] = True
+        return self._probe_api(
+            checks, deadline, failed=f"Signed in as the {who(claims)}, but the API call failed",
+            succeeded=f"Connectivity OK: signed in as the {who(claims)}, token has {REQUIRED_ROLE}, and "
+                      f"{endpoints.api_url} answered.")
 
     def _probe_api(self, checks: dict[str, Any], deadline: float, *, failed: str, succeeded: str) -> ActionResult:
         """The last check of either mode: one harmless lookup proves the API answers."""
@@ -363,7 +390,7 @@ def run(
         connector = Connector(settings, state_dir=state_dir, token_store=store, shared_store=shared_store, gate=gate,
                               installation_key=installation_key)
     except ConnectorError as exc:  # bad configuration, or shared state that cannot be opened
-        return _failure_for_every_item(action, params, exc)
+        return failure_for_every_item(action, params, exc)
     with connector:
         if action == TEST_CONNECTIVITY:
             return [connector.test_connectivity()]
@@ -376,7 +403,7 @@ def run(
         return connector.get_ip_statistics(params, progress)
 
 
-def _failure_for_every_item(action: str, params: Mapping[str, Any], exc: ConnectorError) -> list[ActionResult]:
+def failure_for_every_item(action: str, params: Mapping[str, Any], exc: ConnectorError) -> list[ActionResult]:
     """A problem before any lookup fails every item, but each still gets its own result (and an
     invalid item keeps its own, more precise, verdict)."""
     if action in (TEST_CONNECTIVITY, *SIGN_IN_ACTIONS):

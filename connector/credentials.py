@@ -33,4 +33,19 @@ def key_digest(key: bytes) -> str:
 def application_identity(settings: Settings) -> str:
     """The application with this credential, as the result cache names it: a wrong or rotated secret
     is a different identity, never answered from what a working one obtained."""
-    return f"app:{settings.client_id.lower()}:{key_digest(credential_key(settings))}"
+    return f"app:{(settings.client_id or '').lower()}:{key_digest(credential_key(settings))}"
+
+
+def managed_identity_name(settings: Settings) -> str:
+    """A managed identity as the result cache and the rate gate name it: the user-assigned identity's
+    client id, or the host's system-assigned identity. It has no credential to bind the name to (the
+    platform vouches for the host), so nothing here needs MSAL or the network."""
+    return f"managed-identity:{(settings.managed_identity_client_id or 'system-assigned').lower()}"
+
+
+def quota_holder(settings: Settings) -> str:
+    """Whose Defender quota a call spends (100/min, 1,500/h per application and tenant): the app
+    registration, or with auth_mode managed_identity the identity's own service principal."""
+    if settings.auth_mode == "managed_identity":
+        return managed_identity_name(settings)
+    return settings.client_id or ""

@@ -46,7 +46,6 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from connector.auth import TokenProvider, msal_module, token_claims
-from connector.client import MdeClient
 from connector.endpoints import REQUIRED_ROLE
 from connector.errors import (
     AuthenticationError,
@@ -55,8 +54,8 @@ from connector.errors import (
     PermissionDeniedError,
     UnavailableError,
 )
+from connector.forbidden import ExplainsForbidden
 from connector.redaction import RedactingFilter, redact, register_secret
-from connector.results import OrgStatistics
 from connector.settings import Settings
 from connector.state import StateStore
 from connector.stores import private_dir
@@ -450,22 +449,17 @@ def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class DelegatedMdeClient(MdeClient):
+class DelegatedMdeClient(ExplainsForbidden):
     """The API client for delegated tokens: a 403 names the person and Defender's "View data" role
     (their token has the scope; what they lack is the role), not the application permission."""
 
-    def ip_stats(self, ip: str, lookback_hours: int, deadline: float) -> OrgStatistics:
-        try:
-            return super().ip_stats(ip, lookback_hours, deadline)
-        except PermissionDeniedError as exc:
-            if exc.http_status != 403:
-                raise
-            user = self._user()
-            raise PermissionDeniedError(
-                f"Defender refused {user} (403 {exc.code or 'Forbidden'}): the signed-in user needs Defender's "
-                "'View data' role permission (Microsoft Defender portal, Permissions, Roles) and the app "
-                f"registration the delegated {REQUIRED_ROLE} permission with admin consent.",
-                http_status=403, code=exc.code, correlation_id=exc.correlation_id) from None
+    def explain_forbidden(self, exc: PermissionDeniedError, deadline: float) -> PermissionDeniedError | None:
+        user = self._user()
+        return PermissionDeniedError(
+            f"Defender refused {user} (403 {exc.code or 'Forbidden'}): the signed-in user needs Defender's "
+            "'View data' role permission (Microsoft Defender portal, Permissions, Roles) and the app "
+            f"registration the delegated {REQUIRED_ROLE} permission with admin consent.",
+            http_status=403, code=exc.code, correlation_id=exc.correlation_id)
 
     def _user(self) -> str:
         tokens = self._tokens

@@ -100,7 +100,35 @@ def run_demo(out: TextIO) -> int:
                   f"token requests in the whole demo: {emu.counters()['token_requests']}\n")
 
         delegated_demo(emu, state_dir / "delegated", section, out)
+        managed_identity_demo(emu, state_dir / "managed-identity", section, out)
     return 0
+
+
+def managed_identity_demo(emu: Any, state_dir: Path, section: Any, out: TextIO) -> None:
+    """A managed identity (as an Azure Function signs in, docs/sentinel.md): no app registration, no secret;
+    the host's identity endpoint hands out the token."""
+    import os
+
+    section("managed identity: the host's own identity, no secret anywhere (auth_mode managed_identity)")
+    environment = emu.identity_environment("app_service")
+    out.write(f"The emulator plays an Azure Function's host: IDENTITY_ENDPOINT={environment['IDENTITY_ENDPOINT']} "
+              "(and IDENTITY_HEADER, a secret the platform rotates).\n")
+    saved = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)
+    try:
+        config = emu.managed_identity_config("system")  # tenant_id and auth_mode: nothing secret
+        out.write(run(TEST_CONNECTIVITY, {}, config, state_dir=state_dir)[0].message + "\n")
+        before = emu.counters()["identity_token_requests"]
+        result = run(GET_IP_STATISTICS, {"ip": DOCUMENTATION_IP, "lookback_hours": 48}, config, state_dir=state_dir)
+        out.write(render_table(result) + "\n")
+        out.write(f"Token requests to the identity endpoint for the lookup: "
+                  f"{emu.counters()['identity_token_requests'] - before} (the process already held the token)\n")
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def delegated_demo(emu: Any, state_dir: Path, section: Any, out: TextIO) -> None:

@@ -503,22 +503,24 @@ def open_rate_gate(settings: Settings, state_dir: Path) -> RateGate:
     Gates are reused within a process (and never across a fork): a SOAR worker that runs many actions
     keeps one connection and one log.
     """
+    from connector.credentials import quota_holder
     from connector.stores import open_state_store
 
     budget = Budget.from_settings(settings)
     state_dir = Path(state_dir).expanduser().absolute()
     backend = settings.store_backend
     where = settings.store_url.get_secret_value() if backend == "redis" and settings.store_url else str(state_dir)
-    key = (os.getpid(), backend, where, settings.tenant_id.lower(), settings.client_id.lower(), budget)
+    holder = quota_holder(settings)
+    key = (os.getpid(), backend, where, settings.tenant_id.lower(), holder.lower(), budget)
     with _GATES_GUARD:
         gate = _GATES.get(key)
         if gate is None:
             if backend == "redis":
-                gate = RedisRateGate(where, budget, settings.tenant_id, settings.client_id)
+                gate = RedisRateGate(where, budget, settings.tenant_id, holder)
             elif backend == "memory":
                 gate = MemoryRateGate(budget)
             else:
-                gate = SqliteRateGate(state_dir / RATE_FILE, budget, settings.tenant_id, settings.client_id,
+                gate = SqliteRateGate(state_dir / RATE_FILE, budget, settings.tenant_id, holder,
                                       open_state_store(settings, state_dir))
             _GATES[key] = gate
         return gate

@@ -26,7 +26,7 @@ PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
 _SECRETS = ("client_secret", "private_key", "store_url")
 
 StoreBackend = Literal["sqlite", "redis", "memory"]
-AuthMode = Literal["application", "delegated"]
+AuthMode = Literal["application", "delegated", "managed_identity"]
 
 
 class Settings(Model):
@@ -35,7 +35,9 @@ class Settings(Model):
     model_config = ConfigDict(frozen=True)
 
     tenant_id: str = Field(description="Directory (tenant) ID: a GUID, or a verified domain name")
-    client_id: str = Field(description="Application (client) ID of the app registration")
+    client_id: str | None = Field(
+        default=None,
+        description="Application (client) ID of the app registration (not used with auth_mode managed_identity)")
     client_secret: Secret | None = Field(default=None, description="Client secret (or use a certificate)")
     private_key: Secret | None = Field(default=None, description="Certificate private key, PEM")
     thumbprint: str | None = Field(default=None, description="SHA-1 thumbprint of the certificate, hex")
@@ -45,7 +47,13 @@ class Settings(Model):
         description="application: the app signs in with its secret or certificate (application Ip.Read.All); "
                     "delegated: an analyst signs in with a device code (mde-ipstats login, or the start/complete "
                     "sign in actions) and lookups run as that person (delegated Ip.Read.All and the View data "
-                    "role); tenant_id and client_id only, no secret")
+                    "role); tenant_id and client_id only, no secret; managed_identity: the Azure resource's own "
+                    "identity (a Function App, VM...), no secret anywhere (application Ip.Read.All granted to the "
+                    "identity)")
+    managed_identity_client_id: str | None = Field(
+        default=None,
+        description="auth_mode managed_identity: the client ID of a user-assigned identity; empty for the "
+                    "system-assigned one")
     cloud: Cloud = Field(default="commercial", description="Microsoft cloud the tenant lives in")
     region: Region = Field(default="auto", description="Geo API host nearest the tenant's data")
     api_url: str | None = Field(default=None, description="Override: Defender API base URL")
@@ -79,6 +87,18 @@ class Settings(Model):
     def _across_fields(self) -> list[str]:
         has_secret = self.client_secret is not None
         has_cert = self.private_key is not None
+        if self.auth_mode == "managed_identity":
+            given = [name for name in ("client_id", "client_secret", "private_key", "thumbprint", "public_certificate")
+                     if getattr(self, name) is not None]
+            if given:
+                return [f"auth_mode managed_identity signs in as the host's own identity, with no app registration "
+                        f"and no credential: remove {', '.join(given)} (a user-assigned identity is named by "
+                        "managed_identity_client_id)"]
+            return self._store_rule()
+        if self.managed_identity_client_id is not None:
+            return ["managed_identity_client_id is for auth_mode managed_identity"]
+        if self.client_id is None:
+            return [f"client_id is required with auth_mode {self.auth_mode}"]
         if self.auth_mode == "delegated":
             given = [name for name in ("client_secret", "private_key", "thumbprint", "public_certificate")
                      if getattr(self, name) is not None]
@@ -91,6 +111,9 @@ class Settings(Model):
                     "public_certificate), not both and not neither"]
         if has_cert and not (self.thumbprint or self.public_certificate):
             return ["private_key needs thumbprint or public_certificate"]
+        return self._store_rule()
+
+    def _store_rule(self) -> list[str]:
         if self.store_backend == "redis" and self.store_url is None:
             return ["store_backend redis needs store_url (redis://host:port/db)"]
         return []
@@ -218,7 +241,8 @@ def _secret(value: Secret) -> Secret | None:
 
 
 _FIELD_CHECKS: dict[str, Callable[[Any], Any]] = {
-    "tenant_id": _tenant, "client_id": _client, "thumbprint": _thumbprint, "api_url": _https, "login_url": _https,
+    "tenant_id": _tenant, "client_id": _client, "managed_identity_client_id": _client,
+    "thumbprint": _thumbprint, "api_url": _https, "login_url": _https,
     "proxy": _proxy, "ca_bundle": _ca_bundle, "private_key": _private_key, "public_certificate": _certificate,
     "client_secret": _secret, "store_url": _secret,
 }

@@ -9,6 +9,7 @@ that replaces requests' trust, rather than a path requests would add to it.
 
 from __future__ import annotations
 
+import ipaddress
 import ssl
 import threading
 import time
@@ -74,6 +75,24 @@ def connection_failure(exc: requests.RequestException, service: str, url: str) -
                         f"({type(exc).__name__}: {why}).")
 
 
+def is_host_local(url: str | bytes | None) -> bool:
+    """True for plain-HTTP URLs on loopback and link-local addresses: where a platform serves managed
+    identity tokens (App Service's IDENTITY_ENDPOINT on localhost, IMDS at 169.254.169.254), which a proxy
+    cannot reach. Sign-in and the API are https:// (settings refuse anything else), so they keep the proxy."""
+    text = url.decode() if isinstance(url, bytes) else (url or "")
+    parts = urlsplit(text)
+    if parts.scheme != "http":
+        return False
+    host = (parts.hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_link_local
+
+
 class ConnectorSession(requests.Session):
     """A Session whose configured CA bundle and proxy beat the environment."""
 
@@ -123,7 +142,9 @@ class ConnectorSession(requests.Session):
         merged = super().merge_environment_settings(url, proxies, stream, verify, cert)  # type: ignore[arg-type]
         if self._configured_ca:
             merged["verify"] = True  # the adapter's context decides whom to trust, and always verifies
-        if self._configured_proxy:
+        if is_host_local(url):
+            merged["proxies"] = {}  # the platform's managed identity endpoint: on this host, never via a proxy
+        elif self._configured_proxy:
             merged["proxies"] = {"https": self._configured_proxy, "http": self._configured_proxy}
         if merged.get("verify") is False or merged.get("verify") == "":
             raise ConfigurationError(

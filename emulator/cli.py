@@ -2,8 +2,9 @@
 
 Writes DIR/ca.pem, DIR/connector.json (secret auth for the "reader" app; 0600),
 DIR/connector-certificate.json, DIR/reader.key.pem (0600), DIR/reader.cert.pem and
-DIR/connector-delegated.json (device-code sign-in, app "delegated"), DIR/emulator.json (URLs
-and IDs, no secrets), prints the URL, and serves.
+DIR/connector-delegated.json (device-code sign-in, app "delegated"), DIR/connector-managed-identity.json
+with DIR/identity.env (0600; `set -a; . DIR/identity.env` gives a shell the host's identity endpoint),
+DIR/emulator.json (URLs and IDs, no secrets), prints the URL, and serves.
 """
 
 from __future__ import annotations

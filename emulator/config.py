@@ -56,6 +56,26 @@ class UserSpec:
     display_name: str = ""
 
 
+@dataclass(frozen=True)
+class IdentitySpec:
+    """A managed identity of the emulated host (a Function App, a VM): its IDs derive from the seed.
+
+    ``user_assigned`` False is the host's system-assigned identity (at most one); ``assigned`` False is an
+    identity that exists in the directory but is not attached to this host (the "no identity" case)."""
+
+    name: str
+    user_assigned: bool = False
+    roles: tuple[str, ...] = (IP_READ_ALL,)
+    tenant: str = "main"
+    assigned: bool = True
+
+
+DEFAULT_IDENTITIES: tuple[IdentitySpec, ...] = (
+    IdentitySpec("system"),
+    IdentitySpec("user", user_assigned=True),
+    IdentitySpec("noperm-identity", user_assigned=True, roles=()),
+)
+
 DEFAULT_APPS: tuple[AppSpec, ...] = (
     AppSpec("reader", roles=(IP_READ_ALL,), secret=True, certificate=True),
     AppSpec("reader2", roles=(IP_READ_ALL,), secret=True),
@@ -111,6 +131,8 @@ class EmulatorConfig:
     refresh_token_inactivity_s: float = 90 * DAY_S   # emulated seconds (Entra: 90 days of inactivity)
     device_auto_approve: str | None = None           # a user name: approve every device code as them...
     device_auto_approve_polls: int = 2               # ...when this poll arrives (earlier ones are pending)
+    identities: tuple[IdentitySpec, ...] = DEFAULT_IDENTITIES
+    identity_token_lifetime_s: float = 86_400.0      # emulated seconds: managed identity tokens live 24 h
 
     def __post_init__(self) -> None:
         if self.now is not None and self.now.tzinfo is None:
@@ -156,5 +178,15 @@ class EmulatorConfig:
             raise ValueError("device_code_lifetime_s and refresh_token_inactivity_s must be > 0")
         if not isinstance(self.device_code_interval_s, int) or self.device_code_interval_s < 1:
             raise ValueError("device_code_interval_s must be an integer >= 1 (MSAL busy-polls on 0)")
+        identity_names = [i.name for i in self.identities]
+        if len(set(identity_names)) != len(identity_names):
+            raise ValueError("identity names must be distinct")
+        if sum(1 for i in self.identities if not i.user_assigned) > 1:
+            raise ValueError("a host has at most one system-assigned identity")
+        for identity in self.identities:
+            if identity.tenant not in self.tenants:
+                raise ValueError(f"identity {identity.name!r} names unknown tenant {identity.tenant!r}")
+        if not self.identity_token_lifetime_s > 0:
+            raise ValueError("identity_token_lifetime_s must be > 0")
         if self.out_dir is not None and not isinstance(self.out_dir, Path):
             object.__setattr__(self, "out_dir", Path(self.out_dir))

@@ -27,6 +27,12 @@ Delegated sign-in (the person at the browser, and the tenant's policies):
     POST   /_emulator/users/block-device-flow      {"user", "blocked": true}: Conditional Access, AADSTS53003
     POST   /_emulator/apps/public-client           {"app", "enabled"}: "Allow public client flows"
 
+Managed identities (the host's identity endpoint, served on emu.identity_url):
+
+    POST   /_emulator/identities/assigned          {"identity", "assigned"}: attach it to the host or take it off
+    POST   /_emulator/identities/grant             {"identity", "role": "Ip.Read.All"}: in the next token issued
+    POST   /_emulator/identities/forget-tokens     empty the platform's token cache
+
 It is unauthenticated: it listens on loopback only, like the rest of the emulator.
 """
 
@@ -87,6 +93,11 @@ class Control:
                 self._emu.block_device_flow(str(data["user"]), bool(data.get("blocked", True)))),
             ("POST", "/apps/public-client"): lambda: self._done(
                 self._emu.set_public_client_flows(str(data["app"]), bool(data["enabled"]))),
+            ("POST", "/identities/assigned"): lambda: self._done(
+                self._emu.set_identity_assigned(str(data["identity"]), bool(data["assigned"]))),
+            ("POST", "/identities/grant"): lambda: self._done(
+                self._emu.grant_identity_role(str(data["identity"]), str(data.get("role", "Ip.Read.All")))),
+            ("POST", "/identities/forget-tokens"): lambda: self._done(self._emu.forget_identity_tokens()),
         }
         action = routes.get((request.method, path))
         if action is None:

@@ -12,7 +12,7 @@ import string
 import uuid
 from dataclasses import dataclass, field
 
-from emulator.config import AppSpec, UserSpec
+from emulator.config import AppSpec, IdentitySpec, UserSpec
 from emulator.pki import ClientCertificate, make_client_certificate, shared_rsa_key
 
 
@@ -71,9 +71,29 @@ class User:
     view_data: bool
 
 
+@dataclass(frozen=True)
+class ManagedIdentity:
+    """A managed identity: a service principal with no credential, whose tokens only the platform's
+    identity endpoint hands out. ``principal`` is that service principal, as tokens name it."""
+
+    name: str
+    user_assigned: bool
+    resource_id: str
+    principal: AppRegistration
+
+    @property
+    def client_id(self) -> str:
+        return self.principal.client_id
+
+    @property
+    def object_id(self) -> str:
+        return self.principal.object_id
+
+
 class Directory:
     def __init__(self, seed: int, tenant_names: tuple[str, ...], apps: tuple[AppSpec, ...],
-                 fresh_keys: bool = False, users: tuple[UserSpec, ...] = ()) -> None:
+                 fresh_keys: bool = False, users: tuple[UserSpec, ...] = (),
+                 identities: tuple[IdentitySpec, ...] = ()) -> None:
         self.tenants: dict[str, Tenant] = {}
         for name in tenant_names:
             tid = seeded_uuid(seed, f"tenant/{name}")
@@ -107,6 +127,21 @@ class Directory:
                 name=user.name, upn=f"{user.name}@{tenant.domain}",
                 object_id=seeded_uuid(seed, f"user/{user.tenant}/{user.name}"), tenant_id=tenant.tenant_id,
                 display_name=user.display_name or user.name, view_data=user.view_data)
+        self.identities: dict[str, ManagedIdentity] = {}
+        for spec_mi in identities:
+            tenant = self.tenants[spec_mi.tenant]
+            kind = "userAssignedIdentities" if spec_mi.user_assigned else "sites"
+            resource_name = spec_mi.name if spec_mi.user_assigned else f"func-{spec_mi.name}"
+            provider = "Microsoft.ManagedIdentity" if spec_mi.user_assigned else "Microsoft.Web"
+            self.identities[spec_mi.name] = ManagedIdentity(
+                name=spec_mi.name, user_assigned=spec_mi.user_assigned,
+                resource_id=(f"/subscriptions/{seeded_uuid(seed, 'subscription')}/resourcegroups/rg-sentinel/"
+                             f"providers/{provider}/{kind}/{resource_name}"),
+                principal=AppRegistration(
+                    name=spec_mi.name, client_id=seeded_uuid(seed, f"mi/{spec_mi.name}"), client_secret=None,
+                    private_key_pem=None, certificate_pem=None, thumbprint_sha1_hex=None,
+                    roles=tuple(spec_mi.roles), tenant_id=tenant.tenant_id, display_name=resource_name,
+                    object_id=seeded_uuid(seed, f"mi-sp/{spec_mi.name}")))
         self._users_by_oid = {u.object_id: u for u in self.users.values()}
         self._by_tenant_key = {t.tenant_id.lower(): t for t in self.tenants.values()}
         self._by_tenant_key.update({t.domain.lower(): t for t in self.tenants.values()})

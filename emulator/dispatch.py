@@ -10,6 +10,7 @@ from collections.abc import Callable
 from emulator.defender import DefenderApi, api_error
 from emulator.entra import Entra, EntraError
 from emulator.faults import Fault, FaultQueue
+from emulator.identity import IdentityEndpoint, is_identity_path
 from emulator.messages import Outcome, Request, Response
 from emulator.observe import Observations
 from emulator.server import Reply
@@ -23,10 +24,12 @@ _DEVICE_LOGIN = (b"<!doctype html><title>Enter code</title><h1>mde-emulator: dev
 
 
 def classify(path: str) -> tuple[str, tuple[str, str] | None]:
-    """Route name ('api', 'token', 'devicecode', 'discovery', 'control' or 'other') and Entra's
-    (kind, tenant)."""
+    """Route name ('api', 'token', 'devicecode', 'discovery', 'identity', 'control' or 'other') and
+    Entra's (kind, tenant)."""
     if path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/"):
         return "control", None
+    if is_identity_path(path):
+        return "identity", None
     if DefenderApi.is_api(path):
         return "api", None
     entra = Entra.classify(path)
@@ -38,7 +41,8 @@ def classify(path: str) -> tuple[str, tuple[str, str] | None]:
 class Dispatcher:
     def __init__(self, entra: Entra, api: DefenderApi, tokens: TokenService, faults: FaultQueue,
                  observations: Observations, control: Callable[[Request], Response],
-                 stopping: threading.Event) -> None:
+                 stopping: threading.Event, identity: IdentityEndpoint | None = None,
+                 identity_listener: bool = False) -> None:
         self._entra = entra
         self._api = api
         self._tokens = tokens
@@ -46,11 +50,15 @@ class Dispatcher:
         self._observations = observations
         self._control = control
         self._stopping = stopping
+        self._identity = identity
+        self._identity_listener = identity_listener  # the host's plain-HTTP identity endpoint: nothing else
 
     def __call__(self, request: Request) -> Reply:
         route, entra = classify(request.path)
-        if route == "control":
+        if route == "control" and not self._identity_listener:
             return Reply(self._control(request))
+        if (route == "identity") != self._identity_listener:
+            route, entra = "other", None
         started = time.perf_counter()
         fault = self._faults.take(route)
         if fault is not None and fault.delay_s:
@@ -82,6 +90,8 @@ class Dispatcher:
     def _answer(self, request: Request, route: str, entra: tuple[str, str] | None) -> Outcome:
         if route == "api":
             return self._api.handle(request)
+        if route == "identity" and self._identity is not None:
+            return self._identity.handle(request)
         if entra is not None:
             return self._entra.handle(request, *entra)
         if request.path.rstrip("/").lower() == "/devicelogin":
@@ -104,6 +114,8 @@ class Dispatcher:
         body = fault.body_bytes
         if body is not None:
             return Response(status, body, {}, "application/json; charset=utf-8")
+        if route == "identity":  # the platform's shape (App Service); IMDS clients read it as an error too
+            return Response.json(status, {"statusCode": status, "message": "Injected fault (mde-emulator)."})
         if route in ("token", "devicecode", "discovery"):
             transient = status >= 500 or status == 429
             error = EntraError(status, "temporarily_unavailable" if transient else "invalid_request",

@@ -10,7 +10,7 @@ the normal answer.
   the connection closes.
 - `content_type`: replace the Content-Type (e.g. `text/html` with a portal page as `body`).
 
-Faults queue per route (`api`, `token`, `devicecode`, `discovery` or `any`) and are consumed in order.
+Faults queue per route (`api`, `token`, `devicecode`, `discovery`, `identity` or `any`) and are consumed in order.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-ROUTES = ("api", "token", "devicecode", "discovery", "any")
+ROUTES = ("api", "token", "devicecode", "discovery", "identity", "any")
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ def _app_counters() -> dict[str, int]:
 
 
 def _totals() -> dict[str, int]:
-    """Per-app counters plus device authorization requests (counted in total only)."""
-    return {**_app_counters(), "device_code_requests": 0}
+    """Per-app counters plus device authorization and managed identity token requests (in total only)."""
+    return {**_app_counters(), "device_code_requests": 0, "identity_token_requests": 0}
 
 
 class Observations:
@@ -42,6 +42,8 @@ class Observations:
                 increments.append("api_calls")
             if route == "devicecode":
                 increments.append("device_code_requests")
+            if route == "identity":
+                increments.append("identity_token_requests")
             if status == 429:
                 increments.append("http_429")
             app = self._per_app.setdefault(client_id, _app_counters()) if client_id else None

@@ -1,4 +1,5 @@
-"""HTTPS on loopback: a threaded stdlib server, one thread per connection, HTTP/1.1 keep-alive.
+"""HTTPS on loopback: a threaded stdlib server, one thread per connection, HTTP/1.1 keep-alive. Without
+a TLS context it serves plain HTTP, as a platform's managed identity endpoint does (on the host itself).
 
 The TLS handshake runs in the connection's own thread (not in the accept loop), so a client that
 connects and never speaks cannot stall other clients. Each response is written in a single send
@@ -104,27 +105,30 @@ class TlsHttpServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], family: socket.AddressFamily, app: Application,
-                 context: ssl.SSLContext, idle_timeout_s: float) -> None:
+                 context: ssl.SSLContext | None, idle_timeout_s: float) -> None:
         self.address_family = family
         self.app = app
         self.context = context
         self.idle_timeout_s = idle_timeout_s
-        self._live: dict[threading.Thread, ssl.SSLSocket] = {}
+        self._live: dict[threading.Thread, socket.socket] = {}
         self._live_lock = threading.Lock()
         super().__init__(address, _Handler)
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         request.settimeout(_HANDSHAKE_TIMEOUT_S)
-        try:
-            tls = self.context.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
-        except OSError:
-            return
+        tls: socket.socket = request
+        if self.context is not None:
+            try:
+                tls = self.context.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+            except OSError:
+                return
         me = threading.current_thread()
         with self._live_lock:
             self._live[me] = tls
         try:
-            tls.do_handshake()
+            if isinstance(tls, ssl.SSLSocket):
+                tls.do_handshake()
             tls.settimeout(self.idle_timeout_s)
             _Handler(tls, client_address, self)
         except (OSError, ssl.SSLError) as exc:

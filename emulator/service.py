@@ -28,10 +28,11 @@ from emulator.config import DEFENDER_AUDIENCES, DEFENDER_SCOPE, GENERATIONS, Emu
 from emulator.control import Control
 from emulator.defender import DefenderApi
 from emulator.delegation import Delegation
-from emulator.directory import AppRegistration, Directory, Tenant, User
+from emulator.directory import AppRegistration, Directory, ManagedIdentity, Tenant, User
 from emulator.dispatch import CONTROL_PREFIX, Dispatcher
 from emulator.entra import Entra
 from emulator.faults import Fault, FaultQueue
+from emulator.identity import APP_SERVICE_PATH, IdentityEndpoint, describe_identities, identity_environment
 from emulator.observe import Observations
 from emulator.orgdata import Organisation, org_data
 from emulator.pki import make_tls_material, write_private, write_public
@@ -55,6 +56,9 @@ class Emulator:
         self._faults = FaultQueue()
         self._observations = Observations(self.config.log_limit)
         self._base_url = ""
+        self._identity_server: TlsHttpServer | None = None
+        self._identity_thread: threading.Thread | None = None
+        self._identity_url = ""
         self.startup_s = 0.0
 
     # ---- lifecycle -----------------------------------------------------------------------
@@ -72,7 +76,7 @@ class Emulator:
         self._stopping.clear()
         cfg = self.config
         self.clock = EmulatedClock(cfg.now, cfg.time_scale)
-        self.directory = Directory(cfg.seed, cfg.tenants, cfg.apps, cfg.fresh_keys, cfg.users)
+        self.directory = Directory(cfg.seed, cfg.tenants, cfg.apps, cfg.fresh_keys, cfg.users, cfg.identities)
         from emulator.tokens import TokenService
 
         self._tokens = TokenService(self.clock, cfg.token_lifetime_s, cfg.fresh_keys)
@@ -93,8 +97,11 @@ class Emulator:
                       self.config.token_refresh_in_s)
         api = DefenderApi(self.org, self._tokens, self.directory, self._limiter, self.clock,
                           lambda: self._base_url, lambda: self._generation, cfg.retry_after)
+        self._identity = IdentityEndpoint(self.directory, self._tokens, self.clock, cfg)
         dispatcher = Dispatcher(entra, api, self._tokens, self._faults, self._observations,
                                 Control(self), self._stopping)
+        identity_dispatcher = Dispatcher(entra, api, self._tokens, self._faults, self._observations,
+                                         Control(self), self._stopping, self._identity, identity_listener=True)
         family = socket.AF_INET6 if ":" in cfg.host else socket.AF_INET
         bind_host = "127.0.0.1" if cfg.host == "localhost" else cfg.host
         self._server = TlsHttpServer((bind_host, cfg.port), family, dispatcher,
@@ -102,11 +109,14 @@ class Emulator:
         port = self._server.server_address[1]
         url_host = f"[{cfg.host}]" if family == socket.AF_INET6 else cfg.host
         self._base_url = f"https://{url_host}:{port}"
+        # The platform's identity endpoint is plain HTTP on the host itself (App Service: localhost; IMDS:
+        # 169.254.169.254): its own loopback listener, serving nothing else.
+        self._identity_server = TlsHttpServer((bind_host, 0), family, identity_dispatcher, None, cfg.idle_timeout_s)
+        self._identity_url = f"http://{url_host}:{self._identity_server.server_address[1]}"
+        self._identity_thread = _serve(self._identity_server, f"mde-emulator-identity:{port}")
         self._unresponsive = UnresponsiveEndpoint(bind_host, family)
         self._unresponsive_url = f"https://{url_host}:{self._unresponsive.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"mde-emulator:{port}", daemon=True)
-        self._thread.start()
+        self._thread = _serve(self._server, f"mde-emulator:{port}")
         threading.Thread(target=self.org.data.warm, name="mde-emulator-warm", daemon=True).start()
         self.startup_s = time.perf_counter() - began
         return self
@@ -117,11 +127,10 @@ class Emulator:
         if server is None:
             return
         self._stopping.set()
-        server.shutdown()
-        server.server_close()
-        server.close_connections()
-        if self._thread is not None:
-            self._thread.join(5)
+        _halt(server, self._thread)
+        identity_server, self._identity_server = self._identity_server, None
+        if identity_server is not None:
+            _halt(identity_server, self._identity_thread)
         if self._unresponsive is not None:
             self._unresponsive.close()
         if self._workdir is not None:
@@ -186,6 +195,58 @@ class Emulator:
     def users(self) -> dict[str, User]:
         return dict(self.directory.users)
 
+    # ---- managed identities: the host's identity endpoint ---------------------------------------
+
+    @property
+    def identity_url(self) -> str:
+        """The plain-HTTP loopback listener serving the App Service and IMDS identity endpoints."""
+        return self._identity_url
+
+    @property
+    def identity_endpoint(self) -> str:
+        """What App Service puts in IDENTITY_ENDPOINT."""
+        return self._identity_url + APP_SERVICE_PATH
+
+    @property
+    def identity_header(self) -> str:
+        """What App Service puts in IDENTITY_HEADER (a secret: never log it)."""
+        return self._identity.header
+
+    @property
+    def identities(self) -> dict[str, ManagedIdentity]:
+        return dict(self.directory.identities)
+
+    def identity_environment(self, kind: str = "app_service") -> dict[str, str]:
+        """The environment a host with an identity has: ``app_service`` (IDENTITY_ENDPOINT, IDENTITY_HEADER)
+        or ``imds`` (AZURE_POD_IDENTITY_AUTHORITY_HOST, MSAL's override of the IMDS address)."""
+        return identity_environment(kind, lambda: self._identity_url, lambda: self._identity.header)
+
+    def managed_identity_config(self, identity: str = "system") -> dict[str, str]:
+        """A connector configuration for auth_mode managed_identity (user-assigned identities by client id)."""
+        found = self._identity.identity(identity)
+        config = {"tenant_id": found.principal.tenant_id, "auth_mode": "managed_identity",
+                  "api_url": self.api_url, "scope": self.scope, "ca_bundle": self.ca_path}
+        if found.user_assigned:
+            config["managed_identity_client_id"] = found.client_id
+        return config
+
+    def set_identity_assigned(self, identity: str, assigned: bool) -> None:
+        """Attach an identity to the host or take it off (the "no identity" fault)."""
+        self._identity.set_assigned(identity, assigned)
+
+    def grant_identity_role(self, identity: str, role: str = "Ip.Read.All") -> None:
+        """An app role assignment made now: tokens the platform already cached keep lacking it until they
+        expire (identity_token_lifetime_s), as a grant "not yet in effect" does."""
+        self._identity.grant(identity, role)
+
+    def forget_identity_tokens(self) -> None:
+        """Empty the platform's token cache (as its tokens expiring would)."""
+        self._identity.forget_cached_tokens()
+
+    def rotate_identity_header(self) -> str:
+        """The platform rotates IDENTITY_HEADER; returns the new one."""
+        return self._identity.rotate_header()
+
     def delegated_config(self, app: str = "delegated") -> dict[str, str]:
         """A connector configuration for delegated sign-in (device code): tenant and client id only,
         no secret, `auth_mode` "delegated"."""
@@ -218,7 +279,9 @@ class Emulator:
     def write_connector_files(self, directory: Path | str) -> dict[str, Path]:
         """Write ca.pem, connector.json (secret auth, "reader"), connector-certificate.json and the
         reader's key (0600) and certificate, connector-delegated.json (device-code sign-in, no
-        secret) plus emulator.json (no secrets). Returns the paths."""
+        secret), connector-managed-identity.json (the host's system-assigned identity, no secret) with
+        identity.env (0600: IDENTITY_ENDPOINT and IDENTITY_HEADER to export), plus emulator.json (no
+        secrets). Returns the paths."""
         out = Path(directory).resolve()
         out.mkdir(parents=True, exist_ok=True)
         ca = out / "ca.pem"
@@ -238,6 +301,12 @@ class Emulator:
             delegated_cfg = dict(self.delegated_config("delegated"), ca_bundle=str(ca))
             paths["connector_delegated"] = write_public(out / "connector-delegated.json",
                                                         json.dumps(delegated_cfg, indent=2) + "\n")
+        if "system" in self.directory.identities:
+            mi_cfg = dict(self.managed_identity_config("system"), ca_bundle=str(ca))
+            paths["connector_managed_identity"] = write_public(out / "connector-managed-identity.json",
+                                                               json.dumps(mi_cfg, indent=2) + "\n")
+        paths["identity_env"] = write_private(  # IDENTITY_HEADER is a secret: 0600
+            out / "identity.env", "".join(f"{k}={v}\n" for k, v in self.identity_environment().items()))
         paths["info"] = write_public(out / "emulator.json", json.dumps(self.info(), indent=2) + "\n")
         return paths
 
@@ -263,6 +332,8 @@ class Emulator:
             "rate_limits": [list(x) for x in self.config.rate_limits],
             "seed": self.config.seed, "now": self.now().isoformat(), "clock_pinned": self.clock.pinned,
             "unresponsive_url": self.unresponsive_url,
+            "identity_url": self.identity_url,
+            "identities": describe_identities(self.directory, self._identity),
         }
 
     # ---- control -------------------------------------------------------------------------
@@ -383,3 +454,18 @@ class Emulator:
 
     def refresh_tokens_issued(self, user: str | None = None) -> int:
         return self._delegation.refresh_tokens_issued(user)
+
+
+def _serve(server: TlsHttpServer, name: str) -> threading.Thread:
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def _halt(server: TlsHttpServer, thread: threading.Thread | None) -> None:
+    """Stop a listener: no new connections, every open one shut, its serving thread joined."""
+    server.shutdown()
+    server.server_close()
+    server.close_connections()
+    if thread is not None:
+        thread.join(5)

@@ -223,12 +223,14 @@ def test_complete_sign_in_waits_zero_seconds_unless_told(app_json: dict[str, Any
     assert (wait["data_type"], wait["required"], wait["default"]) == ("numeric", False, 0)
 
 
-def test_the_asset_offers_application_or_delegated_sign_in_without_requiring_a_secret(
+def test_the_asset_offers_application_delegated_or_managed_identity_sign_in_without_requiring_a_secret(
         app_json: dict[str, Any]) -> None:
     fields = app_json["configuration"]
-    assert fields["auth_mode"]["value_list"] == ["application", "delegated"]
+    assert fields["auth_mode"]["value_list"] == ["application", "delegated", "managed_identity"]
     assert fields["auth_mode"]["default"] == "application" and fields["auth_mode"]["required"] is False
-    assert fields["tenant_id"]["required"] is True and fields["client_id"]["required"] is True
+    # client_id: required by application and delegated sign-in (the core says so), not by a managed identity
+    assert fields["tenant_id"]["required"] is True and fields["client_id"]["required"] is False
+    assert fields["managed_identity_client_id"]["required"] is False
     assert fields["client_secret"]["required"] is False and fields["private_key"]["required"] is False
 
 

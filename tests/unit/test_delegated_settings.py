@@ -85,7 +85,8 @@ def test_complete_sign_in_defaults_to_one_poll() -> None:
 
 def test_the_manifest_declares_auth_mode_and_the_sign_in_actions() -> None:
     manifest = build_manifest()
-    assert manifest["configuration"]["properties"]["auth_mode"]["enum"] == ["application", "delegated"]
+    modes = manifest["configuration"]["properties"]["auth_mode"]["enum"]
+    assert modes == ["application", "delegated", "managed_identity"]
     assert {"start_sign_in", "complete_sign_in", "sign_out"} <= set(manifest["actions"])
     wait = manifest["actions"]["complete_sign_in"]["input"]["properties"]["wait_s"]
     assert (wait["minimum"], wait["maximum"], wait["default"]) == (0, 900, 0)

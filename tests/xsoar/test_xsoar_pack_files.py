@@ -125,7 +125,8 @@ def test_the_sign_in_commands_are_declared_for_delegated_access() -> None:
         assert {o["contextPath"] for o in COMMANDS[name]["outputs"]} == {
             f"MDE.SignIn.{key}" for key in ("State", "User", "VerificationURI", "UserCode", "ExpiresAt")}
     assert [a["name"] for a in COMMANDS["mde-auth-complete"]["arguments"]] == ["wait_s"]
-    assert PARAMS["auth_mode"]["options"] == ["application", "delegated"] and not PARAMS["auth_mode"].get("hidden")
+    assert PARAMS["auth_mode"]["options"] == ["application", "delegated", "managed_identity"]
+    assert not PARAMS["auth_mode"].get("hidden")
 
 
 def test_every_description_ends_with_a_dot() -> None:

@@ -42,6 +42,7 @@ NOT_EXPOSED = {
     "proxy": "UCC's Proxy tab replaces it; the command builds the URL from that tab's fields",
     "auth_mode": "a search runs unattended, so it signs in as the application (secret or certificate); "
                  "delegated sign-in needs a person at a device-code prompt",
+    "managed_identity_client_id": "a search head signs in as the application: auth_mode is not exposed",
 }
 MULTILINE = {"private_key", "public_certificate", "ca_bundle"}
 """PEM text is pasted with its line breaks: a textarea, not a one-line text box."""
@@ -118,7 +119,9 @@ def generate(manifest: dict[str, Any]) -> dict[str, Any]:
     if missing:
         raise ValueError(f"manifest.json configuration fields {missing} are neither in the Accounts tab, the "
                          "Advanced tab nor NOT_EXPOSED: classify them in globalconfig.py")
-    required = set(configuration.get("required", []))
+    # The application sign-in (the only one here) needs client_id, which the manifest cannot require of
+    # every mode (auth_mode managed_identity has none).
+    required = set(configuration.get("required", [])) | {"client_id"}
     return {
         "meta": {
             "name": ADDON_NAME,

@@ -50,6 +50,7 @@ DISPLAY: dict[str, str] = {
     "client_id": "Client ID (application ID)",
     "public_certificate": "Certificate (PEM, instead of the thumbprint)",
     "auth_mode": "Authentication mode",
+    "managed_identity_client_id": "Managed identity client ID (user-assigned; empty: system-assigned)",
     "cloud": "Microsoft cloud",
     "region": "Defender API region",
     "api_url": "Defender API URL (override)",
