@@ -45,7 +45,8 @@ def test_the_zip_is_a_function_app_with_its_dependencies_and_the_templates(packa
     assert top == {"function_app.py", "host.json", "requirements.txt", ".funcignore", ".python_packages", "templates"}
     for needed in ("connector/actions.py", "connector/managed_identity.py", "connector/platforms/sentinel/enrich.py",
                    "connector/manifest.json", "msal/managed_identity.py", "azure/functions/__init__.py",
-                   "requests/__init__.py", "msgspec/__init__.py", "cryptography/__init__.py", "redis/__init__.py"):
+                   "requests/__init__.py", "pydantic/__init__.py", "pydantic_core/__init__.py",
+                   "cryptography/__init__.py", "redis/__init__.py"):
         assert f"{SITE}/{needed}" in names, needed
     assert {"templates/azuredeploy.json", "templates/function-app/azuredeploy.json"} <= set(names)
     top_level = {name.removeprefix(f"{SITE}/").split("/")[0] for name in names if name.startswith(SITE)}
@@ -56,7 +57,7 @@ def test_the_zip_is_a_function_app_with_its_dependencies_and_the_templates(packa
 
 def test_compiled_code_is_for_cpython_311_on_linux_x86_64(package: Path) -> None:
     binaries = [n for n in zipfile.ZipFile(package).namelist() if n.endswith(".so")]
-    assert binaries, "msgspec, cryptography and rpds-py ship compiled code"
+    assert binaries, "pydantic-core, cryptography and rpds-py ship compiled code"
     for name in binaries:
         assert "cpython-311-x86_64-linux-gnu" in name or name.endswith(".abi3.so"), name
     tags = [zipfile.ZipFile(package).read(n).decode() for n in zipfile.ZipFile(package).namelist()
