@@ -12,23 +12,13 @@
 # YAML parser and compared with what the repository declares. The core wheel is taken from DIST_DIR
 # (package.sh builds it first) or built here. Fails loudly on any error.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib/package-common.sh"
 
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 pack="$repo/connector/platforms/xsoar"
 sdk_venv="${MDE_XSOAR_SDK_VENV:-$repo/.venv-xsoar-sdk}"
-base_image="demisto/python3:3.11.10.116949"
-started=$SECONDS
-
-step() { printf '\n==> %s\n' "$*" >&2; }
-die() { printf 'package-xsoar.sh: ERROR: %s\n' "$*" >&2; exit 1; }
-trap 'die "failed at line $LINENO (exit $?)"' ERR
-
-[[ $# -eq 1 ]] || die "usage: scripts/package-xsoar.sh DIST_DIR"
-mkdir -p "$1"
-dist="$(cd "$1" && pwd)"
-py="$repo/.venv/bin/python"
-[[ -x "$py" ]] || die "$py is missing: run ./run.sh setup first"
-version="$("$py" -c 'import json, sys; print(json.load(open(sys.argv[1]))["version"])' "$repo/manifest.json")"
+dist="$(pkg_dist "${1:-}")"
+py="$(pkg_python)"
+version="$(pkg_version)"
 zip_out="$dist/mde-ipstats-xsoar-$version.zip"
 docker_out="$dist/mde-ipstats-xsoar-docker-$version.tgz"
 work="$(mktemp -d)"
@@ -166,15 +156,7 @@ print(f"pack {path.rsplit('/', 1)[-1]}: {len(names)} files, integration {integra
 EOF
 
 step "Docker build context for $base_image + the core wheel"
-wheel="$dist/mde_ipstats-$version-py3-none-any.whl"
-if [[ ! -f "$wheel" ]]; then  # package.sh builds it first; standalone, build it here
-    if "$repo/.venv-soar/bin/python" -m build --version >/dev/null 2>&1; then
-        "$repo/.venv-soar/bin/python" -m build -q --wheel --outdir "$work/wheel" "$repo" >&2
-    else
-        python3.11 -m pip wheel -q --no-deps -w "$work/wheel" "$repo" >&2
-    fi
-    wheel="$(ls "$work"/wheel/mde_ipstats-*.whl)"
-fi
+wheel="$(pkg_core_wheel "$dist")"
 image_dir="$work/mde-ipstats-xsoar-docker-$version"
 mkdir -p "$image_dir"
 cp "$wheel" "$image_dir/"
@@ -187,5 +169,4 @@ RUN python -m pip install --no-cache-dir /tmp/$(basename "$wheel") && rm -f /tmp
 EOF
 tar -C "$work" -czf "$docker_out" "$(basename "$image_dir")"
 
-step "Done in $((SECONDS - started)) s"
-ls -l "$zip_out" "$docker_out"
+pkg_done "$zip_out" "$docker_out"
