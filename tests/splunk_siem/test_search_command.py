@@ -13,8 +13,9 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from conftest import account_values, advanced_values
 from helpers_siem import api_calls, chunks_of, configured_splunkd, events_over, public_ips, token_requests
+
+from conftest import account_values, advanced_values
 
 MDE_FIELDS = {"mde_prevalence", "mde_first_seen", "mde_last_seen", "mde_seen_in_org", "mde_verdict", "mde_ip_scope",
               "mde_new_in_window", "mde_status", "mde_error", "mde_retry_after_s"}
