@@ -52,7 +52,7 @@ content="$work/content"
 target="$content/Packs/MDEIPStatistics"
 mkdir -p "$target/Playbooks"
 cp -R "$pack/." "$target/"
-rm -rf "$target/packtools"
+rm -rf "$target/packtools" "$target/docker"
 find "$target" -name '__pycache__' -prune -exec rm -rf {} +
 cp "$repo/playbooks/xsoar/MDE_IP_Prevalence_Enrichment.yml" "$repo/playbooks/xsoar/MDE_IP_Prevalence_Enrichment_README.md" \
     "$target/Playbooks/"
@@ -146,8 +146,10 @@ if playbook["tasks"] != generate_playbook.playbook()["tasks"]:
     problems.append("the playbook's tasks differ from the committed playbook")
 if any("packtools" in n or "emulator" in n or n.endswith(".pyc") for n in names):
     problems.append("build tools, the emulator or bytecode in the pack")
-if metadata.get("currentVersion") != version:
-    problems.append(f"pack version {metadata.get('currentVersion')} is not {version}")
+if metadata.get("currentVersion") != "1.0.0" or any("ReleaseNotes/" in n for n in names):
+    problems.append(f"a first release is pack version 1.0.0 without release notes, not {metadata.get('currentVersion')}")
+if metadata.get("support") != "community" or set(metadata.get("marketplaces", [])) != {"xsoar", "marketplacev2", "platform"}:
+    problems.append(f"support {metadata.get('support')!r}, marketplaces {metadata.get('marketplaces')}")
 if problems:
     sys.exit("pack check failed:\n  " + "\n  ".join(problems))
 print(f"pack {path.rsplit('/', 1)[-1]}: {len(names)} files, integration {integration['commonfields']['id']!r} "
@@ -155,18 +157,17 @@ print(f"pack {path.rsplit('/', 1)[-1]}: {len(names)} files, integration {integra
       f"commands {[c['name'] for c in integration['script']['commands']]}")
 EOF
 
-step "Docker build context for $base_image + the core wheel"
+step "Docker build context (demisto/dockerfiles shape: Dockerfile, requirements.txt, verify.py, build.conf)"
 wheel="$(pkg_core_wheel "$dist")"
 image_dir="$work/mde-ipstats-xsoar-docker-$version"
-mkdir -p "$image_dir"
-cp "$wheel" "$image_dir/"
-cat >"$image_dir/Dockerfile" <<EOF
-# The runtime of the MDE IP Statistics integration: XSOAR's Python 3.11 image plus the connector core.
-#   docker build -t mde-ipstats/xsoar:$version .
-FROM $base_image
-COPY $(basename "$wheel") /tmp/
-RUN python -m pip install --no-cache-dir /tmp/$(basename "$wheel") && rm -f /tmp/$(basename "$wheel")
-EOF
-tar -C "$work" -czf "$docker_out" "$(basename "$image_dir")"
+mkdir -p "$image_dir/wheels"
+cp "$pack/docker/Dockerfile" "$pack/docker/verify.py" "$pack/docker/build.conf" "$image_dir/"
+cp "$wheel" "$image_dir/wheels/"
+printf '# The connector core, from wheels/ beside this file; its dependencies from PyPI.\nmde-ipstats==%s\n' \
+    "$version" >"$image_dir/requirements.txt"
+grep -q '^FROM demisto/python3:3\.11\.' "$image_dir/Dockerfile" || die "the Dockerfile is not FROM demisto/python3:3.11"
+"$py" "$image_dir/verify.py" >&2 || die "verify.py fails against the core"
+tar -C "$work" --sort=name --owner=0 --group=0 --numeric-owner --mtime='2000-01-01 00:00Z' \
+    -czf "$docker_out" "$(basename "$image_dir")"
 
 pkg_done "$zip_out" "$docker_out"

@@ -146,7 +146,13 @@ def test_pack_metadata_has_what_the_marketplace_requires() -> None:
     for field in ("name", "description", "support", "currentVersion", "author", "categories", "tags", "useCases",
                   "keywords", "marketplaces"):
         assert metadata.get(field), field
-    assert metadata["currentVersion"] == MANIFEST["version"]
+    # A new pack, as the content repository takes one: version 1.0.0 and no release notes (the first
+    # version's notes are the pack README); community support; XSOAR and XSIAM (the integration and the
+    # playbook use nothing marketplace-specific).
+    assert metadata["currentVersion"] == "1.0.0"
+    assert not (PACK / "ReleaseNotes").exists()
+    assert metadata["support"] == "community"
+    assert metadata["marketplaces"] == ["xsoar", "marketplacev2", "platform"]  # the SDK pairs v2 with platform (BA130)
     for required_file in (".secrets-ignore", ".pack-ignore", "README.md"):
         assert (PACK / required_file).is_file()
 
