@@ -3,7 +3,8 @@
 #   scripts/package-cortex.sh DIST_DIR
 # writes DIST_DIR/mde-ipstats-cortex-<version>.tar.gz, which unpacks to
 #   analyzers/MDE_IPStatistics/            definition JSON, program, requirements.txt, README.md,
-#                                          assets/logo.svg, Dockerfile, wheels/<core wheel>
+#                                          assets/{logo.svg,logo.png,long_report.png}, Dockerfile,
+#                                          wheels/<core wheel>
 #   analyzers/mde-ipstats-docker-catalog.json   the definition with dockerImage, for the docker runner
 #   thehive-templates/MDE_IPStatistics_1_0/{short,long}.html
 # The core wheel is DIST_DIR's mde_ipstats-<version>-*.whl when there is one (package.sh builds it
@@ -33,7 +34,7 @@ mkdir -p "$analyzer/assets" "$analyzer/wheels" "$templates"
 
 install -m 0644 "$src/$name.json" "$src/README.md" "$src/Dockerfile" "$analyzer/"
 install -m 0755 "$src/mde_ipstatistics.py" "$analyzer/"
-install -m 0644 "$src/assets/logo.svg" "$analyzer/assets/"
+install -m 0644 "$src/assets/logo.svg" "$src/assets/logo.png" "$src/assets/long_report.png" "$analyzer/assets/"
 install -m 0644 "$wheel" "$analyzer/wheels/"
 install -m 0644 "$src/thehive-templates/${name}_${flavor_version//./_}"/{short,long}.html "$templates/"
 
