@@ -24,7 +24,8 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "tests"), str(REPO)]
+sys.path.insert(0, str(REPO))
+sys.path.append(str(REPO / "tests"))  # appended: tests/emulator/ must not shadow the emulator package
 
 from pngtext import stamp_png  # noqa: E402  (tests/pngtext.py)
 

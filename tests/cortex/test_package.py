@@ -138,7 +138,7 @@ def test_the_catalogue_pictures_are_shipped_and_show_the_current_sources(analyze
     import importlib.util
     import sys
 
-    sys.path.insert(0, str(ROOT / "tests"))
+    sys.path.append(str(ROOT / "tests"))
     from pngtext import png_text
 
     spec = importlib.util.spec_from_file_location("shots", ROOT / "scripts" / "cortex-report-screenshot.py")

@@ -36,7 +36,7 @@ from typing import Any
 
 from soar_helpers import APP_DIR, REPO, SoarResult, SoarRunner
 
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.append(str(REPO / "tests"))  # appended: tests/emulator/ must not shadow the emulator package
 from pngtext import png_text, stamp_png  # tests/pngtext.py, shared with the TheHive screenshot
 
 __all__ = ["png_text", "stamp_png"]
