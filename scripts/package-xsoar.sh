@@ -103,7 +103,7 @@ built="$(ls "$work"/out/*.zip 2>/dev/null || ls "$work"/out*.zip)"
 cp "$built" "$zip_out"
 
 step "Checking the pack zip (re-read with a YAML 1.2 parser, as demisto-sdk writes it)"
-"$sdk_py" - "$zip_out" "$repo" "$version" <<'EOF'
+"$sdk_py" - "$zip_out" "$repo" "$version" <<'EOF' >&2
 import ast, json, sys, zipfile
 from ruamel.yaml import YAML  # YAML 1.2, as demisto-sdk writes it ("yes" stays a string)
 
