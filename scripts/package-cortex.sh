@@ -3,41 +3,28 @@
 #   scripts/package-cortex.sh DIST_DIR
 # writes DIST_DIR/mde-ipstats-cortex-<version>.tar.gz, which unpacks to
 #   analyzers/MDE_IPStatistics/            definition JSON, program, requirements.txt, README.md,
-#                                          assets/logo.svg, Dockerfile, wheels/<core wheel>
+#                                          assets/{logo.svg,logo.png,long_report.png}, Dockerfile,
+#                                          wheels/<core wheel>
 #   analyzers/mde-ipstats-docker-catalog.json   the definition with dockerImage, for the docker runner
 #   thehive-templates/MDE_IPStatistics_1_0/{short,long}.html
 # The core wheel is DIST_DIR's mde_ipstats-<version>-*.whl when there is one (package.sh builds it
 # first), otherwise it is built here. Prints the archive's path on the last line.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib/package-common.sh"
 
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 src="$repo/connector/platforms/cortex"
 name="MDE_IPStatistics"
 docker_image="mde-ipstats/mde_ipstatistics"
 
-die() { printf 'package-cortex.sh: ERROR: %s\n' "$*" >&2; exit 1; }
-[[ $# -eq 1 ]] || die "usage: scripts/package-cortex.sh DIST_DIR"
-mkdir -p "$1"
-dist="$(cd "$1" && pwd)"
-
-py="$repo/.venv/bin/python"
-[[ -x "$py" ]] || die "$py not found: run ./run.sh setup first"
-
-version="$("$py" -c 'import json, sys; print(json.load(open(sys.argv[1]))["version"])' "$repo/manifest.json")"
+dist="$(pkg_dist "${1:-}")"
+py="$(pkg_python)"
+version="$(pkg_version)"
 flavor_version="$("$py" -c 'import json, sys; print(json.load(open(sys.argv[1]))["version"])' "$src/$name.json")"
 
 "$py" -m connector.platforms.cortex.flavor --check \
     || die "$src/$name.json is stale: run .venv/bin/python -m connector.platforms.cortex.flavor and commit it"
 
-shopt -s nullglob
-wheels=("$dist"/mde_ipstats-"$version"-*.whl)
-if [[ ${#wheels[@]} -eq 0 ]]; then
-    printf 'package-cortex.sh: building the core wheel into %s\n' "$dist" >&2
-    "$py" -m pip wheel --quiet --disable-pip-version-check --no-deps "$repo" -w "$dist" >&2
-    wheels=("$dist"/mde_ipstats-"$version"-*.whl)
-fi
-[[ ${#wheels[@]} -eq 1 ]] || die "expected one core wheel mde_ipstats-$version-*.whl in $dist, found ${#wheels[@]}"
-wheel="${wheels[0]}"
+wheel="$(pkg_core_wheel "$dist")"
 
 stage="$(mktemp -d)"
 trap 'rm -rf "$stage"' EXIT
@@ -47,7 +34,7 @@ mkdir -p "$analyzer/assets" "$analyzer/wheels" "$templates"
 
 install -m 0644 "$src/$name.json" "$src/README.md" "$src/Dockerfile" "$analyzer/"
 install -m 0755 "$src/mde_ipstatistics.py" "$analyzer/"
-install -m 0644 "$src/assets/logo.svg" "$analyzer/assets/"
+install -m 0644 "$src/assets/logo.svg" "$src/assets/logo.png" "$src/assets/long_report.png" "$analyzer/assets/"
 install -m 0644 "$wheel" "$analyzer/wheels/"
 install -m 0644 "$src/thehive-templates/${name}_${flavor_version//./_}"/{short,long}.html "$templates/"
 
@@ -71,4 +58,4 @@ archive="$dist/mde-ipstats-cortex-$version.tar.gz"
 tar -C "$stage" --sort=name --owner=0 --group=0 --numeric-owner --mtime='2000-01-01 00:00Z' \
     -czf "$archive.partial" analyzers thehive-templates
 mv "$archive.partial" "$archive"
-printf '%s\n' "$archive"
+pkg_done "$archive"

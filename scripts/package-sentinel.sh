@@ -10,31 +10,18 @@
 # Deploy it with remote build off (the app settings of the Function App template say so):
 #   az functionapp deployment source config-zip -g RG -n APP --src mde-ipstats-sentinel-<version>.zip
 # The core wheel is DIST_DIR's mde_ipstats-<version>-*.whl when there is one (package.sh builds it first),
-# otherwise it is built here. Prints the zip's path on the last line.
+# otherwise it is built here. Prints the zip's path on stdout.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib/package-common.sh"
 
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 src="$repo/connector/platforms/sentinel"
 python_version="3.11"
 platform="manylinux2014_x86_64"
 
-die() { printf 'package-sentinel.sh: ERROR: %s\n' "$*" >&2; exit 1; }
-[[ $# -eq 1 ]] || die "usage: scripts/package-sentinel.sh DIST_DIR"
-mkdir -p "$1"
-dist="$(cd "$1" && pwd)"
-
-py="$repo/.venv/bin/python"
-[[ -x "$py" ]] || die "$py not found: run ./run.sh setup first"
-version="$("$py" -c 'import json, sys; print(json.load(open(sys.argv[1]))["version"])' "$repo/manifest.json")"
-
-shopt -s nullglob
-wheels=("$dist"/mde_ipstats-"$version"-*.whl)
-if [[ ${#wheels[@]} -eq 0 ]]; then
-    printf 'package-sentinel.sh: building the core wheel into %s\n' "$dist" >&2
-    "$py" -m pip wheel --quiet --disable-pip-version-check --no-deps "$repo" -w "$dist" >&2
-    wheels=("$dist"/mde_ipstats-"$version"-*.whl)
-fi
-[[ ${#wheels[@]} -eq 1 ]] || die "expected one core wheel mde_ipstats-$version-*.whl in $dist, found ${#wheels[@]}"
+dist="$(pkg_dist "${1:-}")"
+py="$(pkg_python)"
+version="$(pkg_version)"
+wheel="$(pkg_core_wheel "$dist")"
 
 stage="$(mktemp -d)"
 trap 'rm -rf "$stage"' EXIT
@@ -44,7 +31,7 @@ mkdir -p "$site" "$stage/templates/function-app"
 # The Functions host runs the worker's Python 3.11 on Linux x86_64: binary wheels for exactly that, never sdists.
 "$py" -m pip install --quiet --disable-pip-version-check --no-input --no-compile \
     --platform "$platform" --python-version "$python_version" --implementation cp --only-binary=:all: \
-    --target "$site" "${wheels[0]}" 'azure-functions>=1.24,<2' >&2
+    --target "$site" "$wheel" 'azure-functions>=1.24,<2' >&2
 rm -rf "$site/bin"
 # The adapter: the core wheel leaves platforms out, the Function needs this one.
 mkdir -p "$site/connector/platforms/sentinel"
@@ -89,4 +76,4 @@ with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as arch
                 archive.writestr(info, handle.read())
 EOF
 mv "$archive.partial" "$archive"
-printf '%s\n' "$archive"
+pkg_done "$archive"

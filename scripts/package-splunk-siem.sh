@@ -7,15 +7,10 @@
 #
 #   scripts/package-splunk-siem.sh dist
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib/package-common.sh"
 
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 project="$repo/connector/platforms/splunk_siem"
-dist="$(mkdir -p "${1:?usage: scripts/package-splunk-siem.sh DIST_DIR}" && cd "$1" && pwd)"
-started=$SECONDS
-
-step() { printf '\n==> %s\n' "$*" >&2; }
-die() { printf 'package-splunk-siem.sh: ERROR: %s\n' "$*" >&2; exit 1; }
-trap 'die "failed at line $LINENO (exit $?)"' ERR
+dist="$(pkg_dist "${1:-}")"
 
 py="$("$repo/scripts/siem-venv.sh" | tail -n 1)"
 [[ -x "$py" ]] || die "scripts/siem-venv.sh did not give a python ($py)"
@@ -29,9 +24,9 @@ version="$("$py" -c 'import json, sys; print(json.load(open(sys.argv[1]))["meta"
 work="$(mktemp -d "${TMPDIR:-/tmp}/ta-mde-ipstats.XXXXXX")"
 trap '[[ -n "${MDE_KEEP_BUILD:-}" ]] || rm -rf "$work"' EXIT
 
-step "Core wheel (python -m build)"
-"$py" -m build --wheel --outdir "$work/wheels" "$repo" >"$work/build.log" 2>&1 || { cat "$work/build.log" >&2; exit 1; }
-wheel="$(ls "$work"/wheels/mde_ipstats-*-py3-none-any.whl)"
+step "Core wheel"
+pkg_python >/dev/null
+wheel="$(pkg_core_wheel "$dist")"
 
 step "UCC build (Python $("$py" -c 'import platform; print(platform.python_version())'), pip 25.3)"
 mkdir -p "$work/project"
@@ -79,6 +74,4 @@ mkdir -p "$work/pkg"
     || { tail -20 "$work/ucc.log" >&2; die "ucc-gen package failed"; }
 rm -f "$dist"/TA-mde-ipstats-*.tgz
 mv "$work"/pkg/TA-mde-ipstats-*.tar.gz "$dist/TA-mde-ipstats-$version.tgz"
-step "Done in $((SECONDS - started)) s"
-ls -l "$dist/TA-mde-ipstats-$version.tgz" >&2
-printf '%s\n' "$dist/TA-mde-ipstats-$version.tgz"
+pkg_done "$dist/TA-mde-ipstats-$version.tgz"

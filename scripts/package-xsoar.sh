@@ -12,23 +12,13 @@
 # YAML parser and compared with what the repository declares. The core wheel is taken from DIST_DIR
 # (package.sh builds it first) or built here. Fails loudly on any error.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib/package-common.sh"
 
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 pack="$repo/connector/platforms/xsoar"
 sdk_venv="${MDE_XSOAR_SDK_VENV:-$repo/.venv-xsoar-sdk}"
-base_image="demisto/python3:3.11.10.116949"
-started=$SECONDS
-
-step() { printf '\n==> %s\n' "$*" >&2; }
-die() { printf 'package-xsoar.sh: ERROR: %s\n' "$*" >&2; exit 1; }
-trap 'die "failed at line $LINENO (exit $?)"' ERR
-
-[[ $# -eq 1 ]] || die "usage: scripts/package-xsoar.sh DIST_DIR"
-mkdir -p "$1"
-dist="$(cd "$1" && pwd)"
-py="$repo/.venv/bin/python"
-[[ -x "$py" ]] || die "$py is missing: run ./run.sh setup first"
-version="$("$py" -c 'import json, sys; print(json.load(open(sys.argv[1]))["version"])' "$repo/manifest.json")"
+dist="$(pkg_dist "${1:-}")"
+py="$(pkg_python)"
+version="$(pkg_version)"
 zip_out="$dist/mde-ipstats-xsoar-$version.zip"
 docker_out="$dist/mde-ipstats-xsoar-docker-$version.tgz"
 work="$(mktemp -d)"
@@ -62,7 +52,7 @@ content="$work/content"
 target="$content/Packs/MDEIPStatistics"
 mkdir -p "$target/Playbooks"
 cp -R "$pack/." "$target/"
-rm -rf "$target/packtools"
+rm -rf "$target/packtools" "$target/docker"
 find "$target" -name '__pycache__' -prune -exec rm -rf {} +
 cp "$repo/playbooks/xsoar/MDE_IP_Prevalence_Enrichment.yml" "$repo/playbooks/xsoar/MDE_IP_Prevalence_Enrichment_README.md" \
     "$target/Playbooks/"
@@ -113,7 +103,7 @@ built="$(ls "$work"/out/*.zip 2>/dev/null || ls "$work"/out*.zip)"
 cp "$built" "$zip_out"
 
 step "Checking the pack zip (re-read with a YAML 1.2 parser, as demisto-sdk writes it)"
-"$sdk_py" - "$zip_out" "$repo" "$version" <<'EOF'
+"$sdk_py" - "$zip_out" "$repo" "$version" <<'EOF' >&2
 import ast, json, sys, zipfile
 from ruamel.yaml import YAML  # YAML 1.2, as demisto-sdk writes it ("yes" stays a string)
 
@@ -156,8 +146,10 @@ if playbook["tasks"] != generate_playbook.playbook()["tasks"]:
     problems.append("the playbook's tasks differ from the committed playbook")
 if any("packtools" in n or "emulator" in n or n.endswith(".pyc") for n in names):
     problems.append("build tools, the emulator or bytecode in the pack")
-if metadata.get("currentVersion") != version:
-    problems.append(f"pack version {metadata.get('currentVersion')} is not {version}")
+if metadata.get("currentVersion") != "1.0.0" or any("ReleaseNotes/" in n for n in names):
+    problems.append(f"a first release is pack version 1.0.0 without release notes, not {metadata.get('currentVersion')}")
+if metadata.get("support") != "community" or set(metadata.get("marketplaces", [])) != {"xsoar", "marketplacev2", "platform"}:
+    problems.append(f"support {metadata.get('support')!r}, marketplaces {metadata.get('marketplaces')}")
 if problems:
     sys.exit("pack check failed:\n  " + "\n  ".join(problems))
 print(f"pack {path.rsplit('/', 1)[-1]}: {len(names)} files, integration {integration['commonfields']['id']!r} "
@@ -165,27 +157,17 @@ print(f"pack {path.rsplit('/', 1)[-1]}: {len(names)} files, integration {integra
       f"commands {[c['name'] for c in integration['script']['commands']]}")
 EOF
 
-step "Docker build context for $base_image + the core wheel"
-wheel="$dist/mde_ipstats-$version-py3-none-any.whl"
-if [[ ! -f "$wheel" ]]; then  # package.sh builds it first; standalone, build it here
-    if "$repo/.venv-soar/bin/python" -m build --version >/dev/null 2>&1; then
-        "$repo/.venv-soar/bin/python" -m build -q --wheel --outdir "$work/wheel" "$repo" >&2
-    else
-        python3.11 -m pip wheel -q --no-deps -w "$work/wheel" "$repo" >&2
-    fi
-    wheel="$(ls "$work"/wheel/mde_ipstats-*.whl)"
-fi
+step "Docker build context (demisto/dockerfiles shape: Dockerfile, requirements.txt, verify.py, build.conf)"
+wheel="$(pkg_core_wheel "$dist")"
 image_dir="$work/mde-ipstats-xsoar-docker-$version"
-mkdir -p "$image_dir"
-cp "$wheel" "$image_dir/"
-cat >"$image_dir/Dockerfile" <<EOF
-# The runtime of the MDE IP Statistics integration: XSOAR's Python 3.11 image plus the connector core.
-#   docker build -t mde-ipstats/xsoar:$version .
-FROM $base_image
-COPY $(basename "$wheel") /tmp/
-RUN python -m pip install --no-cache-dir /tmp/$(basename "$wheel") && rm -f /tmp/$(basename "$wheel")
-EOF
-tar -C "$work" -czf "$docker_out" "$(basename "$image_dir")"
+mkdir -p "$image_dir/wheels"
+cp "$pack/docker/Dockerfile" "$pack/docker/verify.py" "$pack/docker/build.conf" "$image_dir/"
+cp "$wheel" "$image_dir/wheels/"
+printf '# The connector core, from wheels/ beside this file; its dependencies from PyPI.\nmde-ipstats==%s\n' \
+    "$version" >"$image_dir/requirements.txt"
+grep -q '^FROM demisto/python3:3\.11\.' "$image_dir/Dockerfile" || die "the Dockerfile is not FROM demisto/python3:3.11"
+"$py" "$image_dir/verify.py" >&2 || die "verify.py fails against the core"
+tar -C "$work" --sort=name --owner=0 --group=0 --numeric-owner --mtime='2000-01-01 00:00Z' \
+    -czf "$docker_out" "$(basename "$image_dir")"
 
-step "Done in $((SECONDS - started)) s"
-ls -l "$zip_out" "$docker_out"
+pkg_done "$zip_out" "$docker_out"

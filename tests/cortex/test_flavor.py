@@ -115,3 +115,60 @@ def test_default_taxonomy_levels_are_levels_cortex_knows(definition: dict[str, A
     levels = {v: by_name[f"taxonomy_level_{v}"]["defaultValue"] for v in ("common", "rare", "not_seen")}
     assert levels == {"common": "info", "rare": "suspicious", "not_seen": "suspicious"}
     assert set(levels.values()) <= set(flavor.TAXONOMY_LEVELS)
+
+
+# What Cortex-Analyzers checks of a flavor before its catalogue takes it: utils/flavors/check_json_schema.py
+# validates each definition with jsonschema's Draft 7 validator and format checker against
+# utils/flavors/flavor_schema.json. The schema's rules, restated (the upstream file is not vendored here):
+# the nine top-level properties required, their types, a name without white space, `url` a URI, the
+# catalogue's documentation fields (registration/subscription flags, homepage, logo, screenshots) typed,
+# every configuration item with name, description, type, multi and required, every screenshot with a path.
+CORTEX_ANALYZERS_FLAVOR_RULES: dict[str, Any] = {
+    "type": "object",
+    "required": list(REQUIRED),
+    "properties": {
+        "name": {"type": "string", "pattern": r"^[^\s]*$"},
+        **{key: {"type": "string"} for key in ("version", "author", "license", "description", "command",
+                                                 "baseConfig", "service_homepage")},
+        "url": {"type": "string", "format": "uri"},
+        "dataTypeList": {"type": "array"},
+        "config": {"type": "object", "properties": {"service": {"type": ["number", "string"]}}},
+        "configurationItems": {"type": "array", "items": {"$ref": "#/definitions/item"}},
+        **{key: {"type": ["boolean", "string"]} for key in ("registration_required", "subscription_required",
+                                                            "free_subscription")},
+        "service_logo": {"type": "object"},
+        "screenshots": {"type": "array", "items": {"$ref": "#/definitions/screenshot"}},
+    },
+    "definitions": {
+        "item": {
+            "required": ["name", "description", "multi", "type", "required"],
+            "properties": {"name": {"type": "string"}, "description": {"type": "string"}, "type": {"type": "string"},
+                           "multi": {"type": "boolean"}, "required": {"type": "boolean"},
+                           "defaultValue": {"type": ["string", "number", "boolean", "array"]}},
+        },
+        "screenshot": {"type": "object", "required": ["path"],
+                       "properties": {"path": {"type": "string"}, "caption": {"type": "string"}}},
+    },
+}
+
+
+def test_the_definition_passes_the_cortex_analyzers_flavor_check(definition: dict[str, Any]) -> None:
+    import jsonschema
+
+    validator = jsonschema.Draft7Validator(CORTEX_ANALYZERS_FLAVOR_RULES, format_checker=jsonschema.FormatChecker())
+    errors = [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(definition)]
+    assert errors == []
+    # The check is real: a definition lacking what the catalogue needs fails it.
+    broken = {k: v for k, v in definition.items() if k != "baseConfig"}
+    broken["configurationItems"] = [{"name": "x", "type": "string"}]
+    found = sorted(e.message for e in validator.iter_errors(broken))
+    assert found == sorted(f"'{name}' is a required property" for name in ("baseConfig", "description", "multi",
+                                                                            "required"))
+
+
+def test_the_catalogue_gets_a_png_logo_and_a_screenshot_of_the_long_report(definition: dict[str, Any]) -> None:
+    """As AbuseIPDB's and GreyNoise's definitions: service_logo and screenshots are PNGs in assets/."""
+    assert definition["service_logo"]["path"] == "assets/logo.png"
+    assert [s["path"] for s in definition["screenshots"]] == ["assets/long_report.png"]
+    for relative in ("assets/logo.png", "assets/long_report.png"):
+        assert (flavor.DEFINITION.parent / relative).read_bytes().startswith(b"\x89PNG\r\n\x1a\n"), relative

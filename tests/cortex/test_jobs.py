@@ -59,7 +59,9 @@ def test_a_seen_ip_reports_the_core_result_as_full_and_its_device_count_as_taxon
     done = job(emulator, DOC_IP)
     assert done.returncode == 0, done.stderr
     assert done.output["success"] is True
-    full = done.output["full"]
+    full = dict(done.output["full"])
+    # The core's result object as is, plus the analyzer's word on where its state lives (process runner).
+    assert full.pop("analyzer_state")["shared"] is True
     jsonschema.validate(full, result_schema())
     assert full["status"] == "success" and full["error"] is None
     stats = full["data"][0]
@@ -147,7 +149,7 @@ def test_an_observable_of_another_data_type_fails_before_any_request(
         job: Callable[..., Job], emulator: Emulator) -> None:
     done = job(emulator, "example.com", data_type="domain")
     assert done.output["success"] is False
-    assert "ip observables" in done.output["errorMessage"]
+    assert done.output["errorMessage"] == "This datatype is not supported by this analyzer."  # notSupported()
     assert_no_request(emulator)
 
 
@@ -233,6 +235,10 @@ def test_state_survives_between_jobs_a_second_job_is_answered_from_the_cache(
     first = job(emulator, DOC_IP)
     second = job(emulator, DOC_IP)
     assert (first.output["full"]["cached"], second.output["full"]["cached"]) == (False, True)
+    # The process runner with a state directory: the report says the state is shared, and where.
+    assert second.output["full"]["analyzer_state"]["shared"] is True
+    assert second.output["full"]["analyzer_state"]["store"].startswith("sqlite in ")
+    assert second.output["full"]["analyzer_state"]["warning"] is None
     assert taxonomy(second) == taxonomy(first)
     counters = emulator.counters()
     assert (counters["token_requests"], counters["api_calls"]) == (1, 1)
@@ -259,6 +265,37 @@ def test_with_a_redis_store_jobs_in_fresh_containers_share_token_cache_and_answe
     counters = emu.counters()
     assert (counters["token_requests"], counters["api_calls"]) == (1, 1)
     assert not any((tmp_path / f"container-{n}" / "state.sqlite3").exists() for n in (1, 2))
+
+
+def test_in_a_fresh_container_without_redis_the_report_says_the_limit_was_not_shared(
+        job: Callable[..., Job], make_emulator: Callable[..., Emulator], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cortex's docker runner: each job a new container (the Dockerfile's marker; a state_dir of its own).
+    The answer comes, but never silently: the report and the job's log say the rate limit and caches
+    were this container's alone, and what to configure."""
+    emu = make_emulator(seed=secrets.randbits(32))
+    monkeypatch.setenv("MDE_IPSTATS_CORTEX_CONTAINER", "1")
+    first = job(emu, DOC_IP, items={"state_dir": str(tmp_path / "container-1")})
+    second = job(emu, DOC_IP, items={"state_dir": str(tmp_path / "container-2")})
+    for done in (first, second):
+        assert done.output["success"] is True, done.output.get("errorMessage")
+        state = done.output["full"]["analyzer_state"]
+        assert state["shared"] is False
+        assert "Set store_backend to redis" in state["warning"] and "process runner" in state["warning"]
+        assert "not counted across jobs" in done.stderr
+    assert (first.output["full"]["cached"], second.output["full"]["cached"]) == (False, False)
+    assert emu.counters()["token_requests"] == 2  # nothing carried over: which is what the report says
+
+
+@pytest.mark.redis
+def test_in_a_fresh_container_with_redis_the_report_says_the_state_is_shared(
+        job: Callable[..., Job], make_emulator: Callable[..., Emulator], redis_url: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    emu = make_emulator(seed=secrets.randbits(32))
+    monkeypatch.setenv("MDE_IPSTATS_CORTEX_CONTAINER", "1")
+    done = job(emu, DOC_IP, items={"store_backend": "redis", "store_url": redis_url,
+                                   "state_dir": str(tmp_path / "container")})
+    assert done.output["full"]["analyzer_state"] == {"shared": True, "store": "redis", "warning": None}
 
 
 def test_a_burst_of_50_jobs_on_10_ips_signs_in_once_and_calls_the_api_once_per_ip(

@@ -31,6 +31,8 @@ def test_the_archive_holds_the_analyzer_folder_the_docker_catalog_and_the_templa
         f"analyzers/{ANALYZER}/README.md",
         f"analyzers/{ANALYZER}/Dockerfile",
         f"analyzers/{ANALYZER}/assets/logo.svg",
+        f"analyzers/{ANALYZER}/assets/logo.png",
+        f"analyzers/{ANALYZER}/assets/long_report.png",
         f"analyzers/{ANALYZER}/wheels/mde_ipstats-{VERSION}-py3-none-any.whl",
         "analyzers/mde-ipstats-docker-catalog.json",
         f"{TEMPLATES}/short.html",
@@ -95,7 +97,7 @@ def test_the_long_template_reads_only_fields_the_result_has(unpacked: Path) -> N
     top, stats = result_fields()
     used_top = set(re.findall(r"\bcontent\.(\w+)", html))
     used_stats = set(re.findall(r"\bstats\.(\w+)", html))
-    assert used_top - {"errorMessage"} <= top, used_top - top
+    assert used_top - {"errorMessage", "analyzer_state"} <= top, used_top - top  # analyzer_state: the analyzer's
     assert used_stats <= stats, used_stats - stats
     for needed in ("verdict", "ipScope", "organizationPrevalence", "orgFirstSeen", "orgLastSeen", "lookBackHours"):
         assert needed in used_stats
@@ -116,3 +118,34 @@ def test_the_readme_documents_every_configuration_item(analyzer_dir: Path) -> No
     definition = json.loads(flavor.DEFINITION.read_text())
     undocumented = [item["name"] for item in definition["configurationItems"] if f"`{item['name']}`" not in readme]
     assert undocumented == []
+
+
+def test_the_readme_headings_start_at_level_3_as_the_catalogue_expects(analyzer_dir: Path) -> None:
+    """Cortex-Analyzers' documentation builder puts each analyzer's README under its own page headings:
+    the README starts with `### <name>` and goes deeper from there (AbuseIPDB, GreyNoise)."""
+    lines = (analyzer_dir / "README.md").read_text().splitlines()
+    assert lines[0] == "### MDE_IPStatistics"
+    in_code = False
+    for line in lines:
+        in_code ^= line.startswith("```")
+        if not in_code and line.startswith("#"):
+            assert re.match(r"#{3,6} \S", line), line
+
+
+def test_the_catalogue_pictures_are_shipped_and_show_the_current_sources(analyzer_dir: Path) -> None:
+    """assets/logo.png and assets/long_report.png, made by scripts/cortex-report-screenshot.py, carry a
+    fingerprint of what they show: a changed template or logo without new pictures fails here."""
+    import importlib.util
+    import sys
+
+    sys.path.append(str(ROOT / "tests"))
+    from pngtext import png_text
+
+    spec = importlib.util.spec_from_file_location("shots", ROOT / "scripts" / "cortex-report-screenshot.py")
+    assert spec and spec.loader
+    shots = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(shots)
+    for name, sources in (("logo.png", shots.LOGO_SOURCES), ("long_report.png", shots.REPORT_SOURCES)):
+        shipped = analyzer_dir / "assets" / name
+        assert png_text(shipped).get(shots.FINGERPRINT_KEY) == shots.fingerprint(sources), (
+            f"{name} is older than its sources: run .venv/bin/python scripts/cortex-report-screenshot.py")

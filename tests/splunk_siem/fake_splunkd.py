@@ -5,6 +5,12 @@ account's plain fields in ta_mde_ipstats_account.conf with ``******`` in place o
 encrypted ones as one JSON object in storage/passwords (split into 255-character parts the way solnlib
 writes long values), and the Advanced / Proxy / Logging tabs in ta_mde_ipstats_settings.conf. Every
 request is recorded; a wrong session key gets 401, as splunkd does.
+
+Namespaces are modelled as splunkd resolves them: every object belongs to the add-on's app and is shared
+either "This app only" (sharing app: visible at /servicesNS/<owner>/TA-mde-ipstats/... and through the
+wildcard app "-") or globally (sharing global: visible from every app's namespace, /servicesNS/nobody/search/
+included). So a reader that asks through the search's app finds nothing when the add-on's objects are
+shared with the add-on only, as a real splunkd answers.
 """
 
 from __future__ import annotations
@@ -69,6 +75,8 @@ def split_password(user: str, clear: str) -> list[tuple[str, str]]:
 @dataclass
 class SplunkdState:
     session_key: str
+    sharing: str = "app"
+    """How the add-on's objects are shared: "app" (This app only, the default of an app's own objects) or "global"."""
     confs: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
     passwords: list[dict[str, str]] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -99,20 +107,25 @@ class SplunkdState:
                                    "password": ENCRYPTED})
 
 
-def _dict(values: dict[str, str]) -> str:
+def _dict(values: dict[str, str], sharing: str) -> str:
     keys = "".join(f'<s:key name="{escape(k)}">{escape(v)}</s:key>' for k, v in values.items())
-    acl = ('<s:key name="eai:acl"><s:dict><s:key name="app">TA-mde-ipstats</s:key>'
-           '<s:key name="owner">nobody</s:key><s:key name="sharing">app</s:key></s:dict></s:key>')
+    acl = (f'<s:key name="eai:acl"><s:dict><s:key name="app">{APP}</s:key>'
+           f'<s:key name="owner">nobody</s:key><s:key name="sharing">{sharing}</s:key></s:dict></s:key>')
     return f"<s:dict>{keys}{acl}</s:dict>"
 
 
-def atom_feed(base: str, path: str, entries: list[tuple[str, dict[str, str]]]) -> bytes:
+def visible(state: SplunkdState, namespace_app: str) -> bool:
+    """Whether the add-on's objects are visible in this namespace's app, as splunkd decides it."""
+    return namespace_app in (APP, "-") or state.sharing in ("global", "system")
+
+
+def atom_feed(base: str, path: str, entries: list[tuple[str, dict[str, str]]], sharing: str = "app") -> bytes:
     items = "".join(
         f"<entry><title>{escape(title)}</title><id>{base}{path}/{escape(title)}</id>"
         f"<updated>2026-01-01T00:00:00+00:00</updated>"
         f'<link href="{path}/{escape(title)}" rel="alternate"/>'
         f"<author><name>nobody</name></author>"
-        f'<content type="text/xml">{_dict(values)}</content></entry>'
+        f'<content type="text/xml">{_dict(values, sharing)}</content></entry>'
         for title, values in entries)
     return (f'<?xml version="1.0" encoding="UTF-8"?>\n<feed xmlns="http://www.w3.org/2005/Atom" '
             f'xmlns:s="http://dev.splunk.com/ns/rest" xmlns:opensearch="http://a9.com/-/spec/opensearch/1.1/">'
@@ -141,15 +154,16 @@ def _handler(state: SplunkdState) -> type[BaseHTTPRequestHandler]:
                 return self._send(404, b"<response/>")
             endpoint = "/".join(parts[4:])
             base = f"https://127.0.0.1:{self.server.server_address[1]}"
+            shown = visible(state, parts[3])
             if endpoint.startswith("configs/conf-"):
                 conf = endpoint.removeprefix("configs/conf-").split("/")[0]
-                stanzas = state.confs.get(conf, {})
-                return self._send(200, atom_feed(base, path, sorted(stanzas.items())))
+                stanzas = state.confs.get(conf, {}) if shown else {}
+                return self._send(200, atom_feed(base, path, sorted(stanzas.items()), state.sharing))
             if endpoint == "storage/passwords":
                 wanted = query.get("search", "").removeprefix("realm=")
-                chosen = [p for p in state.passwords if not wanted or p["realm"] == wanted]
+                chosen = [p for p in state.passwords if shown and (not wanted or p["realm"] == wanted)]
                 return self._send(200, atom_feed(base, path, [(f"{p['realm']}:{p['username']}:", p)
-                                                              for p in chosen]))
+                                                              for p in chosen], state.sharing))
             if endpoint.startswith("storage/collections/data/"):
                 return self._kvstore(endpoint.split("/")[3:], query)
             return self._send(404, b"<response/>")

@@ -14,9 +14,11 @@ from scp import Event, Splunkd
 @contextmanager
 def configured_splunkd(tmp_path: Path, addon_dir: Path, session_key: str, accounts: dict[str, dict[str, Any]],
                        advanced: dict[str, Any], logging_level: str = "DEBUG",
-                       proxy: dict[str, Any] | None = None) -> Iterator[tuple[Splunkd, SplunkdState]]:
-    """A fake splunkd holding these accounts and settings, and a Splunkd driver pointed at it."""
-    state = SplunkdState(session_key=session_key)
+                       proxy: dict[str, Any] | None = None, sharing: str = "app",
+                       search_app: str = "search") -> Iterator[tuple[Splunkd, SplunkdState]]:
+    """A fake splunkd holding these accounts and settings (shared "This app only" unless sharing="global"),
+    and a Splunkd driver pointed at it whose searches run in ``search_app``."""
+    state = SplunkdState(session_key=session_key, sharing=sharing)
     for name, values in accounts.items():
         state.add_account(name, values)
     state.set_settings("advanced", advanced)
@@ -25,7 +27,7 @@ def configured_splunkd(tmp_path: Path, addon_dir: Path, session_key: str, accoun
     (tmp_path / "certs").mkdir(parents=True, exist_ok=True)
     with fake_splunkd(state, tmp_path / "certs") as uri:
         env = {"MDE_IPSTATS_STATE_DIR": str(tmp_path / "state"), "MDE_IPSTATS_LOG_DIR": str(tmp_path / "log")}
-        yield Splunkd(addon_dir, uri, session_key, env, tmp_path), state
+        yield Splunkd(addon_dir, uri, session_key, env, tmp_path, search_app=search_app), state
 
 
 def events_over(ips: list[str], count: int, field: str = "dest_ip") -> list[Event]:

@@ -93,13 +93,15 @@ class Splunkd:
     env: dict[str, str]
     work_dir: Path
     python: str = sys.executable
+    search_app: str = "search"
+    """The app the search runs in (searchinfo.app): a user's search runs in the Search app, not the add-on."""
 
     def searchinfo(self, args: list[str], sid: str) -> dict[str, Any]:
         dispatch = self.work_dir / "dispatch" / sid
         dispatch.mkdir(parents=True, exist_ok=True)
         spl = "search index=proxy | mdeipstats " + " ".join(args)
         return {"args": args, "raw_args": args, "session_key": self.session_key, "splunkd_uri": self.splunkd_uri,
-                "app": "TA-mde-ipstats", "owner": "admin", "username": "admin", "sid": sid,
+                "app": self.search_app, "owner": "admin", "username": "admin", "sid": sid,
                 "dispatch_dir": str(dispatch), "earliest_time": "0", "latest_time": "0",
                 "search": quote(spl), "splunk_version": "10.2.0", "command": "mdeipstats", "maxresultrows": 50000}
 

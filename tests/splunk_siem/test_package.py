@@ -108,3 +108,30 @@ def test_the_configuration_page_stores_secrets_encrypted(addon_dir: Path) -> Non
     assert "client_secret" in spec and "tenant_id" in spec
     handler = (addon_dir / "bin" / "ta_mde_ipstats_rh_account.py").read_text(encoding="utf-8")
     assert "encrypted=True" in handler.replace(" ", "")
+
+
+def test_searchbnf_gives_the_command_a_category(addon_dir: Path) -> None:
+    stanza = _conf(addon_dir / "default" / "searchbnf.conf")["mdeipstats-command"]
+    assert stanza["category"] == "fields::add"  # the search assistant's group: commands that add fields
+    assert stanza["usage"] == "public" and stanza["syntax"].startswith("mdeipstats field=<field>")
+
+
+def test_app_manifest_names_the_author_and_the_release_date(addon_dir: Path) -> None:
+    import json
+    import re
+
+    info = json.loads((addon_dir / "app.manifest").read_text())["info"]
+    assert [a["name"] for a in info["author"]] == ["mde-ipstats maintainers"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d", info["releaseDate"])
+
+
+def test_the_command_is_declared_as_ucc_declares_custom_search_commands(addon_dir: Path) -> None:
+    """globalConfig's customSearchCommand: UCC wrote commands.conf from it, and its logic file is shipped."""
+    import json
+
+    config = json.loads((addon_dir / "appserver" / "static" / "js" / "build" / "globalConfig.json").read_text())
+    [command] = config["customSearchCommand"]
+    assert (command["commandName"], command["commandType"]) == ("mdeipstats", "streaming")
+    assert (addon_dir / "bin" / command["fileName"]).is_file()
+    assert _conf(addon_dir / "default" / "commands.conf")["mdeipstats"]["filename"] == "mdeipstats.py"
+    assert "distributed=False" in (addon_dir / "bin" / "ta_mde_ipstats" / "search.py").read_text()

@@ -13,8 +13,9 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from conftest import account_values, advanced_values
 from helpers_siem import api_calls, chunks_of, configured_splunkd, events_over, public_ips, token_requests
+
+from conftest import account_values, advanced_values
 
 MDE_FIELDS = {"mde_prevalence", "mde_first_seen", "mde_last_seen", "mde_seen_in_org", "mde_verdict", "mde_ip_scope",
               "mde_new_in_window", "mde_status", "mde_error", "mde_retry_after_s"}
@@ -223,3 +224,54 @@ def test_on_a_search_head_state_and_log_live_under_splunk_home(
     assert all(p.stat().st_mode & 0o077 == 0 for p in state.iterdir() if p.is_file())  # private to splunk
     log = home / "var" / "log" / "splunk" / "ta_mde_ipstats_mdeipstats.log"
     assert "search done: 2 distinct addresses, 2 lookups" in log.read_text(encoding="utf-8")
+
+
+def _one_lookup_from_the_search_app(tmp_path: Path, addon_dir: Path, emu: Any, session_key: str,
+                                    sharing: str) -> tuple[Any, list[dict[str, Any]]]:
+    ip = public_ips(1, start=4000 + len(sharing))[0]
+    with configured_splunkd(tmp_path, addon_dir, session_key, {"main": account_values(emu)}, advanced_values(emu),
+                            sharing=sharing, search_app="search") as (splunkd, state):
+        run = splunkd.run(["field=dest_ip"], chunks_of(events_over([ip], 1), 10))
+    return run, state.requests
+
+
+def test_the_account_is_read_in_the_add_ons_namespace_when_shared_with_this_app_only(
+        tmp_path: Path, addon_dir: Path, emu: Any, session_key: str) -> None:
+    """Configuration saved "This app only" (UCC's default): a search from the Search app still finds the
+    account, its secret and the settings, because the command asks in TA-mde-ipstats' namespace."""
+    run, requests = _one_lookup_from_the_search_app(tmp_path, addon_dir, emu, session_key, "app")
+    assert run.returncode == 0, run.stderr
+    assert [e["mde_status"] for e in run.events] == ["success"], run.events[0].get("mde_error")
+    paths = [r["path"] for r in requests if r["authorized"]]
+    assert paths and all(p.startswith("/servicesNS/nobody/TA-mde-ipstats/") for p in paths), paths
+
+
+def test_the_account_is_read_when_shared_globally_too(
+        tmp_path: Path, addon_dir: Path, emu: Any, session_key: str) -> None:
+    run, _ = _one_lookup_from_the_search_app(tmp_path, addon_dir, emu, session_key, "global")
+    assert run.returncode == 0, run.stderr
+    assert [e["mde_status"] for e in run.events] == ["success"], run.events[0].get("mde_error")
+
+
+def test_the_fake_splunkd_hides_app_only_objects_from_other_apps_namespaces(session_key: str, tmp_path: Path) -> None:
+    """What makes the test above honest: asked through the Search app's namespace, a splunkd holding the
+    add-on's objects shared "This app only" answers with no account (the issue's "No account is configured")."""
+    import ssl
+    import urllib.request
+
+    from fake_splunkd import ACCOUNT_CONF, SplunkdState, fake_splunkd
+
+    for sharing, expected in (("app", 0), ("global", 1)):
+        state = SplunkdState(session_key=session_key, sharing=sharing)
+        state.add_account("main", {"tenant_id": "t", "client_id": "c", "client_secret": "s"})
+        (tmp_path / sharing).mkdir()
+        with fake_splunkd(state, tmp_path / sharing) as uri:
+            context = ssl._create_unverified_context()  # noqa: S323  (a throwaway self-signed splunkd)
+            found = {}
+            for app in ("search", "TA-mde-ipstats"):
+                request = urllib.request.Request(  # noqa: S310  (https to the loopback fake)
+                    f"{uri}/servicesNS/nobody/{app}/configs/conf-{ACCOUNT_CONF}",
+                    headers={"Authorization": f"Splunk {session_key}"})
+                with urllib.request.urlopen(request, context=context, timeout=10) as answer:  # noqa: S310
+                    found[app] = answer.read().decode().count("<entry>")
+        assert found == {"search": expected, "TA-mde-ipstats": 1}, (sharing, found)

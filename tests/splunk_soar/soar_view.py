@@ -24,11 +24,9 @@ import json
 import os
 import re
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,6 +35,11 @@ from pathlib import Path
 from typing import Any
 
 from soar_helpers import APP_DIR, REPO, SoarResult, SoarRunner
+
+sys.path.append(str(REPO / "tests"))  # appended: tests/emulator/ must not shadow the emulator package
+from pngtext import png_text, stamp_png  # tests/pngtext.py, shared with the TheHive screenshot
+
+__all__ = ["png_text", "stamp_png"]
 
 CHROMIUM_ENV = "MDE_CHROMIUM"
 CHROMIUM_FLAGS = (
@@ -255,29 +258,6 @@ def view_fingerprint() -> str:
     for source in VIEW_SOURCES:
         digest.update(source.name.encode() + b"\0" + source.read_bytes().replace(b"\r\n", b"\n") + b"\0")
     return digest.hexdigest()
-
-
-def _chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
-def stamp_png(png: Path, key: str, value: str) -> None:
-    """Add a tEXt chunk (key, value) before IEND: the picture says which view it shows."""
-    raw = png.read_bytes()
-    end = raw.rindex(b"IEND") - 4
-    png.write_bytes(raw[:end] + _chunk(b"tEXt", key.encode("latin-1") + b"\0" + value.encode("latin-1")) + raw[end:])
-
-
-def png_text(png: Path) -> dict[str, str]:
-    """The tEXt chunks of a PNG."""
-    raw, pos, out = png.read_bytes(), 8, {}
-    while pos + 8 <= len(raw):
-        length, kind = struct.unpack(">I4s", raw[pos:pos + 8])
-        if kind == b"tEXt":
-            key, _, value = raw[pos + 8:pos + 8 + length].partition(b"\0")
-            out[key.decode("latin-1")] = value.decode("latin-1")
-        pos += 12 + length
-    return out
 
 
 # --- the check ---------------------------------------------------------------------------------

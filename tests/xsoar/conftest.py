@@ -1,40 +1,7 @@
-"""Fixtures for the XSOAR pack: an emulator on the real clock and a fresh integration context per test.
-
-The integration runs in a subprocess per command (XSOAR's fresh container) with the vendored
-CommonServerPython/demistomock on its path (<repo>/../shared/vendor/xsoar, or MDE_XSOAR_VENDOR).
-"""
-
-from __future__ import annotations
+"""The XSOAR pack's file tests: this project's XSOAR harness (xsoar_helpers.py, beside this file) on the path.
+The integration's own tests, with their fixtures, are beside it (Integrations/MDEIPStatistics/)."""
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-
-
-@pytest.fixture(scope="module")
-def emu() -> Iterator[Any]:
-    """An emulator on the real clock (token expiry is checked against the wall clock)."""
-    from emulator import Emulator, EmulatorConfig
-
-    with Emulator(EmulatorConfig()) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def context_file(tmp_path: Path) -> Path:
-    """The instance's integration context (empty: a new instance)."""
-    return tmp_path / "integration-context.json"
-
-
-@pytest.fixture
-def fresh_emu(emu: Any) -> Any:
-    """The module's emulator with no faults, rate-limit history or observations left by earlier tests."""
-    emu.clear_faults()
-    emu.reset_rate_limits()
-    emu.reset_observations()
-    return emu

@@ -45,6 +45,26 @@ def test_committed_integration_readme_is_the_generated_one() -> None:
     assert "test-module" not in text  # an internal term to demisto-sdk (BA125)
 
 
+def test_the_readme_examples_are_what_the_commands_answer_now() -> None:
+    """command_examples.py --check: every line of command_examples.txt run again against the emulator gives
+    the recorded answer (up to ports, codes, times and ages), and the README shows every recorded one."""
+    import subprocess
+
+    script = REPO / "connector" / "platforms" / "xsoar" / "packtools" / "command_examples.py"
+    done = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = (INTEGRATION_DIR / "README.md").read_text(encoding="utf-8")
+    lines = [line for line in (INTEGRATION_DIR / "command_examples.txt").read_text().splitlines() if line.strip()]
+    assert len(lines) >= 6
+    for line in lines:
+        assert f"#### Command example\n```{line}```" in text
+    for heading in ("#### Base Command", "#### Input", "#### Context Output", "#### Context Example",
+                    "#### Human Readable Output"):
+        assert heading in text, heading
+    assert "\n>### Authorization instructions\n>1. To sign in, use a web browser to open the page" in text
+    assert "\n>✅ Authorization completed successfully." in text
+
+
 def test_committed_logo_is_the_generated_one() -> None:
     committed = (INTEGRATION_DIR / "MDEIPStatistics_image.png").read_bytes()
     assert committed == logo.png()
@@ -147,7 +167,13 @@ def test_pack_metadata_has_what_the_marketplace_requires() -> None:
     for field in ("name", "description", "support", "currentVersion", "author", "categories", "tags", "useCases",
                   "keywords", "marketplaces"):
         assert metadata.get(field), field
-    assert metadata["currentVersion"] == MANIFEST["version"]
+    # A new pack, as the content repository takes one: version 1.0.0 and no release notes (the first
+    # version's notes are the pack README); community support; XSOAR and XSIAM (the integration and the
+    # playbook use nothing marketplace-specific).
+    assert metadata["currentVersion"] == "1.0.0"
+    assert not (PACK / "ReleaseNotes").exists()
+    assert metadata["support"] == "community"
+    assert metadata["marketplaces"] == ["xsoar", "marketplacev2", "platform"]  # the SDK pairs v2 with platform (BA130)
     for required_file in (".secrets-ignore", ".pack-ignore", "README.md"):
         assert (PACK / required_file).is_file()
 

@@ -137,8 +137,8 @@ def generate(manifest: dict[str, Any] | None = None) -> dict[str, Any]:
         "subscription_required": True,
         "free_subscription": False,
         "service_homepage": SERVICE_HOMEPAGE,
-        "service_logo": {"path": "assets/logo.svg", "caption": "Defender IP statistics"},
-        "screenshots": [],
+        "service_logo": {"path": "assets/logo.png", "caption": "logo"},
+        "screenshots": [{"path": "assets/long_report.png", "caption": "MDE_IPStatistics: long report template"}],
         "integration_type": "external_api",
     }
 

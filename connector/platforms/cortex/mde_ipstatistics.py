@@ -8,9 +8,16 @@ program answers in `<job dir>/output/output.json`. All the work is the connector
 - in: the observable (exactly one IP address, refused before any request otherwise), the flavor's
   configuration items (manifest.json's names), Cortex's own `proxy` and `cacerts` settings (the core's
   `proxy` and `ca_bundle`), and a state directory that outlives the job;
-- out: the core's result object as the `full` report, one `MDE:Prevalence` taxonomy, or, when the
-  lookup fails, `success: false` with the core's message (plus its category, HTTP status and
-  correlation id, since Cortex keeps only `errorMessage` of a failed job).
+- out: the core's result object as the `full` report (plus `analyzer_state`: where the token cache,
+  rate-limit ledger and result cache live, and whether other jobs share them), the `MDE:Prevalence`
+  taxonomy built in `summary()`, or, when the lookup fails, `success: false` with the core's message
+  (plus its category, HTTP status and correlation id, since Cortex keeps only `errorMessage` of a failed
+  job); an observable of another data type is `notSupported()`.
+
+Under Cortex's docker job runner every job is a fresh container, so a state directory inside it is
+empty at each job: the rate limit would silently start from zero every time. With no Redis configured
+the job still answers, but the report says the limit is not shared and what to configure (the long
+template shows it), and a warning goes to the job's log.
 
 Defaults of the Cortex-only items come from MDE_IPStatistics.json beside this file (generated from
 manifest.json by connector/platforms/cortex/flavor.py), so they are declared once.
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 from functools import cached_property
@@ -43,6 +51,14 @@ TAXONOMY_LEVELS = ("info", "safe", "suspicious", "malicious")
 VERDICTS = ("common", "rare", "not_seen")
 ALSO_SECRET = ("proxy",)
 """Cortex's proxy settings are URLs that may carry a user name and password."""
+DOCKER_JOB_DIRECTORY = "/job"
+"""Where Cortex's docker runner mounts the job (cortexutils' default when no job directory is given)."""
+CONTAINER_MARKER = "MDE_IPSTATS_CORTEX_CONTAINER"
+"""Set by the analyzer's Dockerfile: this process runs in a container that lives for one job."""
+UNSHARED_WARNING = ("This job ran in a fresh container (Cortex's docker runner) without Redis: its token cache, "
+                    "rate-limit ledger and result cache lived and died with the container, so the 100 calls a "
+                    "minute and 1,500 an hour were not counted across jobs. Set store_backend to redis and "
+                    "store_url, or run the analyzer with Cortex's process runner and a state_dir.")
 
 
 def secret_phrases() -> tuple[str, ...]:
@@ -72,7 +88,6 @@ class MdeIpStatistics(Analyzer):  # type: ignore[misc, unused-ignore]
 
     def __init__(self, job_directory: str | None = None) -> None:
         super().__init__(job_directory, secret_phrases=secret_phrases())
-        self._taxonomies: list[dict[str, Any]] = []
 
     @cached_property
     def defaults(self) -> dict[str, Any]:
@@ -99,8 +114,6 @@ class MdeIpStatistics(Analyzer):  # type: ignore[misc, unused-ignore]
 
     def observable(self) -> str:
         """The one canonical IP address of the job, or the job fails here, before any request."""
-        if self.data_type != "ip":
-            self.error(f"MDE_IPStatistics analyzes ip observables, not {show(self.data_type)}.")
         data = self.get_data()
         items = parse_ip_items(data) if isinstance(data, str) else []
         if len(items) != 1:
@@ -137,7 +150,22 @@ class MdeIpStatistics(Analyzer):  # type: ignore[misc, unused-ignore]
         value = str(stats["organizationPrevalence"]) if verdict != "not_seen" else NOT_SEEN
         return dict(self.build_taxonomy(levels[verdict], NAMESPACE, PREDICATE, value))
 
+    def in_fresh_container(self) -> bool:
+        """True under Cortex's docker runner: nothing written locally outlives this job."""
+        return self.job_directory == DOCKER_JOB_DIRECTORY or bool(os.environ.get(CONTAINER_MARKER))
+
+    def state_scope(self, config: dict[str, Any], state_dir: Path) -> dict[str, Any]:
+        """Where the shared state lives, and whether other jobs share it (the report's analyzer_state)."""
+        if config.get("store_backend") == "redis":
+            return {"shared": True, "store": "redis", "warning": None}
+        if config.get("store_backend") == "memory" or self.in_fresh_container():
+            logging.getLogger("mde_ipstatistics").warning(UNSHARED_WARNING)
+            return {"shared": False, "store": str(config.get("store_backend") or "sqlite"), "warning": UNSHARED_WARNING}
+        return {"shared": True, "store": f"sqlite in {state_dir}", "warning": None}
+
     def run(self) -> None:
+        if self.data_type != "ip":
+            self.notSupported()  # cortexutils' own answer for a data type the definition does not list
         try:
             full = self.lookup()
         except Exception as exc:  # the core returns failed results; anything raised here is a defect
@@ -147,10 +175,11 @@ class MdeIpStatistics(Analyzer):  # type: ignore[misc, unused-ignore]
     def lookup(self) -> dict[str, Any]:
         """The core's answer for the job's observable; a failed lookup ends the job with its message."""
         ip = self.observable()
-        levels = self.levels()
+        self.levels()  # a wrong level fails the job before any request; summary() applies them
         config = self.core_config()
         state_dir = self.state_dir()
         hours = self.get_param("parameters.lookback_hours") or self.setting("lookback_hours")
+        scope = self.state_scope(config, state_dir)
         results = connector.run(ACTION, {"ip": ip, "lookback_hours": hours}, config, state_dir=state_dir)
         full: dict[str, Any] = results[0].to_dict()
         error = full["error"] or {"message": full["message"]}
@@ -158,12 +187,16 @@ class MdeIpStatistics(Analyzer):  # type: ignore[misc, unused-ignore]
             message = failure_message(error)
             if error.get("category") == "configuration" and re.search(r"\b(proxy|ca_bundle)\b", message):
                 message += " (Cortex's proxy and cacerts settings reach the connector as proxy and ca_bundle.)"
+            if scope["warning"]:
+                message += f" {scope['warning']}"
             self.error(message)
-        self._taxonomies = [self.taxonomy(full, levels)]
+        full["analyzer_state"] = scope
         return full
 
     def summary(self, raw: dict[str, Any]) -> dict[str, Any]:
-        return {"taxonomies": self._taxonomies}
+        """The taxonomies, built from the report as Cortex-Analyzers' analyzers build theirs: MDE:Prevalence,
+        the device count or "not seen", at the level configured for the verdict."""
+        return {"taxonomies": [self.taxonomy(raw, self.levels())]}
 
     def artifacts(self, raw: dict[str, Any]) -> list[dict[str, Any]]:
         """None: the report's only observable is the IP the job was run on."""

@@ -145,7 +145,32 @@ def generate(manifest: dict[str, Any]) -> dict[str, Any]:
                 ],
             },
         },
+        "customSearchCommand": [SEARCH_COMMAND],
     }
+
+
+SEARCH_COMMAND: dict[str, Any] = {
+    "commandName": "mdeipstats",
+    "fileName": "mdeipstats_stream.py",
+    "commandType": "streaming",
+    "requiredSearchAssistant": False,
+    "arguments": [
+        {"name": "field", "required": True, "validate": {"type": "Fieldname"}},
+        {"name": "lookback_hours", "required": False, "defaultValue": 720,
+         "validate": {"type": "Integer", "minimum": 1, "maximum": 720}},
+        {"name": "account", "required": False},
+        {"name": "max_wait_s", "required": False, "defaultValue": 30,
+         "validate": {"type": "Float", "minimumValue": 0, "maximumValue": 3600}},
+        {"name": "prefix", "required": False, "defaultValue": "mde_"},
+    ],
+}
+"""The search command, declared as UCC declares custom search commands: UCC generates its commands.conf
+stanza (python.required from meta.supportedPythonVersion) and a bin/mdeipstats.py wrapper over
+bin/mdeipstats_stream.py's stream(). The add-on's own bin/mdeipstats.py replaces that wrapper (package
+files overwrite generated ones) to keep the command on the search head (distributed=False; UCC's wrapper
+has a plain @Configuration()) and to answer an older Splunk's Python with a clear error; it streams
+through the same stream(). requiredSearchAssistant is off because UCC's searchbnf.conf template has no
+`category`: the add-on ships default/searchbnf.conf itself."""
 
 
 def render(manifest: dict[str, Any]) -> str:

@@ -304,6 +304,7 @@ def integration(manifest: dict[str, Any] | None = None) -> dict[str, Any]:
         "name": INTEGRATION_ID,
         "display": "MDE IP Statistics (Microsoft Defender for Endpoint)",
         "category": "Data Enrichment & Threat Intelligence",
+        "provider": "Microsoft",  # the service's provider: required of packs on the platform marketplace (IN169)
         "sectionorder": ["Connect", "Collect"],
         "description": manifest["description"],
         "configuration": configuration(manifest),

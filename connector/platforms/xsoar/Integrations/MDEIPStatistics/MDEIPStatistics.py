@@ -83,6 +83,15 @@ _KEY_PREFIX = "mde-ipstats/"
 _LOCK_PREFIX = "mde-ipstats-lock/"
 _RATE_PREFIX = "mde-ipstats-rate/"
 _INSTALLATION_KEY = "mde-ipstats-installation-key"
+_RESULT_PREFIX = _KEY_PREFIX + "result:"
+MAX_CACHED_RESULTS = 250
+"""The most result-cache entries the integration context holds (about 0.7 kB each): XSOAR reads and writes
+the whole context on every update, so a burst of lookups must not grow it without bound. Past the cap the
+oldest tenth is evicted at once (so eviction, which reads every entry's age, runs once per 25 writes, not
+on each); an evicted IP is simply looked up again."""
+_PURGED_AT = "mde-ipstats-purged-at"
+_PURGE_EVERY_S = 60.0
+"""Expired entries are dropped at most once a minute (a purge reads every entry), not on every write."""
 _CAS_ATTEMPTS = 200
 _LOCK_LEASE_S = 60.0
 _POLL_FIRST_S = 0.005
@@ -133,6 +142,11 @@ def _now_s() -> float:
 
 
 def _purge_expired(context: dict[str, Any], now: float) -> None:
+    """Drop expired entries and leases, when the last purge is a minute old (readers check expiry anyway)."""
+    last = (_json_or_none(context.get(_PURGED_AT)) or {}).get("t")
+    if isinstance(last, int | float) and last + _PURGE_EVERY_S > now:
+        return
+    context[_PURGED_AT] = json.dumps({"t": now})  # a JSON string, like every entry of the context
     for key in [k for k in context if k.startswith((_KEY_PREFIX, _LOCK_PREFIX))]:
         try:
             expires_at = json.loads(context[key]).get("e")
@@ -142,18 +156,37 @@ def _purge_expired(context: dict[str, Any], now: float) -> None:
             del context[key]
 
 
+def _evict_oldest_results(context: dict[str, Any], cap: int) -> None:
+    """Past ``cap`` result-cache entries, keep the ones written last (their "t"): 90 % of the cap."""
+    results = [k for k in context if k.startswith(_RESULT_PREFIX)]
+    if len(results) <= cap:
+        return
+
+    def written(key: str) -> float:
+        entry = _json_or_none(context[key]) or {}
+        return float(entry.get("t") or 0)
+
+    keep = cap - cap // 10
+    for key in sorted(results, key=written)[:len(results) - keep]:
+        del context[key]
+
+
 class IntegrationContextStore:
     """connector.state.StateStore over the integration context: shared by every container of the instance.
 
-    Each key is one context entry (a JSON string: base64 value and expiry), so the entries of the
-    token cache and of the result cache are independent and a concurrent write to one never drops
-    another. Locks are leases in the context too (owner and expiry), taken and released with the same
-    versioned update; a container that dies holding one blocks the others for at most the lease.
+    Each key is one context entry (a JSON string: base64 value, expiry, when written), so the entries
+    of the token cache and of the result cache are independent and a concurrent write to one never drops
+    another. The result cache keeps at most ``max_results`` entries (the oldest are evicted), since XSOAR
+    moves the whole context on every read and write. Locks are leases in the context too (owner and
+    expiry), taken and released with the same versioned update; a container that dies holding one blocks
+    the others for at most the lease.
     """
 
-    def __init__(self, context: VersionedContext, clock: Callable[[], float] = _now_s) -> None:
+    def __init__(self, context: VersionedContext, clock: Callable[[], float] = _now_s,
+                 max_results: int = MAX_CACHED_RESULTS) -> None:
         self._context = context
         self._clock = clock
+        self._max_results = max_results
 
     def get(self, key: str) -> bytes | None:
         raw = self._context.read()[0].get(_KEY_PREFIX + key)
@@ -171,11 +204,12 @@ class IntegrationContextStore:
     def set(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
         now = self._clock()
         entry = json.dumps({"v": base64.b64encode(value).decode("ascii"),
-                            "e": None if ttl_s is None else now + ttl_s})
+                            "e": None if ttl_s is None else now + ttl_s, "t": now})
 
         def change(context: dict[str, Any]) -> tuple[None, bool]:
             _purge_expired(context, now)
             context[_KEY_PREFIX + key] = entry
+            _evict_oldest_results(context, self._max_results)
             return None, True
 
         self._context.update(change)
@@ -505,8 +539,18 @@ def shared_state(config: Mapping[str, Any]) -> dict[str, Any]:
     return {"store": store, "shared_store": store, "gate": gate, "state_dir": state_dir, **key}
 
 
+DELEGATED_TEST_MODULE = ("Please enable the integration and run `!mde-auth-start` and `!mde-auth-complete` to log "
+                         "in. You can validate the connection by running `!mde-auth-test`\n"
+                         "For more details press the (?) button.")
+"""test-module's answer with delegated access, in the words of the Microsoft integrations (MicrosoftApiModule's
+device-code flow): the instance's Test button cannot sign a person in, so it says which commands do."""
+
+
 def test_module(config: Mapping[str, Any]) -> str:
-    """'ok' when sign-in, the permission and one API call work; otherwise the core's message."""
+    """'ok' when sign-in, the permission and one API call work; otherwise the core's message. With delegated
+    access, the commands that sign the analyst in and test the connection."""
+    if config.get("auth_mode") == "delegated":
+        return DELEGATED_TEST_MODULE
     [result] = connector.run("test_connectivity", {}, config, **shared_state(config))
     return "ok" if result.succeeded else result.message
 
@@ -521,6 +565,31 @@ def get_ip_statistics(config: Mapping[str, Any], args: Mapping[str, Any],
     return ip_statistics_entries(results, params)
 
 
+def sign_in_readable(command: str, result: connector.ActionResult) -> str:
+    """A sign-in command's answer in the words of the Microsoft integrations (MicrosoftApiModule), plus who
+    signed in and, while a sign-in is pending, how long its code lasts."""
+    data = result.data[0] if result.data else {}
+    state = data.get("state")
+    if state == "pending" and data.get("user_code"):
+        uri = data.get("verification_uri")
+        return ("### Authorization instructions\n"
+                f"1. To sign in, use a web browser to open the page [{uri}]({uri})\n"
+                f"and enter the code **{data['user_code']}** to authenticate.\n"
+                "2. Run the **!mde-auth-complete** command in the War Room.\n\n"
+                f"The code expires at {data.get('expires_at')}; `!mde-auth-complete wait_s=60` waits up to a "
+                "minute for the sign-in to finish.")
+    if command == "mde-auth-complete" and state == "signed_in":
+        return f"✅ Authorization completed successfully.\n\n{result.message}"
+    if command == "mde-auth-reset":
+        return ("Authorization was reset successfully. You can now run **!mde-auth-start** and "
+                f"**!mde-auth-complete**.\n\n{result.message}")
+    if command == "mde-auth-test" and data.get("sign_in"):
+        checks = str(tableToMarkdown("Checks", data, headers=[
+            "sign_in", "permission", "api", "login_url", "api_url", "token_audience"]))
+        return f"✅ Success!\n\n{result.message}\n\n{checks}"
+    return result.message
+
+
 def sign_in_entries(command: str, results: list[connector.ActionResult], params: Mapping[str, Any]) -> list[Any]:
     """The answer of a sign-in command: what the analyst must do next, in words, and MDE.SignIn."""
     help_by_category = _category_help(params)
@@ -530,21 +599,14 @@ def sign_in_entries(command: str, results: list[connector.ActionResult], params:
             entries.append(error_entry(result, help_by_category, subject=command).to_context())
             continue
         data = result.data[0] if result.data else {}
-        readable = result.message
         state = data.get("state")
-        if state == "pending" and data.get("user_code"):
-            readable = (f"To sign in, open {data.get('verification_uri')} and enter the code "
-                        f"**{data['user_code']}** (it expires at {data.get('expires_at')}). Then run "
-                        "`!mde-auth-complete` (with `wait_s=60` it waits up to a minute for you).")
-        elif command == "mde-auth-test" and data.get("sign_in"):
-            readable = f"{result.message}\n\n" + tableToMarkdown("Checks", data, headers=[
-                "sign_in", "permission", "api", "login_url", "api_url", "token_audience"])
         outputs = None
         if state:
             outputs = {"State": state, "User": data.get("user"), "VerificationURI": data.get("verification_uri"),
                        "UserCode": data.get("user_code"), "ExpiresAt": data.get("expires_at")}
         entries.append(CommandResults(outputs_prefix=SIGN_IN_PREFIX if outputs else None, outputs=outputs,
-                                      readable_output=readable, raw_response=result.to_dict()).to_context())
+                                      readable_output=sign_in_readable(command, result),
+                                      raw_response=result.to_dict()).to_context())
     return entries
 
 

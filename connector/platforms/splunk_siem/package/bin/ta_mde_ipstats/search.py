@@ -173,10 +173,17 @@ class MdeIpStatsCommand(StreamingCommand):  # type: ignore[misc,unused-ignore]
     _search: _Search | None = None
 
     def stream(self, records: Iterator[MutableMapping[str, Any]]) -> Iterator[MutableMapping[str, Any]]:
-        if self._search is None:
-            self._search = _Search(self)
-            atexit.register(self._search.close)
-        yield from self._search.enrich(records)
+        return stream(self, records)
+
+
+def stream(command: MdeIpStatsCommand, records: Iterator[MutableMapping[str, Any]]
+           ) -> Iterator[MutableMapping[str, Any]]:
+    """The command's streaming logic, with the signature UCC's generated wrappers call (bin/mdeipstats_stream.py):
+    one _Search per search process, closed when the process ends."""
+    if command._search is None:
+        command._search = _Search(command)
+        atexit.register(command._search.close)
+    yield from command._search.enrich(records)
 
 
 def main() -> None:

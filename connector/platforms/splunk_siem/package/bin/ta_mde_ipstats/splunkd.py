@@ -7,7 +7,9 @@ solnlib into parts ``<user>``splunk_cred_sep``<n>`` ended by an END_MARK part. T
 (advanced, proxy, logging) are stanzas of ta_mde_ipstats_settings.conf, stored the same way.
 
 Everything is read with the search's own session key, so a user who may not read the add-on's
-configuration cannot use its credentials. Nothing read here is logged.
+configuration cannot use its credentials, and in the add-on's own namespace (/servicesNS/nobody/
+TA-mde-ipstats/...), not the app the search runs in: UCC's objects belong to the add-on, and shared
+"This app only" they are invisible from the Search app's namespace. Nothing read here is logged.
 """
 
 from __future__ import annotations
@@ -117,11 +119,21 @@ def core_config(account: Mapping[str, Any], advanced: Mapping[str, Any], proxy: 
     return config
 
 
+def addon_service(service: Any) -> Any:
+    """The search's splunkd session, bound to the add-on's namespace (owner nobody, app TA-mde-ipstats)
+    instead of the search's app: what the add-on stores is found whether it is shared globally or not."""
+    from splunklib import client  # type: ignore[import-not-found,import-untyped,unused-ignore]
+
+    return client.Service(scheme=service.scheme, host=service.host, port=service.port, token=service.token,
+                          owner="nobody", app=APP_NAME, sharing="app")
+
+
 class SplunkdConfigReader:
-    """Reads the add-on's configuration with a splunklib ``Service`` (the search's session)."""
+    """Reads the add-on's configuration with a splunklib ``Service`` (the search's session, in the
+    add-on's namespace: see addon_service)."""
 
     def __init__(self, service: Any) -> None:
-        self._service = service
+        self._service = addon_service(service)
 
     def _stanzas(self, conf: str) -> dict[str, dict[str, Any]]:
         from splunklib import client  # type: ignore[import-not-found,import-untyped,unused-ignore]

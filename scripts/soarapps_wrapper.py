@@ -1,7 +1,12 @@
-"""`soarapps` (the splunk-soar-sdk CLI) with two additions this project needs; same arguments.
+"""`soarapps` (the splunk-soar-sdk CLI) with two additions this repository's build needs; same arguments.
 
-    python soarapps_wrapper.py manifests create app.json .
-    python soarapps_wrapper.py package build . -o dist/app.tgz
+Run from the app directory (connector/platforms/splunk_soar), as the SDK's CLI is:
+
+    python ../../../scripts/soarapps_wrapper.py manifests create app.json .
+    python ../../../scripts/soarapps_wrapper.py package build . -o dist/app.tgz
+
+It is a build tool of this repository, never part of the app: what ships is the SDK's own packager's
+output, and an app maintainer building from a published core would use `soarapps` itself.
 
 1. The core library, mde-ipstats, is a local directory dependency in uv.lock. The SDK's packager
    builds a wheel from a local source directory only for the packages in its DEPENDENCIES_TO_BUILD
@@ -89,6 +94,8 @@ def install_extensions() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # The app's main module (src.app) is imported from the working directory, as `soarapps` does.
+    sys.path.insert(0, str(Path.cwd()))
     install_extensions()
     sys.argv = ["soarapps", *(sys.argv[1:] if argv is None else argv)]
     soar_cli.main()

@@ -1,4 +1,5 @@
-"""Shared fixtures: the emulator's pytest plugin (a real HTTPS Entra ID + Defender API on loopback),
+"""Fixtures every suite under this directory shares (tests/, and the XSOAR integration's own tests beside it):
+the emulator's pytest plugin (a real HTTPS Entra ID + Defender API on loopback),
 and a Redis server for the tests of shared state across processes and hosts."""
 
 import os
@@ -31,7 +32,7 @@ def redis_url() -> Iterator[str]:
     if url:
         yield url
         return
-    script = str(Path(__file__).resolve().parents[1] / "scripts" / "start-redis.sh")
+    script = str(Path(__file__).resolve().parent / "scripts" / "start-redis.sh")
     if shutil.which("redis-server") is None and shutil.which("apt-get") is None:
         pytest.fail("These tests need Redis: set MDE_TEST_REDIS_URL=redis://127.0.0.1:PORT/0, or install "
                     "redis-server (scripts/start-redis.sh installs and starts one; ./run.sh test does it all)")
