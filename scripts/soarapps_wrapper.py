@@ -16,6 +16,10 @@ output, and an app maintainer building from a published core would use `soarapps
    retry, which times out on slow links. Downloads here run at most 8 at a time, with a longer
    timeout, retries with back-off, the uv.lock hash still checked, and a local wheel cache
    (MDE_SOAR_WHEEL_CACHE, default ~/.cache/mde-ipstats/soar-wheels) so rebuilds need no network.
+3. `manifests create-notice` asks pip-licenses for the license of every wheel the app ships, but
+   pip-licenses leaves out what it counts as "system" packages (itself, its dependencies prettytable
+   and wcwidth, setuptools) unless told `--with-system`. The SDK depends on pip-licenses and
+   setuptools, so the packager ships those wheels: NOTICE must attribute them too, and the flag is added.
 """
 
 from __future__ import annotations
@@ -23,11 +27,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import httpx
 from soar_sdk.cli import cli as soar_cli
+from soar_sdk.cli.manifests.notice import NoticeGenerator
 from soar_sdk.meta.dependencies import package as sdk_package
 from soar_sdk.meta.dependencies.sources import UvWheel
 
@@ -88,9 +94,29 @@ async def _fetch(self: UvWheel) -> bytes:
     return data
 
 
+_sdk_license_info = NoticeGenerator.get_license_info
+
+
+def _license_info_with_system(self: NoticeGenerator, package_names: list[str]) -> list[dict[str, object]]:
+    """NoticeGenerator.get_license_info, pip-licenses' "system" packages included (see 3. above)."""
+    real_run = subprocess.run
+
+    def run(cmd: list[str], *args: object, **kwargs: object) -> subprocess.CompletedProcess[str]:
+        if "pip-licenses" in cmd and "--with-system" not in cmd:
+            cmd = [*cmd[: cmd.index("--packages")], "--with-system", *cmd[cmd.index("--packages"):]]
+        return real_run(cmd, *args, **kwargs)  # type: ignore[call-overload,no-any-return]
+
+    subprocess.run = run  # type: ignore[assignment]
+    try:
+        return _sdk_license_info(self, package_names)
+    finally:
+        subprocess.run = real_run
+
+
 def install_extensions() -> None:
     sdk_package.DEPENDENCIES_TO_BUILD.add(CORE_PACKAGE)
     UvWheel.fetch = _fetch  # type: ignore[method-assign]
+    NoticeGenerator.get_license_info = _license_info_with_system  # type: ignore[method-assign]
 
 
 def main(argv: list[str] | None = None) -> None:
