@@ -36,6 +36,7 @@ ARTEFACTS = {
     "mde-ipstats-xsoar-docker-<v>.tgz": "mde-ipstats-xsoar-docker-*.tgz",
     "mde-ipstats-cortex-<v>.tar.gz": "mde-ipstats-cortex-*.tar.gz",
     "TA-mde-ipstats-<v>.tgz": "TA-mde-ipstats-*.tgz",
+    "mde-ipstats-sentinel-<v>.zip": "mde-ipstats-sentinel-*.zip",
 }
 """Every artefact of dist/, as the README's package table names it -> its file name pattern."""
 
