@@ -84,7 +84,7 @@ def built(clone: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
 def test_a_fresh_clone_builds_every_artefact_the_readme_lists(built: dict[str, Any]) -> None:
     everything = sorted(p.name for p in built["dist"].iterdir())
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    table = readme[readme.index("### Packages: `./package.sh`"):]
+    table = readme[readme.index("## Packages: `./package.sh`"):]
     for shown, pattern in ARTEFACTS.items():
         found = list(built["dist"].glob(pattern))
         assert len(found) == 1 and found[0].stat().st_size > 10_000, (pattern, everything)
