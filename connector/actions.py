@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from connector.cache import ResultCache
 from connector.endpoints import REQUIRED_ROLE
 from connector.errors import ConnectorError, InvalidInputError, PermissionDeniedError
+from connector.failover import noting_degradation, open_shared_gate, open_shared_store
 from connector.inputs import DEFAULT_LOOKBACK_HOURS, ParsedItem, parse_ip_items, parse_lookback_hours, show
 from connector.interpret import Judgement, describe, interpret, scope_summary, summary_of
 from connector.manifest import input_validator
@@ -39,7 +40,6 @@ from connector.signin import (
     start_sign_in,
 )
 from connector.state import StateStore
-from connector.stores import open_state_store
 
 if TYPE_CHECKING:
     from connector.auth import TokenProvider
@@ -79,7 +79,7 @@ class Connector:
     ) -> None:
         self.settings = settings
         self.state_dir = state_dir or default_state_dir()
-        self.store = shared_store or open_state_store(settings, self.state_dir)
+        self.store = shared_store or open_shared_store(settings, self.state_dir)
         self.judgement = Judgement(settings.rare_device_threshold, settings.novelty_hours)
         self._token_store = token_store
         self._installation_key = installation_key
@@ -133,9 +133,7 @@ class Connector:
 
     @cached_property
     def gate(self) -> RateGate:
-        from connector.ratelimit import open_rate_gate
-
-        return open_rate_gate(self.settings, self.state_dir)
+        return open_shared_gate(self.settings, self.state_dir)
 
     @cached_property
     def client(self) -> MdeClient:
@@ -171,7 +169,9 @@ class Connector:
         results: list[ActionResult] = []
         total = len(items)
         for done, item in enumerate(items, start=1):
-            results.append(self._answer(item, hours_or_error))
+            with noting_degradation() as notes:
+                result = self._answer(item, hours_or_error)
+            results.append(result.replace(degraded=True, warnings=[*result.warnings, *notes]) if notes else result)
             if progress is not None:
                 progress(done, total)
         return results

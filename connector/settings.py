@@ -26,6 +26,7 @@ PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
 _SECRETS = ("client_secret", "private_key", "store_url")
 
 StoreBackend = Literal["sqlite", "redis", "memory"]
+StoreUnavailable = Literal["local", "fail"]
 AuthMode = Literal["application", "delegated", "managed_identity"]
 
 
@@ -66,6 +67,13 @@ class Settings(Model):
                                  description="Time one IP may take, retries and rate-limit waits included")
     store_backend: StoreBackend = Field(default="sqlite", description="Where shared state lives")
     store_url: Secret | None = Field(default=None, description="Redis URL when store_backend is redis")
+    store_unavailable: StoreUnavailable = Field(
+        default="local", json_schema_extra={"x-tier": "advanced"},
+        description="store_backend redis, when Redis cannot be reached: local goes on with this host's own state "
+                    "(every result says degraded, and Redis is tried again every store_retry_s); fail fails each "
+                    "lookup as unavailable, with no API call")
+    store_retry_s: float = Field(default=5.0, ge=0.1, le=300, json_schema_extra={"x-tier": "advanced"},
+                                 description="While Redis is unreachable, how often (seconds) a process tries it again")
     cache_ttl_s: float = Field(default=900.0, ge=0, le=86400, description="Result cache lifetime; 0 disables")
     rate_limit_per_minute: int = Field(default=100, ge=1, le=100, description="Calls allowed per sliding minute")
     rate_limit_per_hour: int = Field(default=1500, ge=1, le=1500, description="Calls allowed per sliding hour")

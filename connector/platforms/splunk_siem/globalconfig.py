@@ -34,7 +34,8 @@ ACCOUNT_FIELDS = (
 """One tenant's application: what an Accounts row is (secrets encrypted into storage/passwords)."""
 ADVANCED_FIELDS = (
     "ca_bundle", "cache_ttl_s", "rare_device_threshold", "novelty_hours", "timeout_s", "store_backend",
-    "store_url", "rate_limit_per_minute", "rate_limit_per_hour", "rate_limit_time_scale",
+    "store_url", "store_unavailable", "store_retry_s", "rate_limit_per_minute", "rate_limit_per_hour",
+    "rate_limit_time_scale",
 )
 """Shared by every search on the search head (the Advanced tab, one stanza)."""
 NOT_EXPOSED = {
