@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import math
 import os
 import sqlite3
@@ -51,12 +52,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 from connector.clock import CLOCK_STEP_TOLERANCE_MS, WallClock
-from connector.errors import ConfigurationError, RateLimitedError
+from connector.errors import ConfigurationError, RateLimitedError, UnavailableError
 from connector.settings import Settings
 from connector.state import MemoryStateStore, StateStore
+from connector.state_files import check_schema_version, inode, is_damage, set_aside, set_aside_orphans
 from connector.stores import (
     RedisStateStore,
     immediate_transaction,
@@ -67,6 +69,8 @@ from connector.stores import (
     sqlite_errors,
 )
 
+log = logging.getLogger(__name__)
+
 MARGIN_API_S = 1.5
 """Added to each window, in the API's seconds (1.5 s on 60 s: a 2.5% slower minute at worst)."""
 MARGIN_FLOOR_REAL_S = 0.25
@@ -74,6 +78,7 @@ MARGIN_FLOOR_REAL_S = 0.25
 KEEP_AT_LEAST_MS = math.ceil((3600.0 + MARGIN_API_S) * 1000)
 """A shared log keeps at least Defender's hour (and its margin) of calls, whatever one gate's budget."""
 _MIN_SLEEP_S = 0.001
+_R = TypeVar("_R")
 _SQLITE_BUSY_TIMEOUT_S = 10.0
 
 
@@ -301,12 +306,23 @@ def gate_id(tenant_id: str, client_id: str) -> str:
 class SqliteRateGate(_LogGate):
     """One host: the log is a table of the rate file, and SQLite's write lock makes each try atomic.
 
-    Opening costs a connect and one pragma (no schema work when the table exists: the first
+    Opening costs a connect and two pragmas (no schema work when the table exists: the first
     transaction creates it if missing), because every fresh action process opens the gate.
+
+    A damaged rate file (or one of another schema version) is set aside and started afresh
+    (connector.state_files), and the fresh log cannot know what the lost one held. **The rule after a
+    reset: the lost minute counts as full.** The process that set the file aside writes the shortest
+    window's limit of calls into the fresh log, stamped at the reset, so nobody is admitted until one
+    window (plus its margin) after it; the longer (hourly) window is not refilled, since holding every
+    call for an hour on a guess would cost more than the 429 it might avoid, and a 429 still pauses
+    every sharer (the shared pause). So a reset costs at most one minute of calls, and never a burst
+    over the minute's limit.
     """
 
+    SCHEMA_VERSION = 1
     _SCHEMA = ("CREATE TABLE IF NOT EXISTS rate_log (gate TEXT NOT NULL, at_ms INTEGER NOT NULL)",
-               "CREATE INDEX IF NOT EXISTS rate_log_by_time ON rate_log (gate, at_ms)")
+               "CREATE INDEX IF NOT EXISTS rate_log_by_time ON rate_log (gate, at_ms)",
+               f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def __init__(self, path: Path, budget: Budget, tenant_id: str, client_id: str, pause_store: StateStore, *,
                  clock: WallClock = time.time) -> None:
@@ -316,16 +332,51 @@ class SqliteRateGate(_LogGate):
         self._clock = clock
         self._path = path
         self._guard = threading.Lock()
-        self._schema_ready = False
+        self._notices: list[str] = []
+        self._refill_lost_minute = False
         try:
-            private_dir(path.parent)
-            private_file(path)
-            self._conn = sqlite3.connect(path, timeout=_SQLITE_BUSY_TIMEOUT_S, isolation_level=None,
-                                         check_same_thread=False)
-            self._use_wal()
-        except (OSError, sqlite3.Error) as exc:
-            raise ConfigurationError(f"Cannot keep the rate-limit log in {path.parent} ({type(exc).__name__}: "
+            with sqlite_errors(path):
+                self._recovering(self._open, opening=True)
+        except (OSError, UnavailableError) as exc:
+            raise ConfigurationError(f"Cannot keep the rate-limit log in {path} ({type(exc).__name__}: "
                                      f"{exc}); choose a writable state directory") from None
+
+    def take_notices(self) -> list[str]:
+        """What happened to the rate file since the last call (set aside as damaged), each said once."""
+        notices, self._notices = self._notices, []
+        return notices
+
+    def _open(self) -> None:
+        private_dir(self._path.parent)
+        orphans = set_aside_orphans(self._path)
+        if orphans:
+            self._notices.append(orphans)
+        private_file(self._path)
+        self._inode = inode(self._path)
+        self._schema_ready = False
+        self._conn = sqlite3.connect(self._path, timeout=_SQLITE_BUSY_TIMEOUT_S, isolation_level=None,
+                                     check_same_thread=False)
+        check_schema_version(self._conn, self.SCHEMA_VERSION, self._path)
+        self._use_wal()
+
+    def _recovering(self, operation: Callable[[], _R], *, opening: bool = False) -> _R:
+        """Run operation; if it finds the file damaged, set it aside, open a fresh one, run it again."""
+        try:
+            return operation()
+        except sqlite3.DatabaseError as exc:
+            if not is_damage(exc):
+                raise
+            why = str(exc)
+        with contextlib.suppress(AttributeError):
+            self._conn.close()
+        notice = set_aside(self._path, self._inode, why)
+        if notice:
+            log.warning("%s", notice)
+            self._notices.append(notice + "; the lost minute counts as full, calls resume one window later")
+            self._refill_lost_minute = True
+        if not opening:  # (when opening, the operation is the opening)
+            self._open()
+        return operation()
 
     def _use_wal(self) -> None:
         """WAL commits without an fsync (synchronous=NORMAL); a no-op once the file is in WAL mode.
@@ -334,8 +385,11 @@ class SqliteRateGate(_LogGate):
         it: then this process carries on in rollback-journal mode (just as atomic) and a later one
         switches.
         """
-        with contextlib.suppress(sqlite3.OperationalError):
+        try:
             self._conn.execute("PRAGMA journal_mode=WAL").fetchone()
+        except sqlite3.OperationalError as exc:
+            if is_damage(exc):
+                raise
         self._conn.execute("PRAGMA synchronous=NORMAL")
 
     def now_ms(self) -> int:
@@ -355,21 +409,29 @@ class SqliteRateGate(_LogGate):
 
     def _admit(self) -> int | None:
         with sqlite_errors(self._path), self._guard:
-            with immediate_transaction(self._conn) as conn:
-                if not self._schema_ready:
-                    for statement in self._SCHEMA:
-                        conn.execute(statement)
-                # Stamped with the write lock held: a stamp taken before waiting for the lock would
-                # date the call earlier than its admission, and free its slot early by the wait.
-                now = self.now_ms()
-                self._restamp_the_future(conn, now)
-                wait = wait_ms(self.windows, now, self._nth_newest)
-                if wait == 0:
-                    conn.execute("INSERT INTO rate_log (gate, at_ms) VALUES (?, ?)", (self._gate, now))
-                    conn.execute("DELETE FROM rate_log WHERE gate = ? AND at_ms <= ?",
-                                 (self._gate, now - self.keep_ms))
-            self._schema_ready = True
-            return wait
+            return self._recovering(self._admit_once)
+
+    def _admit_once(self) -> int | None:
+        with immediate_transaction(self._conn) as conn:
+            if not self._schema_ready:
+                for statement in self._SCHEMA:
+                    conn.execute(statement)
+            # Stamped with the write lock held: a stamp taken before waiting for the lock would
+            # date the call earlier than its admission, and free its slot early by the wait.
+            now = self.now_ms()
+            if self._refill_lost_minute:
+                minute = min(self.windows, key=lambda window: window.interval)
+                conn.executemany("INSERT INTO rate_log (gate, at_ms) VALUES (?, ?)",
+                                 [(self._gate, now)] * minute.limit)
+            self._restamp_the_future(conn, now)
+            wait = wait_ms(self.windows, now, self._nth_newest)
+            if wait == 0:
+                conn.execute("INSERT INTO rate_log (gate, at_ms) VALUES (?, ?)", (self._gate, now))
+                conn.execute("DELETE FROM rate_log WHERE gate = ? AND at_ms <= ?",
+                             (self._gate, now - self.keep_ms))
+        self._schema_ready = True
+        self._refill_lost_minute = False
+        return wait
 
 
 _REDIS_ADMIT_LUA = """

@@ -23,17 +23,28 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from connector.clock import WallClock, stepped_back
 from connector.errors import ConfigurationError, UnavailableError
 from connector.settings import Settings
 from connector.state import MemoryStateStore, StateStore
+from connector.state_files import (
+    check_schema_version,
+    inode,
+    is_damage,
+    refuse_planted,
+    refuse_unwritable,
+    set_aside,
+    set_aside_orphans,
+)
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LEASE_S = 30.0
 """How long a lock survives its holder without renewal (a crashed holder blocks no longer)."""
+
+_T = TypeVar("_T")
 
 _POLL_FIRST_S = 0.002
 _POLL_MAX_S = 0.025
@@ -185,11 +196,17 @@ def private_dir(path: Path) -> Path:
 
 
 def private_file(path: Path) -> Path:
-    """Create path with mode 0600 if missing, and narrow it to 0600 if it is wider."""
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    os.close(fd)
-    if path.stat().st_mode & 0o077:
-        path.chmod(0o600)
+    """Create path with mode 0600 if missing, and narrow it to 0600 if it is wider. A symlink, a file of
+    another user's or an unwritable directory is refused first (connector.state_files), by name."""
+    refuse_planted(path)
+    if not path.exists():
+        refuse_unwritable(path.parent)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
     return path
 
 
@@ -212,14 +229,19 @@ class SqliteStateStore:
     """A StateStore in one SQLite file (WAL), shared safely by every process on the host.
 
     The file is created 0600 inside a 0700 directory: it holds the MSAL token cache. Writes are short
-    transactions; SQLite's own file locking serialises them across processes.
+    transactions; SQLite's own file locking serialises them across processes. A damaged file, or one of
+    another schema version, is set aside and replaced by a fresh one the moment an operation finds it
+    (connector.state_files); the operation is then done again on the fresh file, and take_notices()
+    says what happened, once.
     """
 
+    SCHEMA_VERSION = 1
     _SCHEMA = (
         "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL, expires_at REAL)",
         "CREATE INDEX IF NOT EXISTS kv_expires ON kv (expires_at)",
         "CREATE TABLE IF NOT EXISTS locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT NULL,"
         " pid INTEGER NOT NULL, expires_at REAL NOT NULL)",
+        f"PRAGMA user_version = {SCHEMA_VERSION}",
     )
     _PURGE_EVERY_S = 60.0
 
@@ -228,22 +250,38 @@ class SqliteStateStore:
         self._lease_s = lease_s
         self._clock = clock
         self._last_purge = 0.0
+        self._guard = threading.RLock()
+        self._notices: list[str] = []
         try:
-            self._open()
-        except (OSError, sqlite3.Error) as exc:
+            self._do(self._open, opening=True)
+        except ConfigurationError:
+            raise
+        except (OSError, UnavailableError) as exc:
             raise ConfigurationError(
-                f"Cannot keep state in {self.path.parent} ({type(exc).__name__}: {exc}); "
+                f"Cannot keep state in {self.path} ({type(exc).__name__}: {exc}); "
                 "choose a writable state directory") from None
+
+    def take_notices(self) -> list[str]:
+        """What happened to the file since the last call (set aside as damaged), each said once."""
+        notices, self._notices = self._notices, []
+        return notices
 
     def _open(self) -> None:
         ready = (os.getpid(), str(self.path.absolute()))
         if not self.path.exists():
             _SQLITE_READY.discard(ready)  # deleted since: set it up afresh
+            private_dir(self.path.parent)
+            orphans = set_aside_orphans(self.path)
+            if orphans:
+                self._notices.append(orphans)
         if ready not in _SQLITE_READY:
             private_dir(self.path.parent)
             private_file(self.path)
-        self._guard = threading.RLock()
-        self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        else:
+            refuse_planted(self.path)
+        self._inode = inode(self.path)
+        self._conn: sqlite3.Connection = sqlite3.connect(self.path, timeout=30.0, isolation_level=None,
+                                                          check_same_thread=False)
         self._conn.execute("PRAGMA synchronous=NORMAL")
         if ready not in _SQLITE_READY:
             if not self._set_up_already():
@@ -253,6 +291,25 @@ class SqliteStateStore:
                         conn.execute(statement)
             _SQLITE_READY.add(ready)
 
+    def _do(self, operation: Callable[[], _T], *, opening: bool = False) -> _T:
+        """Run operation; if it finds the file damaged, set the file aside, open a fresh one, run it again."""
+        with sqlite_errors(self.path), self._guard:
+            try:
+                return operation()
+            except sqlite3.DatabaseError as exc:
+                if not is_damage(exc):
+                    raise
+                why = str(exc)
+            self._conn.close()
+            notice = set_aside(self.path, self._inode, why)
+            if notice:
+                log.warning("%s", notice)
+                self._notices.append(notice)
+            _SQLITE_READY.discard((os.getpid(), str(self.path.absolute())))
+            if not opening:  # (when opening, the operation is the opening)
+                self._open()
+            return operation()
+
     def _switch_to_wal(self, timeout_s: float = 2.0) -> None:
         """Switching to WAL needs the file to itself, and SQLite refuses at once (no busy wait) while
         another process is in it, by an error or by leaving the mode as it was: retry, briefly, until
@@ -261,9 +318,12 @@ class SqliteStateStore:
         slower but as atomic, rather than fail."""
         delays = _poll_delays(time.monotonic() + timeout_s)
         while True:
-            with contextlib.suppress(sqlite3.OperationalError):
+            try:
                 if str(self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]).lower() == "wal":
                     return
+            except sqlite3.OperationalError as exc:
+                if is_damage(exc):
+                    raise
             delay = next(delays, None)
             if delay is None:
                 log.info("%s stays in rollback-journal mode: SQLite would not switch it to WAL", self.path)
@@ -272,7 +332,8 @@ class SqliteStateStore:
 
     def _set_up_already(self) -> bool:
         """A file an earlier process set up (WAL on, every table and index there) needs no set-up:
-        the usual case for a fresh action process, which then opens the store with two reads."""
+        the usual case for a fresh action process, which then opens the store with three reads."""
+        check_schema_version(self._conn, self.SCHEMA_VERSION, self.path)
         mode = self._conn.execute("PRAGMA journal_mode").fetchone()[0]
         found = self._conn.execute(
             "SELECT count(*) FROM sqlite_master WHERE name IN ('kv', 'kv_expires', 'locks')").fetchone()[0]
@@ -290,12 +351,12 @@ class SqliteStateStore:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        with sqlite_errors(self.path), self._guard, immediate_transaction(self._conn) as conn:
+        with self._guard, immediate_transaction(self._conn) as conn:
             yield conn
 
     def get(self, key: str) -> bytes | None:
-        with sqlite_errors(self.path), self._guard:
-            row = self._conn.execute("SELECT value, expires_at FROM kv WHERE key = ?", (key,)).fetchone()
+        row = self._do(lambda: self._conn.execute("SELECT value, expires_at FROM kv WHERE key = ?",
+                                                  (key,)).fetchone())
         if row is None:
             return None
         value, expires_at = row
@@ -305,17 +366,24 @@ class SqliteStateStore:
 
     def set(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
         expires_at = None if ttl_s is None else self._clock() + ttl_s
-        with self._write() as conn:
-            conn.execute(
-                "INSERT INTO kv (key, value, expires_at) VALUES (?, ?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
-                (key, value, expires_at),
-            )
-            self._purge_expired(conn)
+
+        def write() -> None:
+            with self._write() as conn:
+                conn.execute(
+                    "INSERT INTO kv (key, value, expires_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
+                    (key, value, expires_at),
+                )
+                self._purge_expired(conn)
+
+        self._do(write)
 
     def delete(self, key: str) -> None:
-        with self._write() as conn:
-            conn.execute("DELETE FROM kv WHERE key = ?", (key,))
+        def write() -> None:
+            with self._write() as conn:
+                conn.execute("DELETE FROM kv WHERE key = ?", (key,))
+
+        self._do(write)
 
     def _purge_expired(self, conn: sqlite3.Connection) -> None:
         now_wall, now_mono = self._clock(), time.monotonic()
@@ -325,8 +393,10 @@ class SqliteStateStore:
             conn.execute("DELETE FROM locks WHERE expires_at <= ?", (now_wall,))
 
     def _try_lock(self, name: str, owner: str) -> bool:
-        with sqlite_errors(self.path), self._guard:
-            row = self._conn.execute("SELECT host, pid, expires_at FROM locks WHERE name = ?", (name,)).fetchone()
+        return self._do(lambda: self._try_lock_once(name, owner))
+
+    def _try_lock_once(self, name: str, owner: str) -> bool:
+        row = self._conn.execute("SELECT host, pid, expires_at FROM locks WHERE name = ?", (name,)).fetchone()
         if row is not None and not self._stale(*row) and not self._lease_stepped(row[2]):
             return False
         with self._write() as conn:
@@ -359,16 +429,22 @@ class SqliteStateStore:
         return stepped_back(expires_at, self._clock(), self._longest_lease)
 
     def _renew(self, name: str, owner: str) -> bool:
-        with self._write() as conn:
-            cursor = conn.execute(
-                "UPDATE locks SET expires_at = ? WHERE name = ? AND owner = ?",
-                (self._clock() + self._lease_s, name, owner),
-            )
-            return cursor.rowcount == 1
+        def write() -> bool:
+            with self._write() as conn:
+                cursor = conn.execute(
+                    "UPDATE locks SET expires_at = ? WHERE name = ? AND owner = ?",
+                    (self._clock() + self._lease_s, name, owner),
+                )
+                return cursor.rowcount == 1
+
+        return self._do(write)
 
     def _release(self, name: str, owner: str) -> None:
-        with self._write() as conn:
-            conn.execute("DELETE FROM locks WHERE name = ? AND owner = ?", (name, owner))
+        def write() -> None:
+            with self._write() as conn:
+                conn.execute("DELETE FROM locks WHERE name = ? AND owner = ?", (name, owner))
+
+        self._do(write)
 
     @contextmanager
     def lock(self, name: str, timeout_s: float) -> Iterator[bool]:

@@ -1,0 +1,140 @@
+"""The connector's own files in the state directory: opened safely, and set aside when damaged.
+
+Two SQLite files live there (state.sqlite3: token cache, result cache, locks, the 429 pause;
+ratelimit.sqlite3: the rate-limit log). Both are caches of things the connector can do without:
+a token can be fetched again, an answer asked again, a log started again. So a damaged file (a disk
+error, a copy taken mid-write, a backup restored wrongly, a file another version wrote) must not stop
+the connector: it is moved aside as ``<name>.corrupt-<UTC time>`` (kept for whoever wants to look),
+a fresh file takes its place, and the operation that found the damage carries on, saying so.
+
+Several processes may find the damage at once. One lock file per state file (``<name>.recover``,
+an flock the kernel drops when its holder dies) lets exactly one of them move the file aside: each
+remembers the inode it found damaged, and a process that gets the lock after another has moved it
+finds a different inode at the path and simply reopens.
+
+What the directory holds is checked before SQLite opens anything: a symlink planted where a state
+file (or its -wal, -shm, -journal) goes, or a file owned by another user, is a configuration error
+naming the path, and nothing is written through the link.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import sqlite3
+import stat
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from connector.errors import ConfigurationError
+
+SIDE_FILES = ("-wal", "-shm", "-journal")
+"""The files SQLite keeps beside a database: they belong to that database and move with it."""
+
+_DAMAGE_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+
+
+class OtherSchemaError(sqlite3.DatabaseError):
+    """The file is a SQLite database, but not of the schema version this connector writes."""
+
+
+def is_damage(exc: BaseException) -> bool:
+    """Whether an SQLite error says the file itself is bad (not busy, locked, full or read-only)."""
+    if isinstance(exc, OtherSchemaError):
+        return True
+    return isinstance(exc, sqlite3.DatabaseError) and getattr(exc, "sqlite_errorcode", None) in _DAMAGE_CODES
+
+
+def check_schema_version(conn: sqlite3.Connection, version: int, path: Path) -> None:
+    """Refuse a file stamped with another schema version (0 is a file from before the stamp, or new)."""
+    found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if found not in (0, version):
+        raise OtherSchemaError(f"{path} has schema version {found}, this connector writes {version}")
+
+
+def refuse_planted(path: Path) -> None:
+    """A state file (or one of SQLite's side files) that is a symlink or belongs to another user is
+    refused before anything opens it: writing through a link planted there would write wherever it
+    points, and a file of another user's is not this installation's."""
+    for candidate in (path, *(Path(f"{path}{suffix}") for suffix in SIDE_FILES)):
+        try:
+            info = os.lstat(candidate)
+        except FileNotFoundError:
+            continue
+        if stat.S_ISLNK(info.st_mode):
+            raise ConfigurationError(f"{candidate} is a symbolic link; the connector does not write its state "
+                                     "through a link: remove it, or choose another state directory")
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigurationError(f"{candidate} is not a regular file; remove it, or choose another state "
+                                     "directory")
+        if info.st_uid != os.geteuid():
+            raise ConfigurationError(f"{candidate} belongs to user id {info.st_uid}, not to the user the connector "
+                                     f"runs as ({os.geteuid()}): give it to that user, or choose another state "
+                                     "directory")
+
+
+def refuse_unwritable(directory: Path) -> None:
+    """A state directory the connector cannot write to is a configuration error naming it."""
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise ConfigurationError(f"The state directory {directory} is not writable by the user the connector "
+                                 "runs as; make it writable, or choose another state directory")
+
+
+def inode(path: Path) -> int | None:
+    try:
+        return path.stat().st_ino
+    except FileNotFoundError:
+        return None
+
+
+@contextlib.contextmanager
+def _recovery_lock(path: Path) -> Iterator[None]:
+    fd = os.open(f"{path}.recover", os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
+
+
+def corrupt_name(path: Path, suffix: str = "") -> Path:
+    return Path(f"{path}{suffix}.corrupt-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
+
+
+def set_aside(path: Path, damaged_inode: int | None, why: str) -> str | None:
+    """Move the damaged file at path (and its side files) aside, unless another process already has.
+
+    damaged_inode is the inode this process found damaged; returns the warning for the result, or None
+    when the file at path is no longer that one (another process moved it aside and made a new one)."""
+    with _recovery_lock(path):
+        if inode(path) != damaged_inode:
+            return None
+        target = corrupt_name(path)
+        path.replace(target)
+        for suffix in SIDE_FILES:
+            with contextlib.suppress(FileNotFoundError):
+                Path(f"{path}{suffix}").replace(f"{target}{suffix}")
+    return (f"The connector's state file {path} was damaged ({why}); it was moved aside as {target.name} and "
+            "a new one started")
+
+
+def set_aside_orphans(path: Path) -> str | None:
+    """A write-ahead log without its database (the database deleted or not restored) would be replayed
+    into the new file SQLite creates there: it is moved aside before anything opens the path."""
+    if inode(path) is not None or inode(Path(f"{path}-wal")) is None:
+        return None
+    with _recovery_lock(path):
+        if inode(path) is not None:
+            return None  # another process has moved the log aside and created the database meanwhile
+        moved = []
+        for suffix in ("-wal", "-shm"):
+            target = corrupt_name(path, suffix)
+            with contextlib.suppress(FileNotFoundError):
+                Path(f"{path}{suffix}").replace(target)
+                moved.append(target.name)
+    if not moved:
+        return None
+    return (f"The connector's state file {path} was missing but its write-ahead log was not; the log was moved "
+            f"aside as {', '.join(moved)} and a new file started")
