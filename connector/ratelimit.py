@@ -58,7 +58,14 @@ from connector.clock import CLOCK_STEP_TOLERANCE_MS, WallClock
 from connector.errors import ConfigurationError, RateLimitedError, UnavailableError
 from connector.settings import Settings
 from connector.state import MemoryStateStore, StateStore
-from connector.state_files import check_schema_version, inode, is_damage, set_aside, set_aside_orphans
+from connector.state_files import (
+    check_schema_version,
+    inode,
+    is_damage,
+    refuse_planted,
+    set_aside,
+    set_aside_orphans,
+)
 from connector.stores import (
     RedisStateStore,
     immediate_transaction,
@@ -348,6 +355,7 @@ class SqliteRateGate(_LogGate):
 
     def _open(self) -> None:
         private_dir(self._path.parent)
+        refuse_planted(self._path)
         orphans = set_aside_orphans(self._path)
         if orphans:
             self._notices.append(orphans)

@@ -268,6 +268,7 @@ class SqliteStateStore:
 
     def _open(self) -> None:
         ready = (os.getpid(), str(self.path.absolute()))
+        refuse_planted(self.path)
         if not self.path.exists():
             _SQLITE_READY.discard(ready)  # deleted since: set it up afresh
             private_dir(self.path.parent)
@@ -277,8 +278,6 @@ class SqliteStateStore:
         if ready not in _SQLITE_READY:
             private_dir(self.path.parent)
             private_file(self.path)
-        else:
-            refuse_planted(self.path)
         self._inode = inode(self.path)
         self._conn: sqlite3.Connection = sqlite3.connect(self.path, timeout=30.0, isolation_level=None,
                                                           check_same_thread=False)

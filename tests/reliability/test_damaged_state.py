@@ -7,43 +7,21 @@ processes against the emulator, as SOAR action processes do.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from emulator import Emulator
 
-from .helpers import config_for, record_issued_tokens, seen_ips
+from .helpers import config_for, finish, lookup_in_process, record_issued_tokens, seen_ips, start_state_worker
 
-ROOT = Path(__file__).resolve().parents[2]
-WORKERS = Path(__file__).with_name("state_workers.py")
 FILES = ("state.sqlite3", "ratelimit.sqlite3")
 TIME_SCALE = 100.0
 """The rate windows run 100 times faster: the lost minute is 0.6 s (plus the 0.25 s real-time margin)."""
-
-
-def start(command: str, spec: dict[str, Any]) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, str(WORKERS), command, json.dumps(spec)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
-
-
-def finish(proc: subprocess.Popen[str], timeout_s: float = 60.0) -> Any:
-    out, err = proc.communicate(timeout=timeout_s)
-    assert proc.returncode == 0, f"worker failed:\n{err}"
-    return json.loads(out.strip().splitlines()[-1])
-
-
-def lookup(config: dict[str, Any], state: Path, ips: list[str], **extra: Any) -> Any:
-    return finish(start("lookup", {"config": config, "state_dir": str(state), "ips": ips, **extra}))
 
 
 def random_bytes(path: Path) -> None:
@@ -109,11 +87,11 @@ def test_a_damaged_state_file_is_set_aside_and_the_lookup_goes_on(emulator: Emul
     config = config_for(emulator, rate_limit_time_scale=TIME_SCALE)
     ip_before, ip_during, ip_after = seen_ips(emulator, 3)
     issued = record_issued_tokens(emulator)
-    assert lookup(config, state, [ip_before])["results"][0]["status"] == "success"
+    assert lookup_in_process(config, state, [ip_before])["results"][0]["status"] == "success"
     assert len(issued) == 1
 
     DAMAGE[damage](state / name)
-    during = lookup(config, state, [ip_during])
+    during = lookup_in_process(config, state, [ip_during])
     [result] = during["results"]
     assert result["status"] == "success", result
     [warning] = result["warnings"]
@@ -131,7 +109,7 @@ def test_a_damaged_state_file_is_set_aside_and_the_lookup_goes_on(emulator: Emul
         assert stamps[-1] - stamps[0] >= 60_000 / TIME_SCALE
         assert "lost minute counts as full" in warning
 
-    after = lookup(config, state, [ip_after])
+    after = lookup_in_process(config, state, [ip_after])
     assert after["results"][0]["status"] == "success"
     assert after["results"][0]["warnings"] == []  # said once, by the lookup that found it
 
@@ -141,12 +119,12 @@ def test_several_processes_find_the_damage_at_once_and_one_sets_it_aside(emulato
     state = tmp_path / "state"
     config = config_for(emulator, rate_limit_time_scale=TIME_SCALE)
     ips = seen_ips(emulator, 7)
-    assert lookup(config, state, ips[:1])["results"][0]["status"] == "success"
+    assert lookup_in_process(config, state, ips[:1])["results"][0]["status"] == "success"
     for name in FILES:
         random_bytes(state / name)
     start_at = time.time() + 1.5
-    procs = [start("lookup", {"config": config, "state_dir": str(state), "ips": [ip], "start_at": start_at})
-             for ip in ips[1:]]
+    procs = [start_state_worker("lookup", {"config": config, "state_dir": str(state), "ips": [ip],
+                                           "start_at": start_at}) for ip in ips[1:]]
     answers = [finish(proc) for proc in procs]
     results = [result for answer in answers for result in answer["results"]]
     assert [r["status"] for r in results] == ["success"] * 6, results
