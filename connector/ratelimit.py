@@ -59,9 +59,12 @@ from connector.errors import ConfigurationError, RateLimitedError, UnavailableEr
 from connector.settings import Settings
 from connector.state import MemoryStateStore, StateStore
 from connector.state_files import (
+    NoRoomError,
     check_schema_version,
+    disk_full_notice,
     inode,
     is_damage,
+    is_full,
     refuse_planted,
     set_aside,
     set_aside_orphans,
@@ -341,10 +344,14 @@ class SqliteRateGate(_LogGate):
         self._guard = threading.Lock()
         self._notices: list[str] = []
         self._refill_lost_minute = False
+        self._unlogged: list[int] = []
+        self._full = False
         try:
             with sqlite_errors(path):
                 self._recovering(self._open, opening=True)
         except (OSError, UnavailableError) as exc:
+            if self._full or is_full(exc):
+                raise NoRoomError(disk_full_notice(path, "this process counts its own calls only")) from None
             raise ConfigurationError(f"Cannot keep the rate-limit log in {path} ({type(exc).__name__}: "
                                      f"{exc}); choose a writable state directory") from None
 
@@ -372,6 +379,7 @@ class SqliteRateGate(_LogGate):
         try:
             return operation()
         except sqlite3.DatabaseError as exc:
+            self._full = is_full(exc)
             if not is_damage(exc):
                 raise
             why = str(exc)
@@ -417,13 +425,41 @@ class SqliteRateGate(_LogGate):
 
     def _admit(self) -> int | None:
         with sqlite_errors(self._path), self._guard:
-            return self._recovering(self._admit_once)
+            try:
+                return self._recovering(self._admit_once)
+            except sqlite3.DatabaseError as exc:
+                if not is_full(exc):
+                    raise
+            return self._admit_unlogged()
+
+    def _admit_unlogged(self) -> int | None:
+        """The disk is full and the log cannot take a call: admit against what the log holds plus this
+        process's own calls since (kept here, and written into the log when there is room again). The
+        other processes' calls made meanwhile cannot be seen: the shared 429 pause covers that gap."""
+        now = self.now_ms()
+        self._unlogged = [stamp for stamp in self._unlogged if stamp > now - self.keep_ms]
+        deepest = max(window.limit for window in self.windows)
+        logged = [row[0] for row in self._conn.execute(
+            "SELECT at_ms FROM rate_log WHERE gate = ? ORDER BY at_ms DESC LIMIT ?", (self._gate, deepest))]
+        stamps = sorted([*logged, *self._unlogged], reverse=True)
+        wait = wait_ms(self.windows, now, lambda n: stamps[n - 1] if len(stamps) >= n else None)
+        if wait == 0:
+            self._unlogged.append(now)
+        notice = disk_full_notice(self._path, "the rate limit counts this process's calls and those logged "
+                                              "before, not other processes' calls since")
+        if notice not in self._notices:
+            log.warning("%s", notice)
+            self._notices.append(notice)
+        return wait
 
     def _admit_once(self) -> int | None:
         with immediate_transaction(self._conn) as conn:
             if not self._schema_ready:
                 for statement in self._SCHEMA:
                     conn.execute(statement)
+            if self._unlogged:  # calls admitted while the disk was full, counted by everyone from now on
+                conn.executemany("INSERT INTO rate_log (gate, at_ms) VALUES (?, ?)",
+                                 [(self._gate, stamp) for stamp in self._unlogged])
             # Stamped with the write lock held: a stamp taken before waiting for the lock would
             # date the call earlier than its admission, and free its slot early by the wait.
             now = self.now_ms()
@@ -439,6 +475,7 @@ class SqliteRateGate(_LogGate):
                              (self._gate, now - self.keep_ms))
         self._schema_ready = True
         self._refill_lost_minute = False
+        self._unlogged = []
         return wait
 
 
@@ -562,6 +599,19 @@ class MemoryRateGate(_LogGate):
             return wait
 
 
+class NoRoomGate(MemoryRateGate):
+    """This process's gate while the disk holding the rate file has no room even to open it: it counts
+    the process's own calls (the other processes' are unseen, and the shared 429 pause is this
+    process's own), and each result says so."""
+
+    def __init__(self, budget: Budget, notice: str) -> None:
+        super().__init__(budget)
+        self._notice = notice
+
+    def take_notices(self) -> list[str]:
+        return [self._notice]
+
+
 RATE_FILE = "ratelimit.sqlite3"
 _GATES: dict[tuple[Any, ...], _LogGate] = {}
 _GATES_GUARD = threading.Lock()
@@ -590,7 +640,11 @@ def open_rate_gate(settings: Settings, state_dir: Path) -> RateGate:
             elif backend == "memory":
                 gate = MemoryRateGate(budget)
             else:
-                gate = SqliteRateGate(state_dir / RATE_FILE, budget, settings.tenant_id, holder,
-                                      open_state_store(settings, state_dir))
+                try:
+                    gate = SqliteRateGate(state_dir / RATE_FILE, budget, settings.tenant_id, holder,
+                                          open_state_store(settings, state_dir))
+                except NoRoomError as exc:
+                    log.warning("%s", exc.message)
+                    return NoRoomGate(budget, exc.message)  # not kept: the next lookup tries the file again
             _GATES[key] = gate
         return gate

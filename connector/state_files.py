@@ -20,6 +20,7 @@ naming the path, and nothing is written through the link.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import sqlite3
@@ -45,6 +46,28 @@ def is_damage(exc: BaseException) -> bool:
     if isinstance(exc, OtherSchemaError):
         return True
     return isinstance(exc, sqlite3.DatabaseError) and getattr(exc, "sqlite_errorcode", None) in _DAMAGE_CODES
+
+
+_NO_ROOM_CODES = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR_SHMSIZE})
+"""SQLITE_FULL: a write found no room; SQLITE_IOERR_SHMSIZE: WAL's shared-memory file, which even a
+reader needs, could not be made (its pages are written as it grows, so a full disk refuses it)."""
+
+
+class NoRoomError(ConfigurationError):
+    """The disk holding a state file has no room even to open it (WAL needs its -shm file to read)."""
+
+
+def is_full(exc: BaseException) -> bool:
+    """Whether an error says the disk (or the file's size limit) is full: nothing is wrong with the
+    file, which SQLite's atomic commit keeps as it was before the failed write."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+    return isinstance(exc, sqlite3.DatabaseError) and getattr(exc, "sqlite_errorcode", None) in _NO_ROOM_CODES
+
+
+def disk_full_notice(path: Path, what: str) -> str:
+    return (f"The disk holding the connector's state file {path} is full: {what}; free space there to "
+            "restore it")
 
 
 def check_schema_version(conn: sqlite3.Connection, version: int, path: Path) -> None:

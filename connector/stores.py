@@ -30,9 +30,12 @@ from connector.errors import ConfigurationError, UnavailableError
 from connector.settings import Settings
 from connector.state import MemoryStateStore, StateStore
 from connector.state_files import (
+    NoRoomError,
     check_schema_version,
+    disk_full_notice,
     inode,
     is_damage,
+    is_full,
     refuse_planted,
     refuse_unwritable,
     set_aside,
@@ -252,11 +255,14 @@ class SqliteStateStore:
         self._last_purge = 0.0
         self._guard = threading.RLock()
         self._notices: list[str] = []
+        self._full = False
         try:
             self._do(self._open, opening=True)
         except ConfigurationError:
             raise
         except (OSError, UnavailableError) as exc:
+            if self._full or is_full(exc):
+                raise NoRoomError(disk_full_notice(self.path, "this process keeps no state there")) from None
             raise ConfigurationError(
                 f"Cannot keep state in {self.path} ({type(exc).__name__}: {exc}); "
                 "choose a writable state directory") from None
@@ -290,12 +296,29 @@ class SqliteStateStore:
                         conn.execute(statement)
             _SQLITE_READY.add(ready)
 
+    def _keep(self, operation: Callable[[], _T], otherwise: _T) -> _T:
+        """A write the connector can do without (a cached token or answer, a lock): when the disk is full,
+        it is skipped, the lookup goes on without it, and take_notices() says so, once per lookup."""
+        try:
+            return self._do(operation)
+        except UnavailableError:
+            if not self._full:
+                raise
+            self._full = False
+            notice = disk_full_notice(self.path, "answers and tokens are not cached, and lookups of the same IP "
+                                                 "in different processes are not merged, until there is room")
+            log.warning("%s", notice)
+            if notice not in self._notices:
+                self._notices.append(notice)
+            return otherwise
+
     def _do(self, operation: Callable[[], _T], *, opening: bool = False) -> _T:
         """Run operation; if it finds the file damaged, set the file aside, open a fresh one, run it again."""
         with sqlite_errors(self.path), self._guard:
             try:
                 return operation()
             except sqlite3.DatabaseError as exc:
+                self._full = is_full(exc)
                 if not is_damage(exc):
                     raise
                 why = str(exc)
@@ -375,14 +398,14 @@ class SqliteStateStore:
                 )
                 self._purge_expired(conn)
 
-        self._do(write)
+        self._keep(write, None)
 
     def delete(self, key: str) -> None:
         def write() -> None:
             with self._write() as conn:
                 conn.execute("DELETE FROM kv WHERE key = ?", (key,))
 
-        self._do(write)
+        self._keep(write, None)
 
     def _purge_expired(self, conn: sqlite3.Connection) -> None:
         now_wall, now_mono = self._clock(), time.monotonic()
@@ -392,7 +415,7 @@ class SqliteStateStore:
             conn.execute("DELETE FROM locks WHERE expires_at <= ?", (now_wall,))
 
     def _try_lock(self, name: str, owner: str) -> bool:
-        return self._do(lambda: self._try_lock_once(name, owner))
+        return self._keep(lambda: self._try_lock_once(name, owner), True)
 
     def _try_lock_once(self, name: str, owner: str) -> bool:
         row = self._conn.execute("SELECT host, pid, expires_at FROM locks WHERE name = ?", (name,)).fetchone()
@@ -436,14 +459,14 @@ class SqliteStateStore:
                 )
                 return cursor.rowcount == 1
 
-        return self._do(write)
+        return self._keep(write, True)
 
     def _release(self, name: str, owner: str) -> None:
         def write() -> None:
             with self._write() as conn:
                 conn.execute("DELETE FROM locks WHERE name = ? AND owner = ?", (name, owner))
 
-        self._do(write)
+        self._keep(write, None)
 
     @contextmanager
     def lock(self, name: str, timeout_s: float) -> Iterator[bool]:
@@ -594,6 +617,19 @@ def memory_store(state_dir: Path) -> MemoryStateStore:
 STATE_FILE = "state.sqlite3"
 
 
+class NoRoomStore(MemoryStateStore):
+    """This process's store while the disk holding the state file has no room even to open it: the
+    lookups go on, each fetching its token and answer afresh, and each result says why (the file
+    itself is left exactly as it was)."""
+
+    def __init__(self, notice: str) -> None:
+        super().__init__()
+        self._notice = notice
+
+    def take_notices(self) -> list[str]:
+        return [self._notice]
+
+
 def open_state_store(settings: Settings, state_dir: Path) -> StateStore:
     """The store settings.store_backend names: sqlite (default, state_dir/state.sqlite3), redis, memory."""
     if settings.store_backend == "redis":
@@ -601,4 +637,8 @@ def open_state_store(settings: Settings, state_dir: Path) -> StateStore:
         return RedisStateStore(settings.store_url.get_secret_value())
     if settings.store_backend == "memory":
         return memory_store(state_dir)
-    return SqliteStateStore(Path(state_dir) / STATE_FILE)
+    try:
+        return SqliteStateStore(Path(state_dir) / STATE_FILE)
+    except NoRoomError as exc:
+        log.warning("%s", exc.message)
+        return NoRoomStore(exc.message)

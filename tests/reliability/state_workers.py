@@ -36,7 +36,8 @@ def lookup(spec: dict[str, Any]) -> Any:
                   state_dir=Path(spec["state_dir"]))
     return {"seconds": time.monotonic() - started,
             "results": [{"status": r.status, "category": r.error.category.value if r.error else None,
-                         "message": r.message, "warnings": r.warnings} for r in results]}
+                         "message": r.message, "warnings": r.warnings,
+                         "cached": r.cached} for r in results]}
 
 
 def hold_write_lock(spec: dict[str, Any]) -> Any:
