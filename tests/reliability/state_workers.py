@@ -34,7 +34,7 @@ def lookup(spec: dict[str, Any]) -> Any:
     started = time.monotonic()
     results = run("get_ip_statistics", {"ip": ",".join(spec["ips"]), "lookback_hours": 24}, spec["config"],
                   state_dir=Path(spec["state_dir"]))
-    return {"seconds": time.monotonic() - started,
+    return {"seconds": time.monotonic() - started, "ended_at": time.time(),
             "results": [{"status": r.status, "category": r.error.category.value if r.error else None,
                          "message": r.message, "warnings": r.warnings,
                          "cached": r.cached} for r in results]}
