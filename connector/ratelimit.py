@@ -54,7 +54,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
-from connector.clock import CLOCK_STEP_TOLERANCE_MS, WallClock
+from connector.clock import CLOCK_STEP_TOLERANCE_MS, WallClock, boot_id
 from connector.errors import ConfigurationError, RateLimitedError, UnavailableError
 from connector.settings import Settings
 from connector.state import MemoryStateStore, StateStore
@@ -332,6 +332,8 @@ class SqliteRateGate(_LogGate):
     SCHEMA_VERSION = 1
     _SCHEMA = ("CREATE TABLE IF NOT EXISTS rate_log (gate TEXT NOT NULL, at_ms INTEGER NOT NULL)",
                "CREATE INDEX IF NOT EXISTS rate_log_by_time ON rate_log (gate, at_ms)",
+               "CREATE TABLE IF NOT EXISTS rate_clock (gate TEXT PRIMARY KEY, boot TEXT NOT NULL,"
+               " offset_ms INTEGER NOT NULL)",
                f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def __init__(self, path: Path, budget: Budget, tenant_id: str, client_id: str, pause_store: StateStore, *,
@@ -423,6 +425,31 @@ class SqliteRateGate(_LogGate):
         if newest is not None and newest > now + CLOCK_STEP_TOLERANCE_MS:
             conn.execute("UPDATE rate_log SET at_ms = ? WHERE gate = ? AND at_ms > ?", (now, self._gate, now))
 
+    def _follow_a_step(self, conn: sqlite3.Connection, now: int) -> None:
+        """Move the log by any step of the wall clock since the last admission, back or forward.
+
+        The log is stamped with the wall clock, which every process of the host shares and which can
+        step; the host's monotonic clock (CLOCK_MONOTONIC: one per boot, shared by every process of
+        the host, never stepped) cannot. Their difference is therefore constant but for steps (and
+        slewing, milliseconds): the log keeps it, and a change of more than the tolerance is a step,
+        by exactly that much, taken by whichever process admits next. Every stamp moves by the step,
+        so a window holds after a step what it held before, neither emptied by a step forward (which
+        would let a second full minute through at once) nor held shut by a step back. A log written
+        in another boot (or where no boot id can be read) is left to _restamp_the_future's rule."""
+        boot = boot_id()
+        if boot is None:
+            return
+        offset = now - time.monotonic_ns() // 1_000_000
+        row = conn.execute("SELECT boot, offset_ms FROM rate_clock WHERE gate = ?", (self._gate,)).fetchone()
+        if row is not None and row[0] == boot and abs(offset - int(row[1])) <= CLOCK_STEP_TOLERANCE_MS:
+            return
+        if row is not None and row[0] == boot:
+            step = offset - int(row[1])
+            log.warning("the wall clock stepped %+.3f s: the rate-limit log moves with it", step / 1000)
+            conn.execute("UPDATE rate_log SET at_ms = at_ms + ? WHERE gate = ?", (step, self._gate))
+        conn.execute("INSERT OR REPLACE INTO rate_clock (gate, boot, offset_ms) VALUES (?, ?, ?)",
+                     (self._gate, boot, offset))
+
     def _admit(self) -> int | None:
         with sqlite_errors(self._path), self._guard:
             try:
@@ -463,6 +490,7 @@ class SqliteRateGate(_LogGate):
             # Stamped with the write lock held: a stamp taken before waiting for the lock would
             # date the call earlier than its admission, and free its slot early by the wait.
             now = self.now_ms()
+            self._follow_a_step(conn, now)
             if self._refill_lost_minute:
                 minute = min(self.windows, key=lambda window: window.interval)
                 conn.executemany("INSERT INTO rate_log (gate, at_ms) VALUES (?, ?)",

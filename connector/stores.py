@@ -25,7 +25,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from connector.clock import WallClock, stepped_back
+from connector.clock import WallClock, boot_id, stepped_back
 from connector.errors import ConfigurationError, UnavailableError
 from connector.settings import Settings
 from connector.state import MemoryStateStore, StateStore
@@ -58,10 +58,12 @@ def process_space() -> str:
     and on Linux the boot and the PID namespace. Containers can share a host name and a state volume
     but not their PIDs: a PID of another namespace, dead here, may be a live holder there."""
     host = socket.gethostname()
+    boot = boot_id()
     try:
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
         namespace = Path("/proc/self/ns/pid").stat().st_ino
-    except OSError:  # not Linux, or no /proc: the host name alone
+    except OSError:
+        namespace = None
+    if boot is None or namespace is None:  # not Linux, or no /proc: the host name alone
         return host
     return f"{host}|{boot}|pid:{namespace}"
 

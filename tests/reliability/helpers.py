@@ -376,10 +376,11 @@ def tmpfs(where: Path, size_kb: int, *, read_only: bool = False) -> Iterator[Pat
 STATE_WORKERS = Path(__file__).with_name("state_workers.py")
 
 
-def start_state_worker(command: str, spec: dict[str, Any]) -> subprocess.Popen[str]:
-    """One worker process of state_workers.py (a fresh action process) running command on spec."""
+def start_state_worker(command: str, spec: dict[str, Any], script: Path = STATE_WORKERS) -> subprocess.Popen[str]:
+    """One worker process of state_workers.py (a fresh action process), or of another worker script
+    taking the same arguments (tests/storm/workers.py), running command on spec."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    return subprocess.Popen([sys.executable, str(STATE_WORKERS), command, json.dumps(spec)], stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, str(script), command, json.dumps(spec)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
 
 
