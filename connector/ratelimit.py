@@ -313,6 +313,9 @@ def gate_id(tenant_id: str, client_id: str) -> str:
     return hashlib.sha256(f"{tenant_id.strip().lower()}|{client_id.strip().lower()}".encode()).hexdigest()[:24]
 
 
+_LOST_MINUTE = "; the lost minute counts as full, calls resume one window later"
+
+
 class SqliteRateGate(_LogGate):
     """One host: the log is a table of the rate file, and SQLite's write lock makes each try atomic.
 
@@ -365,9 +368,10 @@ class SqliteRateGate(_LogGate):
     def _open(self) -> None:
         private_dir(self._path.parent)
         refuse_planted(self._path)
-        orphans = set_aside_orphans(self._path)
+        orphans = set_aside_orphans(self._path)  # the log's file is gone: its minute is lost as well
         if orphans:
-            self._notices.append(orphans)
+            self._notices.append(orphans + _LOST_MINUTE)
+            self._refill_lost_minute = True
         private_file(self._path)
         self._inode = inode(self._path)
         self._schema_ready = False
@@ -390,7 +394,7 @@ class SqliteRateGate(_LogGate):
         notice = set_aside(self._path, self._inode, why)
         if notice:
             log.warning("%s", notice)
-            self._notices.append(notice + "; the lost minute counts as full, calls resume one window later")
+            self._notices.append(notice + _LOST_MINUTE)
             self._refill_lost_minute = True
         if not opening:  # (when opening, the operation is the opening)
             self._open()
