@@ -27,7 +27,11 @@ Around the log:
 - **One timeline.** A call is stamped while the log's lock is held (inside the SQLite transaction, or
   by the Redis script with the Redis server's clock), so a stamp never predates an admission it lost a
   race to, and hosts whose clocks disagree still share one timeline.
-- **A clock step back costs at most a window, never the size of the step** (connector.clock). That
+- **A wall-clock step is followed** (SQLite, one host): the log keeps the wall clock's offset from the
+  host's monotonic clock, which every process of a boot shares and which never steps; the first
+  admission that finds the offset changed moves every stamp by the change (SqliteRateGate._follow_a_step),
+  so a step forward does not empty a window nor a step back hold it shut.
+- **Otherwise a clock step back costs at most a window, never the size of the step** (connector.clock). That
   timeline is a wall clock, which can step back: the calls logged before the step then lie in the
   future, and counted as they are they would hold a full window shut for the step plus the window
   (100 calls, then the clock back an hour: the next call was refused for 3,661.5 s). So a log whose
