@@ -421,6 +421,12 @@ class SqliteRateGate(_LogGate):
     def now_ms(self) -> int:
         return math.floor(self._clock() * 1000)
 
+    @staticmethod
+    def _monotonic_ms() -> int:
+        """The host's monotonic clock, against which a step of the wall clock shows (a seam for tests
+        whose fake wall clock stands for time passing, which moves both)."""
+        return time.monotonic_ns() // 1_000_000
+
     def _nth_newest(self, n: int) -> int | None:
         row = self._conn.execute("SELECT at_ms FROM rate_log WHERE gate = ? ORDER BY at_ms DESC LIMIT 1 OFFSET ?",
                                  (self._gate, n - 1)).fetchone()
@@ -447,7 +453,7 @@ class SqliteRateGate(_LogGate):
         boot = boot_id()
         if boot is None:
             return
-        offset = now - time.monotonic_ns() // 1_000_000
+        offset = now - self._monotonic_ms()
         row = conn.execute("SELECT boot, offset_ms FROM rate_clock WHERE gate = ?", (self._gate,)).fetchone()
         if row is not None and row[0] == boot and abs(offset - int(row[1])) <= CLOCK_STEP_TOLERANCE_MS:
             return
