@@ -45,7 +45,6 @@ Around the log:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import math
@@ -56,7 +55,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from connector.clock import CLOCK_STEP_TOLERANCE_MS, WallClock, boot_id
 from connector.errors import ConfigurationError, RateLimitedError, UnavailableError
@@ -64,13 +63,13 @@ from connector.settings import Settings
 from connector.state import MemoryStateStore, StateStore
 from connector.state_files import (
     NoRoomError,
+    SetsAsideDamage,
     check_schema_version,
     disk_full_notice,
     inode,
     is_damage,
     is_full,
     refuse_planted,
-    set_aside,
     set_aside_orphans,
 )
 from connector.stores import (
@@ -92,7 +91,6 @@ MARGIN_FLOOR_REAL_S = 0.25
 KEEP_AT_LEAST_MS = math.ceil((3600.0 + MARGIN_API_S) * 1000)
 """A shared log keeps at least Defender's hour (and its margin) of calls, whatever one gate's budget."""
 _MIN_SLEEP_S = 0.001
-_R = TypeVar("_R")
 _SQLITE_BUSY_TIMEOUT_S = 10.0
 
 
@@ -320,7 +318,7 @@ def gate_id(tenant_id: str, client_id: str) -> str:
 _LOST_MINUTE = "; the lost minute counts as full, calls resume one window later"
 
 
-class SqliteRateGate(_LogGate):
+class SqliteRateGate(_LogGate, SetsAsideDamage):
     """One host: the log is a table of the rate file, and SQLite's write lock makes each try atomic.
 
     Opening costs a connect and two pragmas (no schema work when the table exists: the first
@@ -364,11 +362,6 @@ class SqliteRateGate(_LogGate):
             raise ConfigurationError(f"Cannot keep the rate-limit log in {path} ({type(exc).__name__}: "
                                      f"{exc}); choose a writable state directory") from None
 
-    def take_notices(self) -> list[str]:
-        """What happened to the rate file since the last call (set aside as damaged), each said once."""
-        notices, self._notices = self._notices, []
-        return notices
-
     def _open(self) -> None:
         private_dir(self._path.parent)
         refuse_planted(self._path)
@@ -384,25 +377,13 @@ class SqliteRateGate(_LogGate):
         check_schema_version(self._conn, self.SCHEMA_VERSION, self._path)
         self._use_wal()
 
-    def _recovering(self, operation: Callable[[], _R], *, opening: bool = False) -> _R:
-        """Run operation; if it finds the file damaged, set it aside, open a fresh one, run it again."""
-        try:
-            return operation()
-        except sqlite3.DatabaseError as exc:
-            self._full = is_full(exc)
-            if not is_damage(exc):
-                raise
-            why = str(exc)
-        with contextlib.suppress(AttributeError):
-            self._conn.close()
-        notice = set_aside(self._path, self._inode, why)
-        if notice:
-            log.warning("%s", notice)
-            self._notices.append(notice + _LOST_MINUTE)
+    def _state_path(self) -> Path:
+        return self._path
+
+    def _reopening(self, notice: str | None) -> None:
+        if notice:  # this process set the log aside: it refills the lost minute
+            super()._reopening(notice + _LOST_MINUTE)
             self._refill_lost_minute = True
-        if not opening:  # (when opening, the operation is the opening)
-            self._open()
-        return operation()
 
     def _use_wal(self) -> None:
         """WAL commits without an fsync (synchronous=NORMAL); a no-op once the file is in WAL mode.

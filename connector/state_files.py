@@ -22,14 +22,19 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import logging
 import os
 import sqlite3
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from connector.errors import ConfigurationError
+
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 SIDE_FILES = ("-wal", "-shm", "-journal")
 """The files SQLite keeps beside a database: they belong to that database and move with it."""
@@ -161,3 +166,52 @@ def set_aside_orphans(path: Path) -> str | None:
         return None
     return (f"The connector's state file {path} was missing but its write-ahead log was not; the log was moved "
             f"aside as {', '.join(moved)} and a new file started")
+
+
+class SetsAsideDamage:
+    """What a holder of one SQLite state file (the state store, the rate gate) shares: running an
+    operation so that damage found on the way sets the file aside and the operation runs again on a
+    fresh one, and the notices that say so, kept until the lookup's result takes them."""
+
+    _conn: sqlite3.Connection
+    _inode: int | None
+    _notices: list[str]
+    _full: bool
+    """Whether the last error was a full disk (see is_full)."""
+
+    def _state_path(self) -> Path:
+        raise NotImplementedError
+
+    def _open(self) -> None:
+        raise NotImplementedError
+
+    def _reopening(self, notice: str | None) -> None:
+        """Called before the fresh file is opened: notice is this process's warning, or None when
+        another process set the file aside first."""
+        if notice:
+            self._notices.append(notice)
+
+    def take_notices(self) -> list[str]:
+        """What happened to the file since the last call (set aside, disk full), each said once."""
+        notices, self._notices = self._notices, []
+        return notices
+
+    def _recovering(self, operation: Callable[[], _T], *, opening: bool = False) -> _T:
+        """Run operation; if it finds the file damaged, set the file aside, open a fresh one, run it
+        again (when opening, the operation is the opening)."""
+        try:
+            return operation()
+        except sqlite3.DatabaseError as exc:
+            self._full = is_full(exc)
+            if not is_damage(exc):
+                raise
+            why = str(exc)
+        with contextlib.suppress(AttributeError):  # (an opening may fail before there is a connection)
+            self._conn.close()
+        notice = set_aside(self._state_path(), self._inode, why)
+        if notice:
+            log.warning("%s", notice)
+        self._reopening(notice)
+        if not opening:
+            self._open()
+        return operation()

@@ -31,6 +31,7 @@ from connector.settings import Settings
 from connector.state import MemoryStateStore, StateStore
 from connector.state_files import (
     NoRoomError,
+    SetsAsideDamage,
     check_schema_version,
     disk_full_notice,
     inode,
@@ -38,7 +39,6 @@ from connector.state_files import (
     is_full,
     refuse_planted,
     refuse_unwritable,
-    set_aside,
     set_aside_orphans,
 )
 
@@ -230,7 +230,7 @@ _SQLITE_READY: set[tuple[int, str]] = set()
 """Files this process has already set up (WAL mode and schema persist in the file)."""
 
 
-class SqliteStateStore:
+class SqliteStateStore(SetsAsideDamage):
     """A StateStore in one SQLite file (WAL), shared safely by every process on the host.
 
     The file is created 0600 inside a 0700 directory: it holds the MSAL token cache. Writes are short
@@ -268,11 +268,6 @@ class SqliteStateStore:
             raise ConfigurationError(
                 f"Cannot keep state in {self.path} ({type(exc).__name__}: {exc}); "
                 "choose a writable state directory") from None
-
-    def take_notices(self) -> list[str]:
-        """What happened to the file since the last call (set aside as damaged), each said once."""
-        notices, self._notices = self._notices, []
-        return notices
 
     def _open(self) -> None:
         ready = (os.getpid(), str(self.path.absolute()))
@@ -315,24 +310,15 @@ class SqliteStateStore:
             return otherwise
 
     def _do(self, operation: Callable[[], _T], *, opening: bool = False) -> _T:
-        """Run operation; if it finds the file damaged, set the file aside, open a fresh one, run it again."""
         with sqlite_errors(self.path), self._guard:
-            try:
-                return operation()
-            except sqlite3.DatabaseError as exc:
-                self._full = is_full(exc)
-                if not is_damage(exc):
-                    raise
-                why = str(exc)
-            self._conn.close()
-            notice = set_aside(self.path, self._inode, why)
-            if notice:
-                log.warning("%s", notice)
-                self._notices.append(notice)
-            _SQLITE_READY.discard((os.getpid(), str(self.path.absolute())))
-            if not opening:  # (when opening, the operation is the opening)
-                self._open()
-            return operation()
+            return self._recovering(operation, opening=opening)
+
+    def _state_path(self) -> Path:
+        return self.path
+
+    def _reopening(self, notice: str | None) -> None:
+        super()._reopening(notice)
+        _SQLITE_READY.discard((os.getpid(), str(self.path.absolute())))  # whoever made the new file sets it up
 
     def _switch_to_wal(self, timeout_s: float = 2.0) -> None:
         """Switching to WAL needs the file to itself, and SQLite refuses at once (no busy wait) while
