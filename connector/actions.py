@@ -184,10 +184,22 @@ class Connector:
             return ActionResult.failure(GET_IP_STATISTICS, parameters, hours, scope_summary(item.ip))
         assert item.ip is not None
         try:
-            return self.lookup(item.ip, hours)
+            result = self.lookup(item.ip, hours)
         except ConnectorError as exc:
             log.info("%s: %s (%s)", item.ip, exc.category.value, exc.message)
-            return ActionResult.failure(GET_IP_STATISTICS, parameters, exc, scope_summary(item.ip))
+            result = ActionResult.failure(GET_IP_STATISTICS, parameters, exc, scope_summary(item.ip))
+        warnings = self.take_notices()
+        return result.replace(warnings=warnings) if warnings else result
+
+    def take_notices(self) -> list[str]:
+        """What the state files went through during the last lookup (set aside as damaged, ...), said once
+        by the result of the lookup that found it: the stores and the gate keep them until asked."""
+        notices: list[str] = []
+        for source in {id(s): s for s in (self.store, self._token_store, self.__dict__.get("gate")) if s}.values():
+            take = getattr(source, "take_notices", None)
+            if callable(take):
+                notices.extend(take())
+        return notices
 
     def lookup(self, ip: str, lookback_hours: int) -> ActionResult:
         """One canonical IP: from the result cache when fresh, else from the API (one fetch at a time)."""

@@ -58,6 +58,7 @@ from connector.forbidden import ExplainsForbidden
 from connector.redaction import RedactingFilter, redact, register_secret
 from connector.settings import Settings
 from connector.state import StateStore
+from connector.state_files import refuse_planted
 from connector.stores import private_dir
 from connector.token_memo import PROCESS_TOKENS
 from connector.transport import connection_failure
@@ -114,6 +115,7 @@ def installation_key(state_dir: Path) -> bytes:
     """This installation's random key (created on first use, 0600 in a 0700 directory)."""
     folder = private_dir(state_dir)
     path = folder / KEY_FILE
+    refuse_planted(path)
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

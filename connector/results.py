@@ -95,6 +95,8 @@ class ActionResult(Model):
     error: ErrorInfo | None = None
     cached: bool = Field(default=False, description="True when answered from the result cache")
     cache_age_s: float | None = Field(default=None, description="Age of the cached answer in seconds")
+    warnings: list[str] = Field(default=[], description="What went wrong around this answer without spoiling it "
+                                "(e.g. a damaged state file set aside and started afresh); empty when nothing did")
 
     @property
     def succeeded(self) -> bool:
