@@ -4,7 +4,7 @@
 #                                                    release_notes/, and every wheel it needs (the core's
 #                                                    included, the emulator's not)
 #   scripts/package-splunk-soar.sh DIST_DIR
-# The SDK's CLI runs through scripts/soarapps_wrapper.py, which lets the packager build the core (a local
+# The SDK's CLI runs through the adapter's tools/soarapps_wrapper.py, which lets the packager build the core (a local
 # directory in uv.lock) into the app's wheels; nothing of it is shipped. Needs Python 3.13
 # (scripts/soar-venv.sh finds or installs it) and the package index (or a warm wheel cache).
 set -euo pipefail
@@ -29,7 +29,7 @@ app_tgz="$dist/mde-ipstats-splunk-soar-$app_version.tgz"
 rm -f "$dist"/mde-ipstats-splunk-soar-*.tgz
 
 step "Splunk SOAR app tarball (soarapps package build)"
-(cd "$app_dir" && "$py" "$repo/scripts/soarapps_wrapper.py" package build "$app_dir" --output-file "$app_tgz" >&2)
+(cd "$app_dir" && "$py" "$app_dir/tools/soarapps_wrapper.py" package build "$app_dir" --output-file "$app_tgz" >&2)
 
 step "Checking the app tarball"
 "$py" - "$app_tgz" <<'PYEOF' >&2

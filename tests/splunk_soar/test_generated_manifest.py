@@ -28,7 +28,7 @@ OFFICIAL_IP_PREVALENCE_PATHS = {
 @pytest.fixture(scope="module")
 def app_json(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("manifest") / "app.json"
-    wrapper = str(REPO / "scripts" / "soarapps_wrapper.py")  # the build's SDK override (see its docstring)
+    wrapper = str(APP_DIR / "tools" / "soarapps_wrapper.py")  # the build's SDK override (see its docstring)
     done = subprocess.run([sys.executable, wrapper, "manifests", "create", str(out), "."],
                           cwd=APP_DIR, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -23,7 +23,7 @@ SAMPLE_ALERT = json.loads((REPO / "playbooks" / "sample_alert.json").read_text(e
 def app_outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[str]]:
     """Action name -> declared data paths, from the generated Splunk SOAR app JSON."""
     out = tmp_path_factory.mktemp("pb") / "app.json"
-    wrapper = str(REPO / "scripts" / "soarapps_wrapper.py")  # the build's SDK override (see its docstring)
+    wrapper = str(APP_DIR / "tools" / "soarapps_wrapper.py")  # the build's SDK override (see its docstring)
     done = subprocess.run([sys.executable, wrapper, "manifests", "create", str(out), "."],
                           cwd=APP_DIR, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -1,11 +1,13 @@
-"""`soarapps` (the splunk-soar-sdk CLI) with two additions this repository's build needs; same arguments.
+"""`soarapps` (the splunk-soar-sdk CLI) with three additions this repository's build needs; same arguments.
 
 Run from the app directory (connector/platforms/splunk_soar), as the SDK's CLI is:
 
-    python ../../../scripts/soarapps_wrapper.py manifests create app.json .
-    python ../../../scripts/soarapps_wrapper.py package build . -o dist/app.tgz
+    python tools/soarapps_wrapper.py manifests create app.json .
+    python tools/soarapps_wrapper.py package build . -o dist/app.tgz
 
-It is a build tool of this repository, never part of the app: what ships is the SDK's own packager's
+It is a build tool of this repository, never part of the app: it lives in the adapter (the only place
+the SDK is imported) under tools/, which the SDK's packager does not pack (it packs the logos, src/,
+templates/, LICENSE, NOTICE, README.md and release_notes/); what ships is the SDK's own packager's
 output, and an app maintainer building from a published core would use `soarapps` itself.
 
 1. The core library, mde-ipstats, is a local directory dependency in uv.lock. The SDK's packager
