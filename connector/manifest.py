@@ -243,6 +243,13 @@ def _sign_in_actions() -> dict[str, Any]:
     }
 
 
+def fields_of_tier(configuration: dict[str, Any], *tiers: str) -> list[str]:
+    """The configuration fields whose x-tier is one of ``tiers``, tier by tier in the order given (the
+    basics first when asked so), each tier in declaration order: what a platform's screen lists."""
+    properties: dict[str, Any] = configuration["properties"]
+    return [name for tier in tiers for name, prop in properties.items() if prop.get("x-tier") == tier]
+
+
 def manifest_path() -> Path:
     """The manifest beside the package (wheel) or at the repository root (checkout)."""
     here = Path(__file__).resolve().parent
@@ -253,7 +260,8 @@ def manifest_path() -> Path:
 
 
 def validate_manifest(manifest: dict[str, Any], *, meta: bool = True) -> None:
-    """Every example satisfies its action's schemas; with ``meta``, each schema is valid JSON Schema.
+    """Every example satisfies its action's schemas, every configuration field says who sets it (x-tier);
+    with ``meta``, each schema is valid JSON Schema.
 
     Run where the manifest is made and checked (generation, tests, packaging), never on an action's
     path: importing jsonschema and compiling the schemas would cost every fresh action process more
@@ -261,8 +269,14 @@ def validate_manifest(manifest: dict[str, Any], *, meta: bool = True) -> None:
     """
     import jsonschema
 
+    from connector.settings import TIER, TIERS
+
     if meta:
         jsonschema.Draft202012Validator.check_schema(manifest["configuration"])
+    untiered = [name for name, prop in manifest["configuration"]["properties"].items() if prop.get(TIER) not in TIERS]
+    if untiered:
+        raise jsonschema.ValidationError(f"configuration fields {untiered} have no {TIER} (one of {', '.join(TIERS)}): "
+                                         "say who sets each field (connector/settings.py)")
     for name, action in manifest["actions"].items():
         if meta:
             for part in ("input", "output"):

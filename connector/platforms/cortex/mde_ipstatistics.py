@@ -49,6 +49,9 @@ PREDICATE = "Prevalence"
 NOT_SEEN = "not seen"
 TAXONOMY_LEVELS = ("info", "safe", "suspicious", "malicious")
 VERDICTS = ("common", "rare", "not_seen")
+CORTEX_SUPPLIED = ("proxy", "ca_bundle")
+"""Manifest fields taken from Cortex's own settings (config.proxy, config.cacerts), never from an item:
+config.proxy is Cortex's object of URLs, not the core's proxy URL."""
 ALSO_SECRET = ("proxy",)
 """Cortex's proxy settings are URLs that may carry a user name and password."""
 DOCKER_JOB_DIRECTORY = "/job"
@@ -100,9 +103,13 @@ class MdeIpStatistics(Analyzer):  # type: ignore[misc, unused-ignore]
         return self.defaults.get(name) if value is None or value == "" else value
 
     def core_config(self) -> dict[str, Any]:
-        """The core's configuration: the items that are manifest fields, plus Cortex's proxy and cacerts."""
+        """The core's configuration: the items that are manifest fields, plus Cortex's proxy and cacerts.
+        A manifest field that is no item (an advanced one left at the core's default) still applies when
+        the job's config names it: Cortex never sends one, but a job input written by hand (the tests' own
+        harness, pointing the analyzer at the emulator) may."""
         fields = load_manifest()["configuration"]["properties"]
-        config = {name: self.setting(name) for name in fields if name in self.defaults}
+        config = {name: self.setting(name) for name in fields if name not in CORTEX_SUPPLIED
+                  and (name in self.defaults or self.get_param(f"config.{name}") not in (None, ""))}
         proxy = (self.get_param("config.proxy.https") or self.get_param("config.proxy_https")
                  or self.get_param("config.proxy.http") or self.get_param("config.proxy_http"))
         if proxy:
