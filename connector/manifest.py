@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from connector.errors import Category
 from connector.models import declared_elsewhere
+from connector.wording import HOW_TO_COMPLETE_SIGN_IN, speak
 
 if TYPE_CHECKING:
     import jsonschema
@@ -32,7 +33,8 @@ SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 CATEGORY_HELP: dict[Category, str] = {
     Category.INVALID_INPUT: "The IP address or look-back is not valid; nothing was sent to Defender.",
-    Category.CONFIGURATION: "A configuration field is wrong (the message names it): fix the asset.",
+    Category.CONFIGURATION: "A configuration field is wrong (the message names it): fix it in the connector's "
+                            "configuration.",
     Category.AUTHENTICATION: "Entra ID or Defender refused the credential or token: fix the secret/certificate; "
                              "with delegated access, sign the analyst in again.",
     Category.PERMISSION: "The token lacks Ip.Read.All (application permission with admin consent), the signed-in "
@@ -195,8 +197,7 @@ def _sign_in_examples() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     said = (f"To sign in, use a web browser to open the page {uri} and enter the code {code} to authenticate.")
     started: dict[str, Any] = {
         "action": "start_sign_in", "status": "success",
-        "message": f"{said} Then run 'complete sign in' (or `mde-ipstats login` polls by itself); the code expires "
-                   f"at {expires}.",
+        "message": speak(f"{said} Then {HOW_TO_COMPLETE_SIGN_IN}; the code expires at {expires}."),
         "parameters": {},
         "data": [{"state": "pending", "user": None, "verification_uri": uri, "user_code": code, "message": said,
                   "expires_in_s": 900, "expires_at": expires, "interval_s": 5, "scopes": []}],
@@ -226,7 +227,7 @@ def _sign_in_actions() -> dict[str, Any]:
         "start_sign_in": {
             **common, "display_name": "start sign in",
             "description": "Delegated access: starts a device-code sign-in and returns the URL and code the analyst "
-                           "enters there; then run complete sign in.",
+                           "enters there; then complete the sign-in.",
             "input": _schema(StartSignInInput, "start_sign_in input"), "examples": started,
         },
         "complete_sign_in": {

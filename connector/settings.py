@@ -59,8 +59,8 @@ class Settings(Model):
     auth_mode: AuthMode = Field(
         default="application",
         description="application: the app signs in with its secret or certificate (application Ip.Read.All); "
-                    "delegated: an analyst signs in with a device code (mde-ipstats login, or the start/complete "
-                    "sign in actions) and lookups run as that person (delegated Ip.Read.All and the View data "
+                    "delegated: an analyst signs in with a device code, where the platform offers the sign-in "
+                    "steps, and lookups run as that person (delegated Ip.Read.All and the View data "
                     "role); tenant_id and client_id only, no secret; managed_identity: the Azure resource's own "
                     "identity (a Function App, VM...), no secret anywhere (application Ip.Read.All granted to the "
                     "identity)",

@@ -86,6 +86,19 @@ def failure_message(error: dict[str, Any]) -> str:
     return f"{error.get('message')} [{'; '.join(facts)}]"
 
 
+_NO_SIGN_IN_HERE = ("use auth_mode application (or managed_identity on Azure) for this analyzer: a Cortex job cannot "
+                    "show a person a device-code sign-in")
+
+WORDS = {
+    "platform": "TheHive Cortex",
+    "sign_in": _NO_SIGN_IN_HERE,
+    "start_sign_in": _NO_SIGN_IN_HERE,
+    "complete_sign_in": _NO_SIGN_IN_HERE,
+    "configuration": "the analyzer's configuration in Cortex (Organization, Analyzers)",
+}
+"""Cortex's words for what a person does (connector.wording): an analyzer job has no sign-in steps."""
+
+
 class MdeIpStatistics(Analyzer):  # type: ignore[misc, unused-ignore]
     """One job: one IP observable looked up through the connector core."""
 
@@ -187,7 +200,8 @@ class MdeIpStatistics(Analyzer):  # type: ignore[misc, unused-ignore]
         state_dir = self.state_dir()
         hours = self.get_param("parameters.lookback_hours") or self.setting("lookback_hours")
         scope = self.state_scope(config, state_dir)
-        results = connector.run(ACTION, {"ip": ip, "lookback_hours": hours}, config, state_dir=state_dir)
+        results = connector.run(ACTION, {"ip": ip, "lookback_hours": hours}, config, state_dir=state_dir,
+                                words=WORDS)
         full: dict[str, Any] = results[0].to_dict()
         error = full["error"] or {"message": full["message"]}
         if full["status"] != "success":

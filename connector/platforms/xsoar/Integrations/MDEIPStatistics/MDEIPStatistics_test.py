@@ -358,7 +358,7 @@ def test_sign_in_then_lookups_run_as_the_analyst_until_reset(fresh_emu: Any, con
                         context_file)
     [error] = after.errors
     assert "(authentication)" in error["HumanReadable"]
-    assert "What to do: Sign in (again) as the analyst in XSOAR: run !mde-auth-start" in error["HumanReadable"]
+    assert "What to do: Sign the analyst in (again): run !mde-auth-start" in error["HumanReadable"]
 
 
 def test_sign_in_commands_in_application_mode_say_what_to_set(fresh_emu: Any, context_file: Path) -> None:
