@@ -120,6 +120,7 @@ CONTEXT_FIELDS: dict[str, tuple[str, str]] = {
     "NewInWindow": ("data.newInWindow", "Boolean"),
     "Cached": ("result.cached", "Boolean"),
     "CacheAgeSeconds": ("result.cache_age_s", "Number"),
+    "Warnings": ("result.warnings", "String"),
 }
 STANDARD_OUTPUTS: list[tuple[str, str, str]] = [
     ("IP.Address", "The IP address.", "String"),

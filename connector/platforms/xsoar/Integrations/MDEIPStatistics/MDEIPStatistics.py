@@ -420,6 +420,7 @@ def context_row(data: Mapping[str, Any], result: connector.ActionResult) -> dict
         "NewInWindow": data.get("newInWindow"),
         "Cached": result.cached,
         "CacheAgeSeconds": result.cache_age_s,
+        "Warnings": result.warnings or None,  # what the connector's own state went through (docs/reliability.md)
     }
 
 
@@ -497,6 +498,9 @@ def ip_statistics_entries(results: list[connector.ActionResult], params: Mapping
     title = (f"{INTEGRATION_NAME}: {len(results)} IP address(es), {len(results) - len(failed)} answered, "
              f"{len(failed)} failed")
     table = tableToMarkdown(title, [table_row(r) for r in results], headers=TABLE_HEADERS)
+    warnings = dict.fromkeys(w for r in results for w in r.warnings)  # said once, in order
+    if warnings:
+        table += "\n**Warnings**\n" + "".join(f"- {w}\n" for w in warnings)
     summary = CommandResults(outputs_prefix=OUTPUT_PREFIX, outputs_key_field="IPAddress",
                              outputs=rows or None, readable_output=table,
                              raw_response=[r.to_dict() for r in results])
