@@ -40,6 +40,7 @@ from connector.signin import (
     start_sign_in,
 )
 from connector.state import StateStore
+from connector.wording import Words, speak_result
 
 if TYPE_CHECKING:
     from connector.auth import TokenProvider
@@ -76,8 +77,10 @@ class Connector:
         shared_store: StateStore | None = None,
         gate: RateGate | None = None,
         installation_key: bytes | None = None,
+        words: Words | None = None,
     ) -> None:
         self.settings = settings
+        self.words = words
         self.state_dir = state_dir or default_state_dir()
         self.store = shared_store or open_shared_store(settings, self.state_dir)
         self.judgement = Judgement(settings.rare_device_threshold, settings.novelty_hours)
@@ -171,7 +174,9 @@ class Connector:
         for done, item in enumerate(items, start=1):
             with noting_degradation() as notes:
                 result = self._answer(item, hours_or_error)
-            results.append(result.replace(degraded=True, warnings=[*result.warnings, *notes]) if notes else result)
+            if notes:
+                result = result.replace(degraded=True, warnings=[*result.warnings, *notes])
+            results.append(speak_result(result, self.words))
             if progress is not None:
                 progress(done, total)
         return results
@@ -184,10 +189,22 @@ class Connector:
             return ActionResult.failure(GET_IP_STATISTICS, parameters, hours, scope_summary(item.ip))
         assert item.ip is not None
         try:
-            return self.lookup(item.ip, hours)
+            result = self.lookup(item.ip, hours)
         except ConnectorError as exc:
             log.info("%s: %s (%s)", item.ip, exc.category.value, exc.message)
-            return ActionResult.failure(GET_IP_STATISTICS, parameters, exc, scope_summary(item.ip))
+            result = ActionResult.failure(GET_IP_STATISTICS, parameters, exc, scope_summary(item.ip))
+        warnings = self.take_notices()
+        return result.replace(warnings=warnings) if warnings else result
+
+    def take_notices(self) -> list[str]:
+        """What the state files went through during the last lookup (set aside as damaged, ...), said once
+        by the result of the lookup that found it: the stores and the gate keep them until asked."""
+        notices: list[str] = []
+        for source in {id(s): s for s in (self.store, self._token_store, self.__dict__.get("gate")) if s}.values():
+            take = getattr(source, "take_notices", None)
+            if callable(take):
+                notices.extend(take())
+        return notices
 
     def lookup(self, ip: str, lookback_hours: int) -> ActionResult:
         """One canonical IP: from the result cache when fresh, else from the API (one fetch at a time)."""
@@ -372,8 +389,12 @@ def run(
     gate: RateGate | None = None,
     installation_key: bytes | None = None,
     progress: Progress | None = None,
+    words: Words | None = None,
 ) -> list[ActionResult]:
     """Run one action: the entry point every platform adapter calls.
+
+    ``words`` is the platform's table of its own names for what a person does there (connector.wording):
+    every message of the results names that platform's commands, never another's.
 
     ``store`` is where the platform keeps the MSAL token cache (its own encrypted state, say);
     ``state_dir`` is where the shared local state lives (SQLite by default). A platform that runs each
@@ -383,12 +404,20 @@ def run(
     it the key is a file in ``state_dir``). Never raises for input, configuration or service problems:
     they come back as failed results.
     """
+    results = _run(action, params, config, store=store, state_dir=state_dir, shared_store=shared_store, gate=gate,
+                   installation_key=installation_key, progress=progress, words=words)
+    return [speak_result(result, words) for result in results]
+
+
+def _run(action: str, params: Mapping[str, Any], config: Mapping[str, Any], *, store: StateStore | None,
+         state_dir: Path | None, shared_store: StateStore | None, gate: RateGate | None,
+         installation_key: bytes | None, progress: Progress | None, words: Words | None) -> list[ActionResult]:
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}; known: {', '.join(ACTIONS)}")
     try:
         settings = Settings.load(config)
         connector = Connector(settings, state_dir=state_dir, token_store=store, shared_store=shared_store, gate=gate,
-                              installation_key=installation_key)
+                              installation_key=installation_key, words=words)
     except ConnectorError as exc:  # bad configuration, or shared state that cannot be opened
         return failure_for_every_item(action, params, exc)
     with connector:

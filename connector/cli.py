@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from connector.actions import GET_IP_STATISTICS, TEST_CONNECTIVITY, Progress, run
+from connector.actions import GET_IP_STATISTICS, TEST_CONNECTIVITY, Progress
+from connector.actions import run as core_run
 from connector.manifest import load_manifest
 from connector.redaction import RedactingFilter
 from connector.results import ActionResult
@@ -31,6 +32,21 @@ ENV_PREFIX = "MDE_"
 
 class UsageError(Exception):
     """Bad command line or unreadable configuration: exit status 2."""
+
+
+WORDS = {
+    "platform": "the command line",
+    "sign_in": "sign in with `mde-ipstats login --config FILE --state-dir DIR`",
+    "start_sign_in": "run `mde-ipstats login` again",
+    "complete_sign_in": "let `mde-ipstats login` finish (it checks until the sign-in is done)",
+    "configuration": "the configuration file (--config) or the MDE_* environment variables",
+}
+"""The command line's names for what a person does (connector.wording): every result it prints says them."""
+
+
+def run(action: str, params: dict[str, Any], config: dict[str, Any], **kwargs: Any) -> list[ActionResult]:
+    """The core's run, speaking the command line's words."""
+    return core_run(action, params, config, words=WORDS, **kwargs)
 
 
 def configuration_fields() -> dict[str, dict[str, Any]]:

@@ -18,8 +18,10 @@ tests step the clock through (SteppedClock).
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 WallClock = Callable[[], float]
 """Seconds since the epoch, as time.time() answers them."""
@@ -48,3 +50,13 @@ class SteppedClock:
 
     def step(self, seconds: float) -> None:
         self.offset_s += seconds
+
+
+@functools.cache
+def boot_id() -> str | None:
+    """This boot of the host (Linux), within which CLOCK_MONOTONIC (time.monotonic) is one clock shared
+    by every process and PIDs mean one thing; None where it cannot be read."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
+    except OSError:
+        return None

@@ -58,9 +58,11 @@ from connector.forbidden import ExplainsForbidden
 from connector.redaction import RedactingFilter, redact, register_secret
 from connector.settings import Settings
 from connector.state import StateStore
+from connector.state_files import refuse_planted
 from connector.stores import private_dir
 from connector.token_memo import PROCESS_TOKENS
 from connector.transport import connection_failure
+from connector.wording import HOW_TO_COMPLETE_SIGN_IN, HOW_TO_SIGN_IN, HOW_TO_START_SIGN_IN
 
 if TYPE_CHECKING:
     import msal
@@ -84,8 +86,6 @@ def _scrub_msal_logs() -> None:
 _scrub_msal_logs()
 
 KEY_FILE = "delegated-cache.key"
-HOW_TO_SIGN_IN = ("sign in with `mde-ipstats login --config FILE --state-dir DIR`, or run the 'start sign in' "
-                  "then 'complete sign in' actions")
 _PENDING = ("authorization_pending", "slow_down")
 
 # invalid_grant on a refresh: the sign-in is over, whatever the reason; this says which.
@@ -114,6 +114,7 @@ def installation_key(state_dir: Path) -> bytes:
     """This installation's random key (created on first use, 0600 in a 0700 directory)."""
     folder = private_dir(state_dir)
     path = folder / KEY_FILE
+    refuse_planted(path)
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -272,7 +273,7 @@ class DelegatedTokenProvider(TokenProvider):
         reason = f"{why} for {user} ({label})"
         self._forget_tokens()
         self._store.set(self._ended_key, reason.encode())
-        return AuthenticationError(f"Delegated sign-in ended: {reason}. To fix: {HOW_TO_SIGN_IN} again.", code=label,
+        return AuthenticationError(f"Delegated sign-in ended: {reason}. To fix: {HOW_TO_SIGN_IN}.", code=label,
                                    correlation_id=str(result["correlation_id"]) if result.get("correlation_id")
                                    else None)
 
@@ -330,7 +331,7 @@ class DelegatedTokenProvider(TokenProvider):
             except (msal_module().exceptions.MsalServiceError, ValueError) as exc:
                 self._keep_flow(flow)
                 raise UnavailableError(f"The sign-in service failed while polling ({redact(str(exc))[:150]}); "
-                                       "run complete sign in again.") from None
+                                       f"to check again, {HOW_TO_COMPLETE_SIGN_IN}.") from None
         if "access_token" in result:
             return self._signed_in(result, cache)
         if result.get("error") in _PENDING:
@@ -342,7 +343,7 @@ class DelegatedTokenProvider(TokenProvider):
             return SignInProgress(
                 "pending", message=f"Waiting for the sign-in: open {flow.get('verification_uri')} in a browser, "
                                    f"enter the code {flow.get('user_code')} and sign in as the analyst whose "
-                                   "access the lookups should use; then run complete sign in again.",
+                                   f"access the lookups should use; then {HOW_TO_COMPLETE_SIGN_IN}.",
                 expires_at=_iso(float(flow.get("expires_at", 0))))
         if result.get("error") == "bad_verification_code" and self._store.get(self._flow_key) is None:
             # Another run completed this very sign-in a moment ago (and so consumed the code).
@@ -442,7 +443,7 @@ class DelegatedTokenProvider(TokenProvider):
         return self._sign_in_error(result)
 
 
-_START = "run `mde-ipstats login` (or the 'start sign in' action) again"
+_START = HOW_TO_START_SIGN_IN
 
 
 def _iso(epoch: float) -> str:

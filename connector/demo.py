@@ -12,8 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, TextIO
 
-from connector.actions import GET_IP_STATISTICS, TEST_CONNECTIVITY, run
-from connector.cli import render_table
+from connector.actions import GET_IP_STATISTICS, TEST_CONNECTIVITY
+from connector.cli import render_table, run
 from connector.inputs import parse_ip_items
 from connector.signin import COMPLETE_SIGN_IN, SIGN_OUT, START_SIGN_IN
 

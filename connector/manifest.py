@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from connector.errors import Category
 from connector.models import declared_elsewhere
+from connector.wording import HOW_TO_COMPLETE_SIGN_IN, speak
 
 if TYPE_CHECKING:
     import jsonschema
@@ -32,7 +33,8 @@ SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 CATEGORY_HELP: dict[Category, str] = {
     Category.INVALID_INPUT: "The IP address or look-back is not valid; nothing was sent to Defender.",
-    Category.CONFIGURATION: "A configuration field is wrong (the message names it): fix the asset.",
+    Category.CONFIGURATION: "A configuration field is wrong (the message names it): fix it in the connector's "
+                            "configuration.",
     Category.AUTHENTICATION: "Entra ID or Defender refused the credential or token: fix the secret/certificate; "
                              "with delegated access, sign the analyst in again.",
     Category.PERMISSION: "The token lacks Ip.Read.All (application permission with admin consent), the signed-in "
@@ -195,8 +197,7 @@ def _sign_in_examples() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     said = (f"To sign in, use a web browser to open the page {uri} and enter the code {code} to authenticate.")
     started: dict[str, Any] = {
         "action": "start_sign_in", "status": "success",
-        "message": f"{said} Then run 'complete sign in' (or `mde-ipstats login` polls by itself); the code expires "
-                   f"at {expires}.",
+        "message": speak(f"{said} Then {HOW_TO_COMPLETE_SIGN_IN}; the code expires at {expires}."),
         "parameters": {},
         "data": [{"state": "pending", "user": None, "verification_uri": uri, "user_code": code, "message": said,
                   "expires_in_s": 900, "expires_at": expires, "interval_s": 5, "scopes": []}],
@@ -226,7 +227,7 @@ def _sign_in_actions() -> dict[str, Any]:
         "start_sign_in": {
             **common, "display_name": "start sign in",
             "description": "Delegated access: starts a device-code sign-in and returns the URL and code the analyst "
-                           "enters there; then run complete sign in.",
+                           "enters there; then complete the sign-in.",
             "input": _schema(StartSignInInput, "start_sign_in input"), "examples": started,
         },
         "complete_sign_in": {
@@ -243,6 +244,13 @@ def _sign_in_actions() -> dict[str, Any]:
     }
 
 
+def fields_of_tier(configuration: dict[str, Any], *tiers: str) -> list[str]:
+    """The configuration fields whose x-tier is one of ``tiers``, tier by tier in the order given (the
+    basics first when asked so), each tier in declaration order: what a platform's screen lists."""
+    properties: dict[str, Any] = configuration["properties"]
+    return [name for tier in tiers for name, prop in properties.items() if prop.get("x-tier") == tier]
+
+
 def manifest_path() -> Path:
     """The manifest beside the package (wheel) or at the repository root (checkout)."""
     here = Path(__file__).resolve().parent
@@ -253,7 +261,8 @@ def manifest_path() -> Path:
 
 
 def validate_manifest(manifest: dict[str, Any], *, meta: bool = True) -> None:
-    """Every example satisfies its action's schemas; with ``meta``, each schema is valid JSON Schema.
+    """Every example satisfies its action's schemas, every configuration field says who sets it (x-tier);
+    with ``meta``, each schema is valid JSON Schema.
 
     Run where the manifest is made and checked (generation, tests, packaging), never on an action's
     path: importing jsonschema and compiling the schemas would cost every fresh action process more
@@ -261,8 +270,14 @@ def validate_manifest(manifest: dict[str, Any], *, meta: bool = True) -> None:
     """
     import jsonschema
 
+    from connector.settings import TIER, TIERS
+
     if meta:
         jsonschema.Draft202012Validator.check_schema(manifest["configuration"])
+    untiered = [name for name, prop in manifest["configuration"]["properties"].items() if prop.get(TIER) not in TIERS]
+    if untiered:
+        raise jsonschema.ValidationError(f"configuration fields {untiered} have no {TIER} (one of {', '.join(TIERS)}): "
+                                         "say who sets each field (connector/settings.py)")
     for name, action in manifest["actions"].items():
         if meta:
             for part in ("input", "output"):

@@ -27,7 +27,11 @@ Around the log:
 - **One timeline.** A call is stamped while the log's lock is held (inside the SQLite transaction, or
   by the Redis script with the Redis server's clock), so a stamp never predates an admission it lost a
   race to, and hosts whose clocks disagree still share one timeline.
-- **A clock step back costs at most a window, never the size of the step** (connector.clock). That
+- **A wall-clock step is followed** (SQLite, one host): the log keeps the wall clock's offset from the
+  host's monotonic clock, which every process of a boot shares and which never steps; the first
+  admission that finds the offset changed moves every stamp by the change (SqliteRateGate._follow_a_step),
+  so a step forward does not empty a window nor a step back hold it shut.
+- **Otherwise a clock step back costs at most a window, never the size of the step** (connector.clock). That
   timeline is a wall clock, which can step back: the calls logged before the step then lie in the
   future, and counted as they are they would hold a full window shut for the step plus the window
   (100 calls, then the clock back an hour: the next call was refused for 3,661.5 s). So a log whose
@@ -41,8 +45,8 @@ Around the log:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
+import logging
 import math
 import os
 import sqlite3
@@ -53,10 +57,21 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
-from connector.clock import CLOCK_STEP_TOLERANCE_MS, WallClock
-from connector.errors import ConfigurationError, RateLimitedError
+from connector.clock import CLOCK_STEP_TOLERANCE_MS, WallClock, boot_id
+from connector.errors import ConfigurationError, RateLimitedError, UnavailableError
 from connector.settings import Settings
 from connector.state import MemoryStateStore, StateStore
+from connector.state_files import (
+    NoRoomError,
+    SetsAsideDamage,
+    check_schema_version,
+    disk_full_notice,
+    inode,
+    is_damage,
+    is_full,
+    refuse_planted,
+    set_aside_orphans,
+)
 from connector.stores import (
     RedisStateStore,
     immediate_transaction,
@@ -66,6 +81,8 @@ from connector.stores import (
     redis_errors,
     sqlite_errors,
 )
+
+log = logging.getLogger(__name__)
 
 MARGIN_API_S = 1.5
 """Added to each window, in the API's seconds (1.5 s on 60 s: a 2.5% slower minute at worst)."""
@@ -298,15 +315,31 @@ def gate_id(tenant_id: str, client_id: str) -> str:
     return hashlib.sha256(f"{tenant_id.strip().lower()}|{client_id.strip().lower()}".encode()).hexdigest()[:24]
 
 
-class SqliteRateGate(_LogGate):
+_LOST_MINUTE = "; the lost minute counts as full, calls resume one window later"
+
+
+class SqliteRateGate(_LogGate, SetsAsideDamage):
     """One host: the log is a table of the rate file, and SQLite's write lock makes each try atomic.
 
-    Opening costs a connect and one pragma (no schema work when the table exists: the first
+    Opening costs a connect and two pragmas (no schema work when the table exists: the first
     transaction creates it if missing), because every fresh action process opens the gate.
+
+    A damaged rate file (or one of another schema version) is set aside and started afresh
+    (connector.state_files), and the fresh log cannot know what the lost one held. **The rule after a
+    reset: the lost minute counts as full.** The process that set the file aside writes the shortest
+    window's limit of calls into the fresh log, stamped at the reset, so nobody is admitted until one
+    window (plus its margin) after it; the longer (hourly) window is not refilled, since holding every
+    call for an hour on a guess would cost more than the 429 it might avoid, and a 429 still pauses
+    every sharer (the shared pause). So a reset costs at most one minute of calls, and never a burst
+    over the minute's limit.
     """
 
+    SCHEMA_VERSION = 1
     _SCHEMA = ("CREATE TABLE IF NOT EXISTS rate_log (gate TEXT NOT NULL, at_ms INTEGER NOT NULL)",
-               "CREATE INDEX IF NOT EXISTS rate_log_by_time ON rate_log (gate, at_ms)")
+               "CREATE INDEX IF NOT EXISTS rate_log_by_time ON rate_log (gate, at_ms)",
+               "CREATE TABLE IF NOT EXISTS rate_clock (gate TEXT PRIMARY KEY, boot TEXT NOT NULL,"
+               " offset_ms INTEGER NOT NULL)",
+               f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def __init__(self, path: Path, budget: Budget, tenant_id: str, client_id: str, pause_store: StateStore, *,
                  clock: WallClock = time.time) -> None:
@@ -316,16 +349,41 @@ class SqliteRateGate(_LogGate):
         self._clock = clock
         self._path = path
         self._guard = threading.Lock()
-        self._schema_ready = False
+        self._notices: list[str] = []
+        self._refill_lost_minute = False
+        self._unlogged: list[int] = []
+        self._full = False
         try:
-            private_dir(path.parent)
-            private_file(path)
-            self._conn = sqlite3.connect(path, timeout=_SQLITE_BUSY_TIMEOUT_S, isolation_level=None,
-                                         check_same_thread=False)
-            self._use_wal()
-        except (OSError, sqlite3.Error) as exc:
-            raise ConfigurationError(f"Cannot keep the rate-limit log in {path.parent} ({type(exc).__name__}: "
+            with sqlite_errors(path):
+                self._recovering(self._open, opening=True)
+        except (OSError, UnavailableError) as exc:
+            if self._full or is_full(exc):
+                raise NoRoomError(disk_full_notice(path, "this process counts its own calls only")) from None
+            raise ConfigurationError(f"Cannot keep the rate-limit log in {path} ({type(exc).__name__}: "
                                      f"{exc}); choose a writable state directory") from None
+
+    def _open(self) -> None:
+        private_dir(self._path.parent)
+        refuse_planted(self._path)
+        orphans = set_aside_orphans(self._path)  # the log's file is gone: its minute is lost as well
+        if orphans:
+            self._notices.append(orphans + _LOST_MINUTE)
+            self._refill_lost_minute = True
+        private_file(self._path)
+        self._inode = inode(self._path)
+        self._schema_ready = False
+        self._conn = sqlite3.connect(self._path, timeout=_SQLITE_BUSY_TIMEOUT_S, isolation_level=None,
+                                     check_same_thread=False)
+        check_schema_version(self._conn, self.SCHEMA_VERSION, self._path)
+        self._use_wal()
+
+    def _state_path(self) -> Path:
+        return self._path
+
+    def _reopening(self, notice: str | None) -> None:
+        if notice:  # this process set the log aside: it refills the lost minute
+            super()._reopening(notice + _LOST_MINUTE)
+            self._refill_lost_minute = True
 
     def _use_wal(self) -> None:
         """WAL commits without an fsync (synchronous=NORMAL); a no-op once the file is in WAL mode.
@@ -334,12 +392,21 @@ class SqliteRateGate(_LogGate):
         it: then this process carries on in rollback-journal mode (just as atomic) and a later one
         switches.
         """
-        with contextlib.suppress(sqlite3.OperationalError):
+        try:
             self._conn.execute("PRAGMA journal_mode=WAL").fetchone()
+        except sqlite3.OperationalError as exc:
+            if is_damage(exc):
+                raise
         self._conn.execute("PRAGMA synchronous=NORMAL")
 
     def now_ms(self) -> int:
         return math.floor(self._clock() * 1000)
+
+    @staticmethod
+    def _monotonic_ms() -> int:
+        """The host's monotonic clock, against which a step of the wall clock shows (a seam for tests
+        whose fake wall clock stands for time passing, which moves both)."""
+        return time.monotonic_ns() // 1_000_000
 
     def _nth_newest(self, n: int) -> int | None:
         row = self._conn.execute("SELECT at_ms FROM rate_log WHERE gate = ? ORDER BY at_ms DESC LIMIT 1 OFFSET ?",
@@ -353,23 +420,86 @@ class SqliteRateGate(_LogGate):
         if newest is not None and newest > now + CLOCK_STEP_TOLERANCE_MS:
             conn.execute("UPDATE rate_log SET at_ms = ? WHERE gate = ? AND at_ms > ?", (now, self._gate, now))
 
+    def _follow_a_step(self, conn: sqlite3.Connection, now: int) -> None:
+        """Move the log by any step of the wall clock since the last admission, back or forward.
+
+        The log is stamped with the wall clock, which every process of the host shares and which can
+        step; the host's monotonic clock (CLOCK_MONOTONIC: one per boot, shared by every process of
+        the host, never stepped) cannot. Their difference is therefore constant but for steps (and
+        slewing, milliseconds): the log keeps it, and a change of more than the tolerance is a step,
+        by exactly that much, taken by whichever process admits next. Every stamp moves by the step,
+        so a window holds after a step what it held before, neither emptied by a step forward (which
+        would let a second full minute through at once) nor held shut by a step back. A log written
+        in another boot (or where no boot id can be read) is left to _restamp_the_future's rule."""
+        boot = boot_id()
+        if boot is None:
+            return
+        offset = now - self._monotonic_ms()
+        row = conn.execute("SELECT boot, offset_ms FROM rate_clock WHERE gate = ?", (self._gate,)).fetchone()
+        if row is not None and row[0] == boot and abs(offset - int(row[1])) <= CLOCK_STEP_TOLERANCE_MS:
+            return
+        if row is not None and row[0] == boot:
+            step = offset - int(row[1])
+            log.warning("the wall clock stepped %+.3f s: the rate-limit log moves with it", step / 1000)
+            conn.execute("UPDATE rate_log SET at_ms = at_ms + ? WHERE gate = ?", (step, self._gate))
+        conn.execute("INSERT OR REPLACE INTO rate_clock (gate, boot, offset_ms) VALUES (?, ?, ?)",
+                     (self._gate, boot, offset))
+
     def _admit(self) -> int | None:
         with sqlite_errors(self._path), self._guard:
-            with immediate_transaction(self._conn) as conn:
-                if not self._schema_ready:
-                    for statement in self._SCHEMA:
-                        conn.execute(statement)
-                # Stamped with the write lock held: a stamp taken before waiting for the lock would
-                # date the call earlier than its admission, and free its slot early by the wait.
-                now = self.now_ms()
-                self._restamp_the_future(conn, now)
-                wait = wait_ms(self.windows, now, self._nth_newest)
-                if wait == 0:
-                    conn.execute("INSERT INTO rate_log (gate, at_ms) VALUES (?, ?)", (self._gate, now))
-                    conn.execute("DELETE FROM rate_log WHERE gate = ? AND at_ms <= ?",
-                                 (self._gate, now - self.keep_ms))
-            self._schema_ready = True
-            return wait
+            try:
+                return self._recovering(self._admit_once)
+            except sqlite3.DatabaseError as exc:
+                if not is_full(exc):
+                    raise
+            return self._admit_unlogged()
+
+    def _admit_unlogged(self) -> int | None:
+        """The disk is full and the log cannot take a call: admit against what the log holds plus this
+        process's own calls since (kept here, and written into the log when there is room again). The
+        other processes' calls made meanwhile cannot be seen: the shared 429 pause covers that gap."""
+        now = self.now_ms()
+        self._unlogged = [stamp for stamp in self._unlogged if stamp > now - self.keep_ms]
+        deepest = max(window.limit for window in self.windows)
+        logged = [row[0] for row in self._conn.execute(
+            "SELECT at_ms FROM rate_log WHERE gate = ? ORDER BY at_ms DESC LIMIT ?", (self._gate, deepest))]
+        stamps = sorted([*logged, *self._unlogged], reverse=True)
+        wait = wait_ms(self.windows, now, lambda n: stamps[n - 1] if len(stamps) >= n else None)
+        if wait == 0:
+            self._unlogged.append(now)
+        notice = disk_full_notice(self._path, "the rate limit counts this process's calls and those logged "
+                                              "before, not other processes' calls since")
+        if notice not in self._notices:
+            log.warning("%s", notice)
+            self._notices.append(notice)
+        return wait
+
+    def _admit_once(self) -> int | None:
+        with immediate_transaction(self._conn) as conn:
+            if not self._schema_ready:
+                for statement in self._SCHEMA:
+                    conn.execute(statement)
+            if self._unlogged:  # calls admitted while the disk was full, counted by everyone from now on
+                conn.executemany("INSERT INTO rate_log (gate, at_ms) VALUES (?, ?)",
+                                 [(self._gate, stamp) for stamp in self._unlogged])
+            # Stamped with the write lock held: a stamp taken before waiting for the lock would
+            # date the call earlier than its admission, and free its slot early by the wait.
+            now = self.now_ms()
+            self._follow_a_step(conn, now)
+            if self._refill_lost_minute:
+                minute = min(self.windows, key=lambda window: window.interval)
+                conn.executemany("INSERT INTO rate_log (gate, at_ms) VALUES (?, ?)",
+                                 [(self._gate, now)] * minute.limit)
+            self._restamp_the_future(conn, now)
+            wait = wait_ms(self.windows, now, self._nth_newest)
+            if wait == 0:
+                conn.execute("INSERT INTO rate_log (gate, at_ms) VALUES (?, ?)", (self._gate, now))
+                conn.execute("DELETE FROM rate_log WHERE gate = ? AND at_ms <= ?",
+                             (self._gate, now - self.keep_ms))
+        self._schema_ready = True
+        self._refill_lost_minute = False
+        self._unlogged = []
+        return wait
 
 
 _REDIS_ADMIT_LUA = """
@@ -492,6 +622,19 @@ class MemoryRateGate(_LogGate):
             return wait
 
 
+class NoRoomGate(MemoryRateGate):
+    """This process's gate while the disk holding the rate file has no room even to open it: it counts
+    the process's own calls (the other processes' are unseen, and the shared 429 pause is this
+    process's own), and each result says so."""
+
+    def __init__(self, budget: Budget, notice: str) -> None:
+        super().__init__(budget)
+        self._notice = notice
+
+    def take_notices(self) -> list[str]:
+        return [self._notice]
+
+
 RATE_FILE = "ratelimit.sqlite3"
 _GATES: dict[tuple[Any, ...], _LogGate] = {}
 _GATES_GUARD = threading.Lock()
@@ -520,7 +663,11 @@ def open_rate_gate(settings: Settings, state_dir: Path) -> RateGate:
             elif backend == "memory":
                 gate = MemoryRateGate(budget)
             else:
-                gate = SqliteRateGate(state_dir / RATE_FILE, budget, settings.tenant_id, holder,
-                                      open_state_store(settings, state_dir))
+                try:
+                    gate = SqliteRateGate(state_dir / RATE_FILE, budget, settings.tenant_id, holder,
+                                          open_state_store(settings, state_dir))
+                except NoRoomError as exc:
+                    log.warning("%s", exc.message)
+                    return NoRoomGate(budget, exc.message)  # not kept: the next lookup tries the file again
             _GATES[key] = gate
         return gate

@@ -25,6 +25,14 @@ _THUMBPRINT = re.compile(r"^[0-9a-fA-F]{40}$")
 PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
 _SECRETS = ("client_secret", "private_key", "store_url")
 
+TIER = "x-tier"
+"""Who sets a field, said in manifest.json by each configuration property's x-tier (every field has one;
+a test checks): each platform package maps it to its own screens. "basic": every install needs it (the
+tenant, the client, the credential, the cloud); "advanced": overrides, trust, proxy, timeouts, budgets,
+limits, store, cache, verdict thresholds, shown behind the platform's "advanced" fold with their defaults;
+"testing": only our tests set it (time compression), and no platform package ever shows it."""
+TIERS = ("basic", "advanced", "testing")
+
 StoreBackend = Literal["sqlite", "redis", "memory"]
 StoreUnavailable = Literal["local", "fail"]
 AuthMode = Literal["application", "delegated", "managed_identity"]
@@ -35,38 +43,63 @@ class Settings(Model):
 
     model_config = ConfigDict(frozen=True)
 
-    tenant_id: str = Field(description="Directory (tenant) ID: a GUID, or a verified domain name")
+    tenant_id: str = Field(description="Directory (tenant) ID: a GUID, or a verified domain name",
+                           json_schema_extra={"x-tier": "basic"})
     client_id: str | None = Field(
         default=None,
-        description="Application (client) ID of the app registration (not used with auth_mode managed_identity)")
-    client_secret: Secret | None = Field(default=None, description="Client secret (or use a certificate)")
-    private_key: Secret | None = Field(default=None, description="Certificate private key, PEM")
-    thumbprint: str | None = Field(default=None, description="SHA-1 thumbprint of the certificate, hex")
-    public_certificate: str | None = Field(default=None, description="The certificate, PEM (instead of thumbprint)")
+        description="Application (client) ID of the app registration (not used with auth_mode managed_identity)",
+        json_schema_extra={"x-tier": "basic"})
+    client_secret: Secret | None = Field(default=None, description="Client secret (or use a certificate)",
+                                         json_schema_extra={"x-tier": "basic"})
+    private_key: Secret | None = Field(default=None, description="Certificate private key, PEM",
+                                       json_schema_extra={"x-tier": "basic"})
+    thumbprint: str | None = Field(default=None, description="SHA-1 thumbprint of the certificate, hex",
+                                   json_schema_extra={"x-tier": "basic"})
+    public_certificate: str | None = Field(default=None, description="The certificate, PEM (instead of thumbprint)",
+                                           json_schema_extra={"x-tier": "basic"})
     auth_mode: AuthMode = Field(
         default="application",
         description="application: the app signs in with its secret or certificate (application Ip.Read.All); "
-                    "delegated: an analyst signs in with a device code (mde-ipstats login, or the start/complete "
-                    "sign in actions) and lookups run as that person (delegated Ip.Read.All and the View data "
+                    "delegated: an analyst signs in with a device code, where the platform offers the sign-in "
+                    "steps, and lookups run as that person (delegated Ip.Read.All and the View data "
                     "role); tenant_id and client_id only, no secret; managed_identity: the Azure resource's own "
                     "identity (a Function App, VM...), no secret anywhere (application Ip.Read.All granted to the "
-                    "identity)")
+                    "identity)",
+        json_schema_extra={"x-tier": "basic"})
     managed_identity_client_id: str | None = Field(
         default=None,
         description="auth_mode managed_identity: the client ID of a user-assigned identity; empty for the "
-                    "system-assigned one")
-    cloud: Cloud = Field(default="commercial", description="Microsoft cloud the tenant lives in")
-    region: Region = Field(default="auto", description="Geo API host nearest the tenant's data")
-    api_url: str | None = Field(default=None, description="Override: Defender API base URL")
-    login_url: str | None = Field(default=None, description="Override: Entra ID sign-in host")
-    scope: str | None = Field(default=None, description="Override: token scope")
-    ca_bundle: str | None = Field(default=None, description="CA bundle to trust: a PEM file's path, or the PEM text")
-    proxy: str | None = Field(default=None, description="HTTPS proxy URL for sign-in and API calls")
-    timeout_s: float = Field(default=30.0, gt=0, le=300, description="Read timeout per HTTP request, seconds")
+                    "system-assigned one",
+        json_schema_extra={"x-tier": "basic"})
+    cloud: Cloud = Field(default="commercial", description="Microsoft cloud the tenant lives in",
+                         json_schema_extra={"x-tier": "basic"})
+    region: Region = Field(default="auto", description="Geo API host nearest the tenant's data",
+                           json_schema_extra={"x-tier": "advanced"})
+    api_url: str | None = Field(default=None, description="Override: Defender API base URL",
+                                json_schema_extra={"x-tier": "advanced"})
+    login_url: str | None = Field(default=None, description="Override: Entra ID sign-in host",
+                                  json_schema_extra={"x-tier": "advanced"})
+    scope: str | None = Field(default=None, description="Override: token scope",
+                              json_schema_extra={"x-tier": "advanced"})
+    ca_bundle: str | None = Field(default=None, description="CA bundle to trust: a PEM file's path, or the PEM text",
+                                  json_schema_extra={"x-tier": "advanced"})
+    proxy: str | None = Field(default=None, description="HTTPS proxy URL for sign-in and API calls",
+                              json_schema_extra={"x-tier": "advanced"})
+    timeout_s: float = Field(default=30.0, gt=0, le=300, description="Read timeout per HTTP request, seconds",
+                             json_schema_extra={"x-tier": "advanced"})
     item_budget_s: float = Field(default=120.0, gt=0, le=3600,
-                                 description="Time one IP may take, retries and rate-limit waits included")
-    store_backend: StoreBackend = Field(default="sqlite", description="Where shared state lives")
-    store_url: Secret | None = Field(default=None, description="Redis URL when store_backend is redis")
+                                 description="Time one IP may take, retries and rate-limit waits included",
+                                 json_schema_extra={"x-tier": "advanced"})
+    store_backend: StoreBackend = Field(default="sqlite", description="Where shared state lives",
+                                        json_schema_extra={"x-tier": "advanced"})
+    store_url: Secret | None = Field(default=None, description="Redis URL when store_backend is redis",
+                                     json_schema_extra={"x-tier": "advanced"})
+    cache_ttl_s: float = Field(default=900.0, ge=0, le=86400, description="Result cache lifetime; 0 disables",
+                               json_schema_extra={"x-tier": "advanced"})
+    rate_limit_per_minute: int = Field(default=100, ge=1, le=100, description="Calls allowed per sliding minute",
+                                       json_schema_extra={"x-tier": "advanced"})
+    rate_limit_per_hour: int = Field(default=1500, ge=1, le=1500, description="Calls allowed per sliding hour",
+                                     json_schema_extra={"x-tier": "advanced"})
     store_unavailable: StoreUnavailable = Field(
         default="local", json_schema_extra={"x-tier": "advanced"},
         description="store_backend redis, when Redis cannot be reached: local goes on with this host's own state "
@@ -74,15 +107,15 @@ class Settings(Model):
                     "lookup as unavailable, with no API call")
     store_retry_s: float = Field(default=5.0, ge=0.1, le=300, json_schema_extra={"x-tier": "advanced"},
                                  description="While Redis is unreachable, how often (seconds) a process tries it again")
-    cache_ttl_s: float = Field(default=900.0, ge=0, le=86400, description="Result cache lifetime; 0 disables")
-    rate_limit_per_minute: int = Field(default=100, ge=1, le=100, description="Calls allowed per sliding minute")
-    rate_limit_per_hour: int = Field(default=1500, ge=1, le=1500, description="Calls allowed per sliding hour")
     rate_limit_time_scale: float = Field(default=1.0, gt=0, le=1000,
-                                         description="Testing only: compress rate-limit windows (emulator)")
+                                         description="Testing only: compress rate-limit windows (emulator)",
+                                         json_schema_extra={"x-tier": "testing"})
     rare_device_threshold: int = Field(default=5, ge=1, le=1_000_000,
-                                       description="An IP seen on at most this many devices is 'rare' (verdict)")
+                                       description="An IP seen on at most this many devices is 'rare' (verdict)",
+                                       json_schema_extra={"x-tier": "advanced"})
     novelty_hours: int = Field(default=24, ge=1, le=720,
-                               description="An IP first seen within this many hours of a longer window is new")
+                               description="An IP first seen within this many hours of a longer window is new",
+                               json_schema_extra={"x-tier": "advanced"})
 
     @model_validator(mode="after")
     def _rules_across_fields(self) -> Settings:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from connector.errors import ConfigurationError, ConnectorError, InvalidInputError
 from connector.models import ShapeError, declared_elsewhere, load, to_builtins
 from connector.results import ActionResult
+from connector.wording import HOW_TO_COMPLETE_SIGN_IN
 
 if TYPE_CHECKING:
     from connector.declared import CompleteSignInInput as CompleteSignInInput
@@ -43,7 +44,7 @@ def _provider(tokens: object, action: str) -> DelegatedTokenProvider:
 
     if not isinstance(tokens, DelegatedTokenProvider):
         raise ConfigurationError(f"{action} is for auth_mode delegated (an analyst signs in with a device code); "
-                                 "this configuration uses auth_mode application, which needs no sign-in action.")
+                                 "this configuration uses auth_mode application, which needs no sign-in.")
     return tokens
 
 
@@ -63,8 +64,7 @@ def start_sign_in(tokens: object, deadline: float) -> ActionResult:
         started = _provider(tokens, START_SIGN_IN).start_sign_in(deadline)
     except ConnectorError as exc:
         return ActionResult.failure(START_SIGN_IN, {}, exc)
-    message = (f"{started.message} Then run 'complete sign in' (or `mde-ipstats login` polls by itself); the code "
-               f"expires at {started.expires_at}.")
+    message = f"{started.message} Then {HOW_TO_COMPLETE_SIGN_IN}; the code expires at {started.expires_at}."
     return _result(START_SIGN_IN, {}, message, state="pending", verification_uri=started.verification_uri,
                    user_code=started.user_code, message=started.message, expires_in_s=started.expires_in_s,
                    expires_at=started.expires_at, interval_s=started.interval_s)

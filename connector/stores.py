@@ -23,17 +23,31 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from connector.clock import WallClock, stepped_back
+from connector.clock import WallClock, boot_id, stepped_back
 from connector.errors import ConfigurationError, UnavailableError
 from connector.settings import Settings
 from connector.state import MemoryStateStore, StateStore
+from connector.state_files import (
+    NoRoomError,
+    SetsAsideDamage,
+    check_schema_version,
+    disk_full_notice,
+    inode,
+    is_damage,
+    is_full,
+    refuse_planted,
+    refuse_unwritable,
+    set_aside_orphans,
+)
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LEASE_S = 30.0
 """How long a lock survives its holder without renewal (a crashed holder blocks no longer)."""
+
+_T = TypeVar("_T")
 
 _POLL_FIRST_S = 0.002
 _POLL_MAX_S = 0.025
@@ -44,10 +58,12 @@ def process_space() -> str:
     and on Linux the boot and the PID namespace. Containers can share a host name and a state volume
     but not their PIDs: a PID of another namespace, dead here, may be a live holder there."""
     host = socket.gethostname()
+    boot = boot_id()
     try:
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
         namespace = Path("/proc/self/ns/pid").stat().st_ino
-    except OSError:  # not Linux, or no /proc: the host name alone
+    except OSError:
+        namespace = None
+    if boot is None or namespace is None:  # not Linux, or no /proc: the host name alone
         return host
     return f"{host}|{boot}|pid:{namespace}"
 
@@ -185,11 +201,17 @@ def private_dir(path: Path) -> Path:
 
 
 def private_file(path: Path) -> Path:
-    """Create path with mode 0600 if missing, and narrow it to 0600 if it is wider."""
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    os.close(fd)
-    if path.stat().st_mode & 0o077:
-        path.chmod(0o600)
+    """Create path with mode 0600 if missing, and narrow it to 0600 if it is wider. A symlink, a file of
+    another user's or an unwritable directory is refused first (connector.state_files), by name."""
+    refuse_planted(path)
+    if not path.exists():
+        refuse_unwritable(path.parent)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
     return path
 
 
@@ -208,18 +230,23 @@ _SQLITE_READY: set[tuple[int, str]] = set()
 """Files this process has already set up (WAL mode and schema persist in the file)."""
 
 
-class SqliteStateStore:
+class SqliteStateStore(SetsAsideDamage):
     """A StateStore in one SQLite file (WAL), shared safely by every process on the host.
 
     The file is created 0600 inside a 0700 directory: it holds the MSAL token cache. Writes are short
-    transactions; SQLite's own file locking serialises them across processes.
+    transactions; SQLite's own file locking serialises them across processes. A damaged file, or one of
+    another schema version, is set aside and replaced by a fresh one the moment an operation finds it
+    (connector.state_files); the operation is then done again on the fresh file, and take_notices()
+    says what happened, once.
     """
 
+    SCHEMA_VERSION = 1
     _SCHEMA = (
         "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL, expires_at REAL)",
         "CREATE INDEX IF NOT EXISTS kv_expires ON kv (expires_at)",
         "CREATE TABLE IF NOT EXISTS locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT NULL,"
         " pid INTEGER NOT NULL, expires_at REAL NOT NULL)",
+        f"PRAGMA user_version = {SCHEMA_VERSION}",
     )
     _PURGE_EVERY_S = 60.0
 
@@ -228,22 +255,35 @@ class SqliteStateStore:
         self._lease_s = lease_s
         self._clock = clock
         self._last_purge = 0.0
+        self._guard = threading.RLock()
+        self._notices: list[str] = []
+        self._full = False
         try:
-            self._open()
-        except (OSError, sqlite3.Error) as exc:
+            self._do(self._open, opening=True)
+        except ConfigurationError:
+            raise
+        except (OSError, UnavailableError) as exc:
+            if self._full or is_full(exc):
+                raise NoRoomError(disk_full_notice(self.path, "this process keeps no state there")) from None
             raise ConfigurationError(
-                f"Cannot keep state in {self.path.parent} ({type(exc).__name__}: {exc}); "
+                f"Cannot keep state in {self.path} ({type(exc).__name__}: {exc}); "
                 "choose a writable state directory") from None
 
     def _open(self) -> None:
         ready = (os.getpid(), str(self.path.absolute()))
+        refuse_planted(self.path)
         if not self.path.exists():
             _SQLITE_READY.discard(ready)  # deleted since: set it up afresh
+            private_dir(self.path.parent)
+            orphans = set_aside_orphans(self.path)
+            if orphans:
+                self._notices.append(orphans)
         if ready not in _SQLITE_READY:
             private_dir(self.path.parent)
             private_file(self.path)
-        self._guard = threading.RLock()
-        self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        self._inode = inode(self.path)
+        self._conn: sqlite3.Connection = sqlite3.connect(self.path, timeout=30.0, isolation_level=None,
+                                                          check_same_thread=False)
         self._conn.execute("PRAGMA synchronous=NORMAL")
         if ready not in _SQLITE_READY:
             if not self._set_up_already():
@@ -253,6 +293,33 @@ class SqliteStateStore:
                         conn.execute(statement)
             _SQLITE_READY.add(ready)
 
+    def _keep(self, operation: Callable[[], _T], otherwise: _T) -> _T:
+        """A write the connector can do without (a cached token or answer, a lock): when the disk is full,
+        it is skipped, the lookup goes on without it, and take_notices() says so, once per lookup."""
+        try:
+            return self._do(operation)
+        except UnavailableError:
+            if not self._full:
+                raise
+            self._full = False
+            notice = disk_full_notice(self.path, "answers and tokens are not cached, and lookups of the same IP "
+                                                 "in different processes are not merged, until there is room")
+            log.warning("%s", notice)
+            if notice not in self._notices:
+                self._notices.append(notice)
+            return otherwise
+
+    def _do(self, operation: Callable[[], _T], *, opening: bool = False) -> _T:
+        with sqlite_errors(self.path), self._guard:
+            return self._recovering(operation, opening=opening)
+
+    def _state_path(self) -> Path:
+        return self.path
+
+    def _reopening(self, notice: str | None) -> None:
+        super()._reopening(notice)
+        _SQLITE_READY.discard((os.getpid(), str(self.path.absolute())))  # whoever made the new file sets it up
+
     def _switch_to_wal(self, timeout_s: float = 2.0) -> None:
         """Switching to WAL needs the file to itself, and SQLite refuses at once (no busy wait) while
         another process is in it, by an error or by leaving the mode as it was: retry, briefly, until
@@ -261,9 +328,12 @@ class SqliteStateStore:
         slower but as atomic, rather than fail."""
         delays = _poll_delays(time.monotonic() + timeout_s)
         while True:
-            with contextlib.suppress(sqlite3.OperationalError):
+            try:
                 if str(self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]).lower() == "wal":
                     return
+            except sqlite3.OperationalError as exc:
+                if is_damage(exc):
+                    raise
             delay = next(delays, None)
             if delay is None:
                 log.info("%s stays in rollback-journal mode: SQLite would not switch it to WAL", self.path)
@@ -272,7 +342,8 @@ class SqliteStateStore:
 
     def _set_up_already(self) -> bool:
         """A file an earlier process set up (WAL on, every table and index there) needs no set-up:
-        the usual case for a fresh action process, which then opens the store with two reads."""
+        the usual case for a fresh action process, which then opens the store with three reads."""
+        check_schema_version(self._conn, self.SCHEMA_VERSION, self.path)
         mode = self._conn.execute("PRAGMA journal_mode").fetchone()[0]
         found = self._conn.execute(
             "SELECT count(*) FROM sqlite_master WHERE name IN ('kv', 'kv_expires', 'locks')").fetchone()[0]
@@ -290,12 +361,12 @@ class SqliteStateStore:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        with sqlite_errors(self.path), self._guard, immediate_transaction(self._conn) as conn:
+        with self._guard, immediate_transaction(self._conn) as conn:
             yield conn
 
     def get(self, key: str) -> bytes | None:
-        with sqlite_errors(self.path), self._guard:
-            row = self._conn.execute("SELECT value, expires_at FROM kv WHERE key = ?", (key,)).fetchone()
+        row = self._do(lambda: self._conn.execute("SELECT value, expires_at FROM kv WHERE key = ?",
+                                                  (key,)).fetchone())
         if row is None:
             return None
         value, expires_at = row
@@ -305,17 +376,24 @@ class SqliteStateStore:
 
     def set(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
         expires_at = None if ttl_s is None else self._clock() + ttl_s
-        with self._write() as conn:
-            conn.execute(
-                "INSERT INTO kv (key, value, expires_at) VALUES (?, ?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
-                (key, value, expires_at),
-            )
-            self._purge_expired(conn)
+
+        def write() -> None:
+            with self._write() as conn:
+                conn.execute(
+                    "INSERT INTO kv (key, value, expires_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
+                    (key, value, expires_at),
+                )
+                self._purge_expired(conn)
+
+        self._keep(write, None)
 
     def delete(self, key: str) -> None:
-        with self._write() as conn:
-            conn.execute("DELETE FROM kv WHERE key = ?", (key,))
+        def write() -> None:
+            with self._write() as conn:
+                conn.execute("DELETE FROM kv WHERE key = ?", (key,))
+
+        self._keep(write, None)
 
     def _purge_expired(self, conn: sqlite3.Connection) -> None:
         now_wall, now_mono = self._clock(), time.monotonic()
@@ -325,8 +403,10 @@ class SqliteStateStore:
             conn.execute("DELETE FROM locks WHERE expires_at <= ?", (now_wall,))
 
     def _try_lock(self, name: str, owner: str) -> bool:
-        with sqlite_errors(self.path), self._guard:
-            row = self._conn.execute("SELECT host, pid, expires_at FROM locks WHERE name = ?", (name,)).fetchone()
+        return self._keep(lambda: self._try_lock_once(name, owner), True)
+
+    def _try_lock_once(self, name: str, owner: str) -> bool:
+        row = self._conn.execute("SELECT host, pid, expires_at FROM locks WHERE name = ?", (name,)).fetchone()
         if row is not None and not self._stale(*row) and not self._lease_stepped(row[2]):
             return False
         with self._write() as conn:
@@ -359,16 +439,22 @@ class SqliteStateStore:
         return stepped_back(expires_at, self._clock(), self._longest_lease)
 
     def _renew(self, name: str, owner: str) -> bool:
-        with self._write() as conn:
-            cursor = conn.execute(
-                "UPDATE locks SET expires_at = ? WHERE name = ? AND owner = ?",
-                (self._clock() + self._lease_s, name, owner),
-            )
-            return cursor.rowcount == 1
+        def write() -> bool:
+            with self._write() as conn:
+                cursor = conn.execute(
+                    "UPDATE locks SET expires_at = ? WHERE name = ? AND owner = ?",
+                    (self._clock() + self._lease_s, name, owner),
+                )
+                return cursor.rowcount == 1
+
+        return self._keep(write, True)
 
     def _release(self, name: str, owner: str) -> None:
-        with self._write() as conn:
-            conn.execute("DELETE FROM locks WHERE name = ? AND owner = ?", (name, owner))
+        def write() -> None:
+            with self._write() as conn:
+                conn.execute("DELETE FROM locks WHERE name = ? AND owner = ?", (name, owner))
+
+        self._keep(write, None)
 
     @contextmanager
     def lock(self, name: str, timeout_s: float) -> Iterator[bool]:
@@ -519,6 +605,19 @@ def memory_store(state_dir: Path) -> MemoryStateStore:
 STATE_FILE = "state.sqlite3"
 
 
+class NoRoomStore(MemoryStateStore):
+    """This process's store while the disk holding the state file has no room even to open it: the
+    lookups go on, each fetching its token and answer afresh, and each result says why (the file
+    itself is left exactly as it was)."""
+
+    def __init__(self, notice: str) -> None:
+        super().__init__()
+        self._notice = notice
+
+    def take_notices(self) -> list[str]:
+        return [self._notice]
+
+
 def open_state_store(settings: Settings, state_dir: Path) -> StateStore:
     """The store settings.store_backend names: sqlite (default, state_dir/state.sqlite3), redis, memory."""
     if settings.store_backend == "redis":
@@ -526,4 +625,8 @@ def open_state_store(settings: Settings, state_dir: Path) -> StateStore:
         return RedisStateStore(settings.store_url.get_secret_value())
     if settings.store_backend == "memory":
         return memory_store(state_dir)
-    return SqliteStateStore(Path(state_dir) / STATE_FILE)
+    try:
+        return SqliteStateStore(Path(state_dir) / STATE_FILE)
+    except NoRoomError as exc:
+        log.warning("%s", exc.message)
+        return NoRoomStore(exc.message)

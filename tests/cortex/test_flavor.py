@@ -62,10 +62,25 @@ def test_every_item_has_the_shape_cortex_reads(definition: dict[str, Any]) -> No
             assert isinstance(item["defaultValue"], expected), item
 
 
-def test_items_are_the_manifest_fields_by_name_except_the_two_cortex_supplies(definition: dict[str, Any]) -> None:
+def test_items_are_what_a_cortex_administrator_sets_by_tier(definition: dict[str, Any]) -> None:
+    """Every manifest field, by its x-tier: a basic one is an item (but the two Cortex supplies itself), an
+    advanced one only if it is the shared store, a testing one never; basics come first."""
     fields = load_manifest()["configuration"]["properties"]
-    assert set(items(definition)) == (set(fields) - {"proxy", "ca_bundle"}) | CORTEX_ONLY
-    assert [n for n in items(definition) if n in fields] == [n for n in fields if n not in ("proxy", "ca_bundle")]
+    shown = items(definition)
+    for name, schema in fields.items():
+        tier = schema["x-tier"]
+        if tier == "basic":
+            assert (name in shown) is (name not in flavor.CORTEX_SUPPLIED), name
+        elif tier == "advanced":
+            assert (name in shown) is (name in flavor.STORE_ITEMS), name
+        else:
+            assert tier == "testing" and name not in shown, name
+    order = [fields[n]["x-tier"] for n in shown if n in fields]
+    assert order == sorted(order, key=("basic", "advanced").index)
+    assert set(shown) - set(fields) == CORTEX_ONLY
+    assert {"tenant_id", "client_id", "client_secret", "cloud", "store_url"} <= set(shown)
+    assert not {"rate_limit_time_scale", "api_url", "scope", "rate_limit_per_minute"} & set(shown)
+    assert len(shown) <= 16
 
 
 def test_required_items_and_defaults_follow_the_manifest(definition: dict[str, Any]) -> None:
@@ -89,12 +104,12 @@ def test_types_map_to_cortexs_three() -> None:
     manifest = {
         "publisher": "p", "license": "MIT", "description": "d",
         "configuration": {"required": ["a"], "properties": {
-            "a": {"type": "string"},
-            "b": {"type": "integer", "default": 3},
-            "c": {"type": "number"},
-            "d": {"type": "boolean", "default": False},
-            "e": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None},
-            "f": {"enum": ["x", "y"], "default": "x"},
+            "a": {"type": "string", "x-tier": "basic"},
+            "b": {"type": "integer", "default": 3, "x-tier": "basic"},
+            "c": {"type": "number", "x-tier": "basic"},
+            "d": {"type": "boolean", "default": False, "x-tier": "basic"},
+            "e": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None, "x-tier": "basic"},
+            "f": {"enum": ["x", "y"], "default": "x", "x-tier": "basic"},
         }},
         "actions": {"get_ip_statistics": {"input": {"properties": {"lookback_hours": {"type": "integer"}}}}},
     }
@@ -172,3 +187,13 @@ def test_the_catalogue_gets_a_png_logo_and_a_screenshot_of_the_long_report(defin
     assert [s["path"] for s in definition["screenshots"]] == ["assets/long_report.png"]
     for relative in ("assets/logo.png", "assets/long_report.png"):
         assert (flavor.DEFINITION.parent / relative).read_bytes().startswith(b"\x89PNG\r\n\x1a\n"), relative
+
+
+def test_the_program_takes_from_cortex_what_the_flavor_leaves_out() -> None:
+    """The program (which runs without this generator) names the same fields Cortex supplies itself."""
+    import ast
+
+    tree = ast.parse((flavor.DEFINITION.parent / flavor.PROGRAM).read_text(encoding="utf-8"))
+    [value] = [node.value for node in tree.body if isinstance(node, ast.Assign)
+               and any(isinstance(t, ast.Name) and t.id == "CORTEX_SUPPLIED" for t in node.targets)]
+    assert ast.literal_eval(value) == flavor.CORTEX_SUPPLIED

@@ -14,6 +14,7 @@ from connector import ActionResult, run
 from connector.auth import forget_process_tokens
 from connector.models import load
 from connector.results import ConnectivityResult
+from connector.wording import NEUTRAL
 from emulator import Emulator
 
 from .helpers import api_requests, lookup, only
@@ -47,7 +48,7 @@ def test_a_lookup_with_nobody_signed_in_fails_at_once_without_any_request(emu: E
     result = only(lookup(emu.delegated_config(), tmp_path, DOC_IP))
     assert result.error is not None and result.error.category == "authentication"
     assert result.error.code == "NotSignedIn"
-    assert "mde-ipstats login" in result.message and "start sign in" in result.message
+    assert NEUTRAL["sign_in"] in result.message  # run() without a platform's words: what to do, no command
     assert emu.request_log() == []
 
 
@@ -57,7 +58,7 @@ def test_start_sign_in_shows_the_url_and_code_in_message_data_and_summary(emu: E
     code, uri = pending["user_code"], f"{emu.base_url}/devicelogin"
     assert started.summary == {"state": "pending", "verification_uri": uri, "user_code": code,
                                "expires_at": started.data[0]["expires_at"]}
-    assert code in started.message and uri in started.message and "complete sign in" in started.message
+    assert code in started.message and uri in started.message and NEUTRAL["complete_sign_in"] in started.message
     assert started.data[0]["expires_in_s"] == 900 and code in started.data[0]["message"]
     assert "device_code" not in str(started.to_dict())
 
@@ -67,7 +68,7 @@ def test_complete_sign_in_says_pending_until_the_person_finishes(emu: Emulator, 
     started = act("start_sign_in", config, tmp_path)
     pending = act("complete_sign_in", config, tmp_path)
     assert pending.status == "success" and pending.summary["state"] == "pending"
-    assert started.summary["user_code"] in pending.message and "complete sign in again" in pending.message
+    assert started.summary["user_code"] in pending.message and NEUTRAL["complete_sign_in"] in pending.message
     emu.approve_device_code(started.summary["user_code"], "analyst")
     done = act("complete_sign_in", config, tmp_path, wait_s=0)
     assert done.summary == {"state": "signed_in", "user": emu.users["analyst"].upn}
@@ -147,7 +148,7 @@ def test_a_refused_refresh_fails_at_once_saying_to_sign_in_again(make_emulator: 
     assert result.error is not None and result.error.category == "authentication"
     assert result.error.code == f"AADSTS{code}"
     assert words in result.message and emu.users["analyst"].upn in result.message
-    assert "mde-ipstats login" in result.message
+    assert NEUTRAL["sign_in"] in result.message
     assert api_requests(emu) == []
     # Later lookups fail the same way without asking Entra ID again.
     forget_process_tokens()
@@ -196,7 +197,7 @@ def test_an_expired_code_says_to_run_login_again(emu: Emulator, tmp_path: Path) 
     emu.expire_device_code(started.summary["user_code"])
     result = act("complete_sign_in", config, tmp_path)
     assert result.error is not None and result.error.category == "authentication"
-    assert "code expired" in result.message and "login" in result.message
+    assert "code expired" in result.message and NEUTRAL["start_sign_in"] in result.message
     again = act("complete_sign_in", config, tmp_path)
     assert again.error is not None and again.error.code == "NoSignInInProgress"
 
@@ -276,7 +277,7 @@ def test_test_connectivity_reports_the_user_and_scp(emu: Emulator, tmp_path: Pat
 def test_test_connectivity_with_nobody_signed_in_says_how_to_sign_in(emu: Emulator, tmp_path: Path) -> None:
     result = act("test_connectivity", emu.delegated_config(), tmp_path)
     assert result.error is not None and result.error.category == "authentication"
-    assert "mde-ipstats login" in result.message
+    assert NEUTRAL["sign_in"] in result.message
 
 
 def test_sign_in_actions_refuse_application_mode(emu: Emulator, tmp_path: Path) -> None:

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
+import os
 import selectors
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -349,3 +353,44 @@ def forwarder_to(emu: Emulator) -> Iterator[SwitchableForwarder]:
         yield forwarder
     finally:
         forwarder.close()
+
+
+@contextlib.contextmanager
+def tmpfs(where: Path, size_kb: int, *, read_only: bool = False) -> Iterator[Path]:
+    """A small tmpfs mounted at where (a full disk, or a read-only one, that is really the kernel's),
+    unmounted afterwards. Skips, saying why, only when this process may not mount (CI runs as root)."""
+    import pytest
+
+    where.mkdir(parents=True, exist_ok=True)
+    options = f"size={size_kb}k,mode=0700" + (",ro" if read_only else "")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True, text=True,
+                          check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs at {where} as uid {os.geteuid()}: {done.stderr.strip() or done.returncode}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True, check=False)
+
+
+STATE_WORKERS = Path(__file__).with_name("state_workers.py")
+
+
+def start_state_worker(command: str, spec: dict[str, Any], script: Path = STATE_WORKERS) -> subprocess.Popen[str]:
+    """One worker process of state_workers.py (a fresh action process), or of another worker script
+    taking the same arguments (tests/storm/workers.py), running command on spec."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    return subprocess.Popen([sys.executable, str(script), command, json.dumps(spec)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+
+
+def finish(proc: subprocess.Popen[str], timeout_s: float = 60.0) -> Any:
+    """A worker's JSON answer (its last line), once it has ended well."""
+    out, err = proc.communicate(timeout=timeout_s)
+    assert proc.returncode == 0, f"worker failed:\n{err}"
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def lookup_in_process(config: dict[str, Any], state: Path, ips: list[str], **extra: Any) -> Any:
+    """A lookup batch in a fresh process: each result's status, category, message and warnings."""
+    return finish(start_state_worker("lookup", {"config": config, "state_dir": str(state), "ips": ips, **extra}))

@@ -72,7 +72,9 @@ def account_values(emu: Any, auth: str = "secret") -> dict[str, Any]:
 
 
 def advanced_values(emu: Any, **overrides: Any) -> dict[str, Any]:
-    """Configuration > Advanced: trust the emulator's CA, and time compression for bursts."""
+    """Configuration > Advanced: trust the emulator's CA, and time compression for bursts (the testing-only
+    rate_limit_time_scale has no place on the tab: the tests write it into the stanza themselves, which the
+    search reads whole)."""
     return {"ca_bundle": emu.ca_path, "cache_ttl_s": "3600", "rate_limit_time_scale": "60", **overrides}
 
 

@@ -22,17 +22,37 @@ def test_the_committed_file_is_what_the_generator_makes_of_manifest_json(manifes
     assert globalconfig.GLOBAL_CONFIG.read_text(encoding="utf-8") == globalconfig.render(manifest)
 
 
-def test_every_configuration_field_is_in_exactly_one_place(manifest: dict[str, Any]) -> None:
-    places = [set(globalconfig.ACCOUNT_FIELDS), set(globalconfig.ADVANCED_FIELDS), set(globalconfig.NOT_EXPOSED)]
-    for field in manifest["configuration"]["properties"]:
-        assert sum(field in p for p in places) == 1, field
+def test_every_configuration_field_lands_by_its_tier(manifest: dict[str, Any]) -> None:
+    """Basic on the Accounts tab, advanced on the Advanced tab, testing nowhere; NOT_EXPOSED (with a reason
+    each) nowhere either; every other field in exactly one place."""
+    config = globalconfig.generate(manifest)
+    account = [e["field"] for e in _tab(config, "account")["entity"] if e["field"] != "name"]
+    advanced = [e["field"] for e in _tab(config, "advanced")["entity"]]
+    properties = manifest["configuration"]["properties"]
+    for field, prop in properties.items():
+        places = (field in account) + (field in advanced)
+        if field in globalconfig.NOT_EXPOSED or prop["x-tier"] == "testing":
+            assert places == 0, field
+        else:
+            assert places == 1, field
+            assert field in (account if prop["x-tier"] == "basic" else advanced), field
+    assert account[:2] == ["tenant_id", "client_id"] and "rate_limit_time_scale" not in advanced
+    assert {"api_url", "login_url", "scope", "region"} <= set(advanced)
 
 
-def test_a_field_added_to_the_core_but_not_classified_stops_the_generator(manifest: dict[str, Any]) -> None:
+def test_a_field_added_to_the_core_without_a_tier_stops_the_generator(manifest: dict[str, Any]) -> None:
     grown = {**manifest, "configuration": {**manifest["configuration"], "properties": {
         **manifest["configuration"]["properties"], "new_knob": {"type": "integer"}}}}
     with pytest.raises(ValueError, match="new_knob"):
         globalconfig.generate(grown)
+
+
+def test_an_advanced_field_added_to_the_core_lands_on_the_advanced_tab(manifest: dict[str, Any]) -> None:
+    grown = {**manifest, "configuration": {**manifest["configuration"], "properties": {
+        **manifest["configuration"]["properties"],
+        "new_knob": {"type": "integer", "default": 3, "x-tier": "advanced"}}}}
+    advanced = {e["field"]: e for e in _tab(globalconfig.generate(grown), "advanced")["entity"]}
+    assert advanced["new_knob"]["defaultValue"] == 3
 
 
 def test_secrets_are_encrypted_so_splunk_keeps_them_in_storage_passwords(manifest: dict[str, Any]) -> None:

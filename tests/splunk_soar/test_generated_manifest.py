@@ -88,11 +88,29 @@ def expected_outputs(action: str) -> dict[str, str]:
     return paths
 
 
-def test_every_configuration_field_is_an_asset_field_with_the_same_contract(app_json: dict[str, Any]) -> None:
+def test_every_configuration_field_lands_by_its_tier(app_json: dict[str, Any]) -> None:
+    """Basics first, then the advanced fields (each tier in manifest order); a testing-only field is absent."""
+    fields = app_json["configuration"]
+    properties = MANIFEST["configuration"]["properties"]
+    shown = sorted(fields, key=lambda name: fields[name]["order"])  # the order SOAR's asset form uses
+    tiers = [properties[name]["x-tier"] for name in shown]
+    assert tiers == sorted(tiers, key=("basic", "advanced").index), "basics first"
+    for name, prop in properties.items():
+        if prop["x-tier"] == "testing":
+            assert name not in fields, name
+        else:
+            assert prop["x-tier"] in ("basic", "advanced") and name in fields, name
+    assert [n for n in fields if properties[n]["x-tier"] == "basic"] == [
+        n for n, p in properties.items() if p["x-tier"] == "basic"]
+    assert "rate_limit_time_scale" not in fields and next(iter(fields)) == "tenant_id"
+
+
+def test_every_asset_field_has_its_configuration_fields_contract(app_json: dict[str, Any]) -> None:
     config = MANIFEST["configuration"]
     fields = app_json["configuration"]
-    assert list(fields) == list(config["properties"])
     for name, prop in config["properties"].items():
+        if name not in fields:
+            continue
         field = fields[name]
         assert field["required"] is (name in config.get("required", [])), name
         if prop.get("x-secret"):

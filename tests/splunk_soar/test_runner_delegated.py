@@ -81,7 +81,7 @@ def test_the_whole_sign_in_then_a_lookup_as_the_analyst(emu: Emulator, runner: S
     started = one(runner.run("start-sign-in", delegated_asset, {}))
     pending = one(runner.run("complete-sign-in", delegated_asset, {}))
     assert pending.success and pending.summary["state"] == "pending"  # a success: not finished yet
-    assert started.summary["user_code"] in pending.message and "complete sign in again" in pending.message
+    assert started.summary["user_code"] in pending.message and "run the 'complete sign in' action" in pending.message
     assert pending.params == {"wait_s": 0}
 
     emu.approve_device_code(started.summary["user_code"], "analyst")

@@ -33,12 +33,28 @@ def store_for(spec: dict[str, Any]) -> StateStore:
     return SqliteStateStore(Path(spec["where"]) / "state.sqlite3", lease_s=lease_s)
 
 
+class FileClock:
+    """The wall clock plus an offset (seconds) the test writes into a file: how a test steps the clock
+    of every worker process at once, mid-storm (read at each call, as a real clock step is seen)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+
+    def __call__(self) -> float:
+        try:
+            return time.time() + float(self.path.read_text() or 0.0)
+        except (OSError, ValueError):  # being rewritten: this instant's real time
+            return time.time()
+
+
 def gate_for(spec: dict[str, Any]) -> SqliteRateGate | RedisRateGate:
     budget = Budget(**spec["budget"])
     client = spec.get("client", CLIENT)
     if spec["backend"] == "redis":
         return RedisRateGate(spec["where"], budget, TENANT, client, namespace=spec["namespace"])
-    return SqliteRateGate(Path(spec["where"]) / "ratelimit.sqlite3", budget, TENANT, client, store_for(spec))
+    clock = FileClock(spec["clock_file"]) if "clock_file" in spec else time.time
+    return SqliteRateGate(Path(spec["where"]) / "ratelimit.sqlite3", budget, TENANT, client, store_for(spec),
+                          clock=clock)
 
 
 def wait_for_start(spec: dict[str, Any]) -> bool:
@@ -58,16 +74,19 @@ def hammer(spec: dict[str, Any]) -> Any:
     stop = time.monotonic() + float(spec.get("start_at", time.time())) + float(spec["seconds"]) - time.time()
     admitted: list[float] = []
     failures = 0
+    longest_wait = 0.0
     from connector.errors import RateLimitedError
 
     while time.monotonic() < stop:
+        asked = time.monotonic()
         try:
             gate.acquire(stop)
         except RateLimitedError:
             failures += 1
             break
+        longest_wait = max(longest_wait, time.monotonic() - asked)
         admitted.append(time.time())
-    return {"admitted": admitted, "rate_limited": failures, "on_time": on_time}
+    return {"admitted": admitted, "rate_limited": failures, "on_time": on_time, "longest_wait_s": longest_wait}
 
 
 def lock_counter(spec: dict[str, Any]) -> Any:

@@ -5,10 +5,10 @@ import json
 import jsonschema
 import pytest
 
-from connector.manifest import build_manifest, load_manifest, manifest_path
+from connector.manifest import build_manifest, load_manifest, manifest_path, validate_manifest
 from connector.models import load
 from connector.results import ActionResult
-from connector.settings import Settings
+from connector.settings import TIER, TIERS, Settings
 
 
 def test_committed_manifest_equals_the_models() -> None:
@@ -24,6 +24,25 @@ def test_configuration_fields_are_the_settings_fields_and_secrets_are_marked() -
     # client_id is required by auth_mode application and delegated, not by managed_identity (a rule across
     # fields, in Settings): only tenant_id is required whatever the mode.
     assert load_manifest()["configuration"]["required"] == ["tenant_id"]
+
+
+def test_every_configuration_field_says_who_sets_it() -> None:
+    properties = load_manifest()["configuration"]["properties"]
+    tiers = {name: spec.get(TIER) for name, spec in properties.items()}
+    assert all(tier in TIERS for tier in tiers.values()), tiers
+    # every install needs the tenant, the client and a credential; the emulator's time compression is ours alone
+    for basic in ("tenant_id", "client_id", "client_secret", "private_key", "thumbprint", "public_certificate",
+                  "auth_mode", "cloud"):
+        assert tiers[basic] == "basic", basic
+    assert tiers["rate_limit_time_scale"] == "testing"
+    assert {tiers[name] for name in ("api_url", "login_url", "scope", "store_url", "cache_ttl_s")} == {"advanced"}
+
+
+def test_a_configuration_field_without_a_tier_is_refused() -> None:
+    manifest = build_manifest()
+    del manifest["configuration"]["properties"]["timeout_s"][TIER]
+    with pytest.raises(jsonschema.ValidationError, match="timeout_s"):
+        validate_manifest(manifest, meta=False)
 
 
 def test_output_schema_accepts_real_results_and_refuses_drift() -> None:

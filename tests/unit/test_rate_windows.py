@@ -106,6 +106,8 @@ def clocked_gate(request: pytest.FixtureRequest, tmp_path: Path,
                               SqliteStateStore(tmp_path / "state.sqlite3"))
     clock = [1_000_000]
     monkeypatch.setattr(gate, "now_ms", lambda: clock[-1])
+    # Time passing moves the monotonic clock as much as the wall clock: no step for the SQLite gate to follow.
+    monkeypatch.setattr(gate, "_monotonic_ms", lambda: clock[-1], raising=False)
     yield gate, clock
 
 
@@ -152,6 +154,8 @@ def test_the_sqlite_log_forgets_calls_older_than_defenders_hour(tmp_path: Path,
                           SqliteStateStore(tmp_path / "state.sqlite3"))
     clock = [1_000_000]
     monkeypatch.setattr(gate, "now_ms", lambda: clock[-1])
+    # Time passing moves the monotonic clock as much as the wall clock: no step for the SQLite gate to follow.
+    monkeypatch.setattr(gate, "_monotonic_ms", lambda: clock[-1], raising=False)
     for step in range(10):
         clock.append(1_000_000 + step * (KEEP_AT_LEAST_MS // 4))
         assert refusal_after(gate) is None
@@ -174,6 +178,8 @@ def test_a_gate_whose_budget_needs_no_hour_does_not_prune_the_hour_another_gate_
     clock = [1_000_000]
     for gate in (first, second):
         monkeypatch.setattr(gate, "now_ms", lambda: clock[-1])
+        # Time passing moves the monotonic clock as much as the wall clock: no step to follow.
+        monkeypatch.setattr(gate, "_monotonic_ms", lambda: clock[-1])
     for minute in range(2):
         for call in range(60):
             clock.append(1_000_000 + minute * 61_000 + call)

@@ -86,6 +86,26 @@ def test_every_manifest_field_is_a_parameter_or_inside_a_credentials_parameter()
     assert {n for n, p in PARAMS.items() if p["required"]} == required
 
 
+def test_every_manifest_field_is_shown_by_its_tier() -> None:
+    """basic: open in Connect; advanced: behind "Show advanced" (Connect or Collect); testing: hidden. A field
+    inside a credentials parameter (the thumbprint) shares its parameter's place."""
+    credentials = integration_constant("CREDENTIAL_PARAMS")
+    for name, prop in MANIFEST["configuration"]["properties"].items():
+        param = PARAMS[credentials[name][0] if name in credentials else name]
+        tier = prop["x-tier"]
+        if tier == "basic":
+            assert param["section"] == "Connect" and not param.get("advanced") and not param.get("hidden"), name
+        elif tier == "advanced":
+            assert param["advanced"] is True and not param.get("hidden"), name
+            assert param["section"] in ("Connect", "Collect"), name
+        else:
+            assert tier == "testing" and param["hidden"] is True, name
+    order = [MANIFEST["configuration"]["properties"][p["name"]]["x-tier"] for p in DOCUMENT["configuration"]
+             if p["name"] in MANIFEST["configuration"]["properties"]]
+    assert order == sorted(order, key=("basic", "advanced", "testing").index), "basics first"
+    assert integration_yml.presentation("a_new_budget", "advanced") == {"section": "Collect", "advanced": True}
+
+
 def test_secrets_are_credentials_parameters() -> None:
     secrets = {n for n, p in MANIFEST["configuration"]["properties"].items() if p.get("x-secret")}
     credentials = integration_constant("CREDENTIAL_PARAMS")
@@ -128,7 +148,7 @@ def test_outputs_are_the_declared_context_paths() -> None:
     paths = {o["contextPath"] for o in COMMAND["outputs"]}
     mde = {p.removeprefix("MDE.IPStatistics.") for p in paths if p.startswith("MDE.IPStatistics.")}
     assert mde == {"IPAddress", "OrganizationPrevalence", "OrgPrevalence", "OrgFirstSeen", "OrgLastSeen", "SeenInOrg",
-                   "LookBackHours", "Verdict", "IPScope", "NewInWindow", "Cached", "CacheAgeSeconds"}
+                   "LookBackHours", "Verdict", "IPScope", "NewInWindow", "Cached", "CacheAgeSeconds", "Warnings"}
     assert {"IP.Address", "IP.OrganizationPrevalence", "IP.OrganizationFirstSeen", "IP.OrganizationLastSeen",
             "DBotScore.Score", "DBotScore.Reliability", "MicrosoftATP.IPStatistics.IPAddress",
             "MicrosoftATP.IPStatistics.Statistics.OrgPrevalence", "MicrosoftATP.IPStatistics.Statistics.OrgFirstSeen",

@@ -3,11 +3,16 @@
     python -m connector.platforms.cortex.flavor           # rewrite MDE_IPStatistics.json beside this file
     python -m connector.platforms.cortex.flavor --check   # exit 1 when the committed file is stale
 
-manifest.json's configuration becomes `configurationItems` under the same names, except `proxy` and
-`ca_bundle`: Cortex supplies those itself (its `proxy` object and `cacerts` PEM text, set once per
-organization) and would overwrite a `proxy` item of ours. Types map to Cortex's three (string, number,
-boolean). Cortex's schema has no secret flag, so a secret says so in its description, and the program
-blanks every secret field of the manifest when cortexutils echoes a job's input (see CONFIDENTIAL_NOTE).
+The items are only what a Cortex administrator sets: manifest.json's basic fields (x-tier "basic": tenant,
+client, credential, auth_mode, cloud) and, of the advanced ones, the shared store (STORE_ITEMS: Cortex's
+docker runner starts a fresh container per job, so the rate-limit ledger needs Redis), under the same
+names. Every other advanced field keeps the core's default (a job input that names one, as the tests'
+harness does to reach the emulator, still applies: see mde_ipstatistics.core_config), and no testing field
+is an item. `proxy` and `ca_bundle` are never items: Cortex supplies those itself (its `proxy` object and
+`cacerts` PEM text, set once per organization) and would overwrite a `proxy` item of ours. Types map to
+Cortex's three (string, number, boolean). Cortex's schema has no secret flag, so a secret says so in its
+description, and the program blanks every secret field of the manifest when cortexutils echoes a job's
+input (see CONFIDENTIAL_NOTE).
 Items Cortex needs beyond the manifest (look-back, state directory, taxonomy levels) are declared here,
 and the program reads their defaults back from the generated file, so they live in one place.
 """
@@ -20,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from connector.manifest import load_manifest
+from connector.manifest import fields_of_tier, load_manifest
 
 NAME = "MDE_IPStatistics"
 VERSION = "1.0"
@@ -31,6 +36,8 @@ TEMPLATES_DIR = f"{NAME}_{VERSION.replace('.', '_')}"
 ACTION = "get_ip_statistics"
 CORTEX_SUPPLIED = ("proxy", "ca_bundle")
 """Manifest fields filled from Cortex's own settings (config.proxy.https/http and config.cacerts)."""
+STORE_ITEMS = ("store_backend", "store_url")
+"""The advanced fields a Cortex administrator does set: where the state shared by jobs lives."""
 CONFIDENTIAL_NOTE = "Secret: a failed job's echoed input shows it as REMOVED."
 DEFAULT_STATE_DIR = "/var/lib/cortex-analyzers/mde-ipstats"
 """FHS's place for state a program keeps between runs: it outlives an upgrade of the analyzers folder
@@ -108,11 +115,10 @@ def generate(manifest: dict[str, Any] | None = None) -> dict[str, Any]:
     manifest = manifest if manifest is not None else dict(load_manifest())
     config = manifest["configuration"]
     required = set(config.get("required", []))
-    items = [
-        configuration_item(name, schema, name in required, f"configuration.{name}")
-        for name, schema in config["properties"].items()
-        if name not in CORTEX_SUPPLIED
-    ]
+    shown = [name for name in fields_of_tier(config, "basic") if name not in CORTEX_SUPPLIED]
+    shown += [name for name in STORE_ITEMS if name in config["properties"]]
+    items = [configuration_item(name, config["properties"][name], name in required, f"configuration.{name}")
+             for name in shown]
     items.extend(cortex_only_items(manifest))
     return {
         "name": NAME,

@@ -49,6 +49,9 @@ PREDICATE = "Prevalence"
 NOT_SEEN = "not seen"
 TAXONOMY_LEVELS = ("info", "safe", "suspicious", "malicious")
 VERDICTS = ("common", "rare", "not_seen")
+CORTEX_SUPPLIED = ("proxy", "ca_bundle")
+"""Manifest fields taken from Cortex's own settings (config.proxy, config.cacerts), never from an item:
+config.proxy is Cortex's object of URLs, not the core's proxy URL."""
 ALSO_SECRET = ("proxy",)
 """Cortex's proxy settings are URLs that may carry a user name and password."""
 DOCKER_JOB_DIRECTORY = "/job"
@@ -83,6 +86,19 @@ def failure_message(error: dict[str, Any]) -> str:
     return f"{error.get('message')} [{'; '.join(facts)}]"
 
 
+_NO_SIGN_IN_HERE = ("use auth_mode application (or managed_identity on Azure) for this analyzer: a Cortex job cannot "
+                    "show a person a device-code sign-in")
+
+WORDS = {
+    "platform": "TheHive Cortex",
+    "sign_in": _NO_SIGN_IN_HERE,
+    "start_sign_in": _NO_SIGN_IN_HERE,
+    "complete_sign_in": _NO_SIGN_IN_HERE,
+    "configuration": "the analyzer's configuration in Cortex (Organization, Analyzers)",
+}
+"""Cortex's words for what a person does (connector.wording): an analyzer job has no sign-in steps."""
+
+
 class MdeIpStatistics(Analyzer):  # type: ignore[misc, unused-ignore]
     """One job: one IP observable looked up through the connector core."""
 
@@ -100,9 +116,13 @@ class MdeIpStatistics(Analyzer):  # type: ignore[misc, unused-ignore]
         return self.defaults.get(name) if value is None or value == "" else value
 
     def core_config(self) -> dict[str, Any]:
-        """The core's configuration: the items that are manifest fields, plus Cortex's proxy and cacerts."""
+        """The core's configuration: the items that are manifest fields, plus Cortex's proxy and cacerts.
+        A manifest field that is no item (an advanced one left at the core's default) still applies when
+        the job's config names it: Cortex never sends one, but a job input written by hand (the tests' own
+        harness, pointing the analyzer at the emulator) may."""
         fields = load_manifest()["configuration"]["properties"]
-        config = {name: self.setting(name) for name in fields if name in self.defaults}
+        config = {name: self.setting(name) for name in fields if name not in CORTEX_SUPPLIED
+                  and (name in self.defaults or self.get_param(f"config.{name}") not in (None, ""))}
         proxy = (self.get_param("config.proxy.https") or self.get_param("config.proxy_https")
                  or self.get_param("config.proxy.http") or self.get_param("config.proxy_http"))
         if proxy:
@@ -180,7 +200,8 @@ class MdeIpStatistics(Analyzer):  # type: ignore[misc, unused-ignore]
         state_dir = self.state_dir()
         hours = self.get_param("parameters.lookback_hours") or self.setting("lookback_hours")
         scope = self.state_scope(config, state_dir)
-        results = connector.run(ACTION, {"ip": ip, "lookback_hours": hours}, config, state_dir=state_dir)
+        results = connector.run(ACTION, {"ip": ip, "lookback_hours": hours}, config, state_dir=state_dir,
+                                words=WORDS)
         full: dict[str, Any] = results[0].to_dict()
         error = full["error"] or {"message": full["message"]}
         if full["status"] != "success":

@@ -29,6 +29,19 @@ log = logging.getLogger("connector.platforms.sentinel")
 PER_INSTANCE_SUFFIX = " [rate limit counted per instance: SQLite state; see docs/sentinel.md]"
 
 
+_NO_SIGN_IN_HERE = ("use auth_mode managed_identity (the Function App's own identity): a Function cannot show a person "
+                    "a device-code sign-in")
+
+WORDS = {
+    "platform": "Microsoft Sentinel",
+    "sign_in": _NO_SIGN_IN_HERE,
+    "start_sign_in": _NO_SIGN_IN_HERE,
+    "complete_sign_in": _NO_SIGN_IN_HERE,
+    "configuration": "the Function App's application settings (MDE_<FIELD>)",
+}
+"""The Function's words for what a person does (connector.wording): a Function has no sign-in steps."""
+
+
 def handle(body: bytes, environ: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
     """(HTTP status, JSON document) for one POST body; 400 only when the body is not one of the shapes."""
     started = time.monotonic()
@@ -68,7 +81,7 @@ def lookups(lookup: Lookup, setup: FunctionConfig) -> list[ActionResult]:
                           advice="or let the playbook run again later")
     except ConnectorError:
         pass  # run() answers a configuration or store problem with a failed result per address
-    return run(GET_IP_STATISTICS, params, setup.config, state_dir=setup.state_dir, gate=gate)
+    return run(GET_IP_STATISTICS, params, setup.config, state_dir=setup.state_dir, gate=gate, words=WORDS)
 
 
 def _hours(lookup: Lookup) -> int | None:

@@ -1,10 +1,12 @@
 """globalConfig.json for UCC, generated from manifest.json's configuration: never edited by hand.
 
-UCC turns globalConfig.json into the add-on's configuration UI, its REST handlers and .conf specs. The
-Accounts tab holds what identifies one tenant's application (several accounts may exist: one per
-tenant); the Advanced tab holds what every search on the search head shares. Each manifest field lands
-in exactly one place, or is named here as deliberately not exposed, so a field added to the core
-cannot silently go missing from the add-on (the generator refuses an unclassified field).
+UCC turns globalConfig.json into the add-on's configuration UI, its REST handlers and .conf specs. Where a
+manifest field lands follows its x-tier: a basic field (what identifies one tenant's application) is on
+the Accounts tab (several accounts may exist: one per tenant); an advanced field (overrides, trust,
+timeouts, limits, store, cache, thresholds) is on the Advanced tab, shared by every search on the search
+head (the search merges it under the chosen account's fields); a testing field is nowhere. A field the
+add-on cannot honour is named in NOT_EXPOSED with the reason; a field of any other tier is refused, so a
+field added to the core cannot silently go missing from the add-on.
 
     python -m connector.platforms.splunk_siem.globalconfig          # print
     python -m connector.platforms.splunk_siem.globalconfig --write  # update the committed file
@@ -27,17 +29,12 @@ ADDON_NAME = "TA-mde-ipstats"
 REST_ROOT = "ta_mde_ipstats"
 DISPLAY_NAME = "Microsoft Defender for Endpoint IP statistics"
 
-ACCOUNT_FIELDS = (
-    "tenant_id", "client_id", "client_secret", "private_key", "thumbprint", "public_certificate",
-    "cloud", "region", "api_url", "login_url", "scope",
-)
+ACCOUNT_TIER = "basic"
 """One tenant's application: what an Accounts row is (secrets encrypted into storage/passwords)."""
-ADVANCED_FIELDS = (
-    "ca_bundle", "cache_ttl_s", "rare_device_threshold", "novelty_hours", "timeout_s", "store_backend",
-    "store_url", "store_unavailable", "store_retry_s", "rate_limit_per_minute", "rate_limit_per_hour",
-    "rate_limit_time_scale",
-)
+ADVANCED_TIER = "advanced"
 """Shared by every search on the search head (the Advanced tab, one stanza)."""
+HIDDEN_TIER = "testing"
+"""Only the tests set it (they write the Advanced stanza directly): never on a tab."""
 NOT_EXPOSED = {
     "item_budget_s": "the command derives it from its max_wait_s argument, per search",
     "proxy": "UCC's Proxy tab replaces it; the command builds the URL from that tab's fields",
@@ -95,7 +92,7 @@ def _account_tab(properties: dict[str, Any], required: set[str]) -> dict[str, An
                             "errorMsg": "Begin with a letter; letters, digits and underscores only."},
                            {"type": "string", "minLength": 1, "maxLength": 100,
                             "errorMsg": "From 1 to 100 characters."}]}
-    entities = [name] + [entity(f, properties[f], f in required) for f in ACCOUNT_FIELDS if f in properties]
+    entities = [name] + [entity(f, properties[f], f in required) for f in shown(properties, ACCOUNT_TIER)]
     return {"name": "account", "title": "Accounts", "entity": entities,
             "table": {"actions": ["edit", "delete", "clone"],
                       "header": [{"label": "Account", "field": "name"}, {"label": "Tenant", "field": "tenant_id"},
@@ -103,13 +100,19 @@ def _account_tab(properties: dict[str, Any], required: set[str]) -> dict[str, An
 
 
 def _advanced_tab(properties: dict[str, Any]) -> dict[str, Any]:
-    entities = [entity(f, properties[f], False) for f in ADVANCED_FIELDS if f in properties]
+    entities = [entity(f, properties[f], False) for f in shown(properties, ADVANCED_TIER)]
     return {"name": ADVANCED_TAB, "title": "Advanced", "entity": entities}
 
 
+def shown(properties: dict[str, Any], tier: str) -> list[str]:
+    """The fields of one tier the add-on exposes, in manifest order."""
+    return [f for f, prop in properties.items() if prop.get("x-tier") == tier and f not in NOT_EXPOSED]
+
+
 def unclassified(properties: dict[str, Any]) -> list[str]:
-    known = set(ACCOUNT_FIELDS) | set(ADVANCED_FIELDS) | set(NOT_EXPOSED)
-    return sorted(set(properties) - known)
+    """Fields with no tier the add-on knows (so no place on its tabs)."""
+    known = (ACCOUNT_TIER, ADVANCED_TIER, HIDDEN_TIER)
+    return sorted(f for f, prop in properties.items() if prop.get("x-tier") not in known)
 
 
 def generate(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -118,8 +121,8 @@ def generate(manifest: dict[str, Any]) -> dict[str, Any]:
     properties: dict[str, Any] = configuration["properties"]
     missing = unclassified(properties)
     if missing:
-        raise ValueError(f"manifest.json configuration fields {missing} are neither in the Accounts tab, the "
-                         "Advanced tab nor NOT_EXPOSED: classify them in globalconfig.py")
+        raise ValueError(f"manifest.json configuration fields {missing} have no x-tier the add-on knows ("
+                         f"{ACCOUNT_TIER}, {ADVANCED_TIER}, {HIDDEN_TIER}): say who sets them in connector/settings.py")
     # The application sign-in (the only one here) needs client_id, which the manifest cannot require of
     # every mode (auth_mode managed_identity has none).
     required = set(configuration.get("required", [])) | {"client_id"}

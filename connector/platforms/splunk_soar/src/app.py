@@ -109,12 +109,24 @@ def _core_state_dir() -> Path:
     return local_state_dir() / "core"
 
 
+WORDS = {
+    "platform": "Splunk SOAR",
+    "sign_in": "run the 'start sign in' action on this asset, open the page it shows and enter the code as the "
+               "analyst, then run the 'complete sign in' action",
+    "start_sign_in": "run the 'start sign in' action again",
+    "complete_sign_in": "run the 'complete sign in' action",
+    "configuration": "the asset's configuration",
+}
+"""Splunk SOAR's names for what a person does (connector.wording): every result of this app says them."""
+
+
 def _run_core(action: str, params: dict[str, Any], asset: Any) -> list[Any]:
     """The core's answer; the MSAL token cache is kept in the asset's auth state (encrypted at rest)."""
     store = AssetStateStore(asset.auth_state)
     try:
         with store.session():
-            return connector.run(action, params, _core_config(asset), store=store, state_dir=_core_state_dir())
+            return connector.run(action, params, _core_config(asset), store=store, state_dir=_core_state_dir(),
+                                 words=WORDS)
     except Exception as exc:  # the core returns failed results; anything raised is a defect
         logger.error(f"{action}: unexpected {type(exc).__name__} in the connector core")
         raise ActionFailure(f"Unexpected internal error ({type(exc).__name__}); see the app run log") from None

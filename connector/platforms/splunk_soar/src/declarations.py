@@ -32,6 +32,7 @@ from soar_sdk.action_results import ActionOutput, OutputField
 from soar_sdk.asset import AssetField, BaseAsset
 from soar_sdk.params import Param, Params
 
+from connector.manifest import fields_of_tier
 from connector.manifest import load_manifest as core_load_manifest
 
 #: Output fields with their own slot in a SOAR action result (everything else goes to the summary).
@@ -151,14 +152,20 @@ class SchemaView:
         return None
 
 
+SHOWN_TIERS = ("basic", "advanced")
+"""The asset lists the basics first, then the advanced fields with their defaults; a testing-only field
+(manifest.json's x-tier "testing") is not an asset field at all."""
+
+
 def build_asset_class(manifest: dict[str, Any]) -> type[BaseAsset]:
-    """Asset configuration: every manifest configuration field, secrets marked sensitive."""
+    """Asset configuration: the manifest configuration fields an administrator sets, basics first,
+    secrets marked sensitive."""
     config = manifest["configuration"]
     view = SchemaView(config)
     required = set(config.get("required", []))
     fields: dict[str, Any] = {}
-    for name, raw in config["properties"].items():
-        prop = view.resolve(raw)
+    for name in fields_of_tier(config, *SHOWN_TIERS):
+        prop = view.resolve(config["properties"][name])
         secret = bool(prop.get("x-secret", False))
         py_type = str if secret else view.scalar_type(prop, f"configuration.{name}")
         is_required = name in required

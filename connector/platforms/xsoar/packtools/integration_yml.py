@@ -12,7 +12,8 @@ conventions, kept in the tables below:
 - ``proxy`` is XSOAR's "Use system proxy settings" checkbox, and there is no ``insecure``: TLS
   verification is never switched off (a private CA goes in ``ca_bundle``, as PEM text);
 - ``store_backend`` offers ``integration_context`` (the default: XSOAR's per-instance store) or ``redis``;
-- ``integrationReliability`` (Source Reliability) and ``official_context_paths`` exist only here.
+- ``integrationReliability`` (Source Reliability) and ``official_context_paths`` exist only here;
+- who sets a field is manifest.json's ``x-tier`` (see presentation()): no field is named here for that.
 """
 
 from __future__ import annotations
@@ -67,13 +68,28 @@ DISPLAY: dict[str, str] = {
     "novelty_hours": "New: first seen within this many hours",
 }
 LONG_TEXT = {"ca_bundle", "public_certificate"}
-ADVANCED = {"api_url", "login_url", "scope", "timeout_s", "item_budget_s", "cache_ttl_s", "rate_limit_per_minute",
-            "rate_limit_per_hour", "rare_device_threshold", "novelty_hours", "store_backend", "store_url"}
-COLLECT = {"cache_ttl_s", "rate_limit_per_minute", "rate_limit_per_hour", "rate_limit_time_scale",
-           "rare_device_threshold", "novelty_hours", "store_backend", "store_url", "integrationReliability",
-           "official_context_paths"}
-"""Parameters shown in XSOAR's Collect section (how answers are gathered and written); the rest are Connect."""
-HIDDEN = {"rate_limit_time_scale"}
+REACH = {"region", "api_url", "login_url", "scope", "ca_bundle", "proxy", "timeout_s", "item_budget_s"}
+"""Advanced fields about how the instance reaches Entra ID and Defender: XSOAR's Connect section. The other
+advanced fields (cache, limits, store, thresholds: how answers are gathered) go to its Collect section."""
+XSOAR_ONLY_SECTION = {"integrationReliability": "Collect", "official_context_paths": "Collect"}
+
+
+TIER_ORDER = {"basic": 0, "advanced": 1, "testing": 2}
+"""The basics first (a stable sort: each tier in manifest order)."""
+
+
+def presentation(name: str, tier: str) -> dict[str, Any]:
+    """XSOAR's section/advanced/hidden for a field of manifest.json's tier (x-tier): the basics every
+    instance needs open in Connect; advanced fields behind "Show advanced", in Connect or Collect; a
+    testing-only field hidden (XSOAR still passes its default)."""
+    if tier == "basic":
+        return {"section": "Connect"}
+    if tier == "advanced":
+        return {"section": "Connect" if name in REACH else "Collect", "advanced": True}
+    if tier == "testing":
+        return {"section": "Collect", "advanced": True, "hidden": True}
+    raise ValueError(f"configuration.{name}: unknown x-tier {tier!r}")
+
 
 CREDENTIALS: dict[str, dict[str, Any]] = {
     "client_secret": {"name": "credentials", "display": "", "displaypassword": "Client secret",
@@ -104,6 +120,7 @@ CONTEXT_FIELDS: dict[str, tuple[str, str]] = {
     "NewInWindow": ("data.newInWindow", "Boolean"),
     "Cached": ("result.cached", "Boolean"),
     "CacheAgeSeconds": ("result.cache_age_s", "Number"),
+    "Warnings": ("result.warnings", "String"),
 }
 STANDARD_OUTPUTS: list[tuple[str, str, str]] = [
     ("IP.Address", "The IP address.", "String"),
@@ -147,16 +164,17 @@ def _default_text(value: Any) -> str | None:
 
 
 def configuration(manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    """The instance parameters, in manifest.json's order, then the XSOAR-only ones."""
+    """The instance parameters, the basics first (each tier in manifest.json's order), then the XSOAR-only ones."""
     schema = manifest["configuration"]
     required = set(schema.get("required", []))
     params: list[dict[str, Any]] = []
-    for name, prop in schema["properties"].items():
+    for name, prop in sorted(schema["properties"].items(), key=lambda item: TIER_ORDER.get(item[1].get("x-tier"), 0)):
         if name in PAIRED_WITH_CREDENTIAL:
             continue
         description = prop.get("description") or prop.get("title") or name
+        shown = presentation(name, prop.get("x-tier", ""))
         if name in CREDENTIALS:
-            param = {"display": "", "name": "", "type": 9, "required": False, **CREDENTIALS[name]}
+            param = {"display": "", "name": "", "type": 9, "required": False, **CREDENTIALS[name], **shown}
             params.append(_ordered(param, name))
             continue
         kinds, enum = _resolve(prop)
@@ -183,11 +201,7 @@ def configuration(manifest: dict[str, Any]) -> list[dict[str, Any]]:
         default = _default_text(prop.get("default"))
         if default is not None and "defaultvalue" not in param:
             param["defaultvalue"] = default
-        if name in ADVANCED:
-            param["advanced"] = True
-        if name in HIDDEN:
-            param["hidden"] = True
-        params.append(_ordered(param, name))
+        params.append(_ordered({**param, **shown}, name))
     params.append(_ordered({
         "display": "Source Reliability", "name": "integrationReliability", "type": 15, "required": False,
         "defaultvalue": "B - Usually reliable", "options": RELIABILITIES,
@@ -207,7 +221,7 @@ _KEY_ORDER = ("display", "displaypassword", "name", "type", "required", "hiddenu
 
 
 def _ordered(param: dict[str, Any], field: str) -> dict[str, Any]:
-    param = {**param, "section": "Collect" if param["name"] in COLLECT else "Connect"}
+    param = {"section": XSOAR_ONLY_SECTION.get(param["name"], "Connect"), **param}
     unknown = set(param) - set(_KEY_ORDER)
     if unknown:
         raise ValueError(f"{field}: unexpected parameter keys {sorted(unknown)}")

@@ -77,6 +77,16 @@ SIGN_IN_COMMANDS = {
 }
 """Delegated access (auth_mode delegated): XSOAR's conventional command names for the core's device-code
 sign-in. The analyst's tokens live in the integration context (encrypted) like the application's."""
+
+WORDS = {
+    "platform": "Cortex XSOAR",
+    "sign_in": "run !mde-auth-start, open the page it shows and enter the code as the analyst, then run "
+               "!mde-auth-complete",
+    "start_sign_in": "run !mde-auth-start again",
+    "complete_sign_in": "run !mde-auth-complete",
+    "configuration": "the integration instance's settings",
+}
+"""XSOAR's names for what a person does (connector.wording): every result the core returns here says them."""
 SIGN_IN_PREFIX = "MDE.SignIn"
 
 _KEY_PREFIX = "mde-ipstats/"
@@ -391,8 +401,7 @@ def _category_help(params: Mapping[str, Any]) -> dict[str, str]:
     """What to do, per error category (manifest.json's words), in XSOAR's terms where they differ."""
     help_by_category = dict(load_manifest().get("error_categories", {}))
     if params.get("auth_mode") == "delegated":
-        help_by_category["authentication"] = ("Sign in (again) as the analyst in XSOAR: run !mde-auth-start, open "
-                                              "the page it shows, then run !mde-auth-complete.")
+        help_by_category["authentication"] = f"Sign the analyst in (again): {WORDS['sign_in']}."
     return help_by_category
 
 
@@ -411,6 +420,7 @@ def context_row(data: Mapping[str, Any], result: connector.ActionResult) -> dict
         "NewInWindow": data.get("newInWindow"),
         "Cached": result.cached,
         "CacheAgeSeconds": result.cache_age_s,
+        "Warnings": result.warnings or None,  # what the connector's own state went through (docs/reliability.md)
     }
 
 
@@ -488,6 +498,9 @@ def ip_statistics_entries(results: list[connector.ActionResult], params: Mapping
     title = (f"{INTEGRATION_NAME}: {len(results)} IP address(es), {len(results) - len(failed)} answered, "
              f"{len(failed)} failed")
     table = tableToMarkdown(title, [table_row(r) for r in results], headers=TABLE_HEADERS)
+    warnings = dict.fromkeys(w for r in results for w in r.warnings)  # said once, in order
+    if warnings:
+        table += "\n**Warnings**\n" + "".join(f"- {w}\n" for w in warnings)
     summary = CommandResults(outputs_prefix=OUTPUT_PREFIX, outputs_key_field="IPAddress",
                              outputs=rows or None, readable_output=table,
                              raw_response=[r.to_dict() for r in results])
@@ -551,7 +564,7 @@ def test_module(config: Mapping[str, Any]) -> str:
     access, the commands that sign the analyst in and test the connection."""
     if config.get("auth_mode") == "delegated":
         return DELEGATED_TEST_MODULE
-    [result] = connector.run("test_connectivity", {}, config, **shared_state(config))
+    [result] = connector.run("test_connectivity", {}, config, words=WORDS, **shared_state(config))
     return "ok" if result.succeeded else result.message
 
 
@@ -561,7 +574,7 @@ def get_ip_statistics(config: Mapping[str, Any], args: Mapping[str, Any],
     if args.get("lookback_hours") not in (None, ""):
         hours = args["lookback_hours"]
         core_params["lookback_hours"] = int(hours) if str(hours).strip().isdigit() else hours
-    results = connector.run("get_ip_statistics", core_params, config, **shared_state(config))
+    results = connector.run("get_ip_statistics", core_params, config, words=WORDS, **shared_state(config))
     return ip_statistics_entries(results, params)
 
 
@@ -616,7 +629,8 @@ def sign_in(command: str, config: Mapping[str, Any], args: Mapping[str, Any],
     if command == "mde-auth-complete" and args.get("wait_s") not in (None, ""):
         wait = args["wait_s"]
         core_params["wait_s"] = int(wait) if str(wait).strip().isdigit() else wait
-    results = connector.run(SIGN_IN_COMMANDS[command], core_params, config, **shared_state(config))
+    results = connector.run(SIGN_IN_COMMANDS[command], core_params, config, words=WORDS,
+                            **shared_state(config))
     return sign_in_entries(command, results, params)
 
 

@@ -358,7 +358,7 @@ def test_sign_in_then_lookups_run_as_the_analyst_until_reset(fresh_emu: Any, con
                         context_file)
     [error] = after.errors
     assert "(authentication)" in error["HumanReadable"]
-    assert "What to do: Sign in (again) as the analyst in XSOAR: run !mde-auth-start" in error["HumanReadable"]
+    assert "What to do: Sign the analyst in (again): run !mde-auth-start" in error["HumanReadable"]
 
 
 def test_sign_in_commands_in_application_mode_say_what_to_set(fresh_emu: Any, context_file: Path) -> None:
@@ -467,3 +467,22 @@ def connector_run_one(emu: Any) -> list[dict[str, Any]]:
     [result] = connector.run("get_ip_statistics", {"ip": emu.org.sample_ips(1, seen=True)[0]}, config)
     assert result.succeeded, result.message
     return [dict(result.data[0])]
+
+
+def test_a_warning_reaches_the_context_and_the_war_room_once(fresh_emu: Any, integration: Any) -> None:
+    """What the connector's own state went through (a damaged file set aside...) is said where the analyst
+    reads, once per command, and kept in MDE.IPStatistics.Warnings for playbooks."""
+    import connector
+
+    config = {**fresh_emu.connector_config(app="reader", auth="secret"), "store_backend": "memory"}
+    ips = fresh_emu.org.sample_ips(2, seen=True)
+    results = connector.run("get_ip_statistics", {"ip": ips}, config)
+    said = "state.sqlite3 was damaged; it was set aside and started afresh"
+    results[0] = results[0].replace(warnings=[said])
+    results[1] = results[1].replace(warnings=[said])
+    [entry] = integration.ip_statistics_entries(results, {})
+    assert entry["HumanReadable"].count(said) == 1
+    rows = next(v for k, v in entry["EntryContext"].items() if k.startswith("MDE.IPStatistics"))
+    assert [row["Warnings"] for row in rows] == [[said], [said]]
+    [quiet] = integration.ip_statistics_entries(connector.run("get_ip_statistics", {"ip": ips[0]}, config), {})
+    assert "Warnings" not in quiet["HumanReadable"]

@@ -88,6 +88,19 @@ def configure_logging(level: str) -> None:
         logger.propagate = False
 
 
+_NO_SIGN_IN_HERE = ("use auth_mode application for the add-on's account: a search cannot show a person a "
+                    "device-code sign-in")
+
+WORDS = {
+    "platform": "Splunk",
+    "sign_in": _NO_SIGN_IN_HERE,
+    "start_sign_in": _NO_SIGN_IN_HERE,
+    "complete_sign_in": _NO_SIGN_IN_HERE,
+    "configuration": "the add-on's Configuration page (Account and Advanced tabs)",
+}
+"""The add-on's words for what a person does (connector.wording): a search has no sign-in steps."""
+
+
 class _Search:
     """One search's enrichment: a connector opened once, its memo, its wait budget."""
 
@@ -118,7 +131,7 @@ class _Search:
         settings = Settings.load(config)
         where = state_dir()
         self.wait_budget = SearchWaitBudget(open_rate_gate(settings, where), max_wait_s)
-        self._connector = Connector(settings, state_dir=where, gate=self.wait_budget)
+        self._connector = Connector(settings, state_dir=where, gate=self.wait_budget, words=WORDS)
         hours = int(command.lookback_hours)
         connector = self._connector
 
