@@ -45,6 +45,7 @@ from CommonServerPython import (  # type: ignore[import-not-found]
 
 import connector
 from connector.errors import ConfigurationError, UnavailableError
+from connector.lanes import AUTOMATION, DEFAULT_LANE, Lane, lane_code
 from connector.manifest import load_manifest
 from connector.ratelimit import Budget, gate_id, wait_ms, wait_or_refuse
 from connector.redaction import redact
@@ -281,8 +282,10 @@ class ContextRateGate:
 
     The windows and their safety margin are the core's ``Budget``: each admitted call is a timestamp
     (ms) in one context entry, and a call is admitted only if every window, counted up to any time
-    (entries stamped later by another container included), still has room. Admission is the same
-    versioned update as every other write, so two containers cannot both take the last slot.
+    (entries stamped later by another container included), still has room for the call's lane
+    (connector.lanes: each call is kept as [time, lane code]; a bare time, written before lanes, counts
+    as automation). Admission is the same versioned update as every other write, so two containers cannot
+    both take the last slot.
     """
 
     def __init__(self, context: VersionedContext, budget: Budget, gate_id: str,
@@ -294,35 +297,47 @@ class ContextRateGate:
         self._key = _RATE_PREFIX + gate_id
         self._clock_ms = clock_ms
 
-    def _ledger(self, context: dict[str, Any]) -> tuple[list[int], int]:
+    def _ledger(self, context: dict[str, Any]) -> tuple[list[tuple[int, int]], int]:
         entry = _json_or_none(context.get(self._key)) or {}
-        calls = [int(c) for c in entry.get("calls", []) if isinstance(c, int | float)]
+        calls = []
+        for call in entry.get("calls", []):
+            if isinstance(call, int | float):
+                calls.append((int(call), AUTOMATION))
+            elif isinstance(call, list) and len(call) == 2 and all(isinstance(part, int) for part in call):
+                calls.append((call[0], call[1]))
         return calls, int(entry.get("pause_until", 0) or 0)
 
-    def _store(self, context: dict[str, Any], calls: list[int], pause_until: int) -> None:
-        context[self._key] = json.dumps({"calls": calls, "pause_until": pause_until})
+    def _store(self, context: dict[str, Any], calls: list[tuple[int, int]], pause_until: int) -> None:
+        context[self._key] = json.dumps({"calls": [list(call) for call in calls], "pause_until": pause_until})
 
-    def _try_admit(self, context: dict[str, Any]) -> tuple[tuple[str, int], bool]:
-        """('ok', 0) after stamping a call, or ('paused'|'full', ms to wait) without writing."""
+    def _try_admit(self, context: dict[str, Any], lane: int) -> tuple[tuple[str, int], bool]:
+        """('ok', 0) after stamping a call of lane (a code), or ('paused'|'full', ms to wait) without writing."""
         now = self._clock_ms()
         calls, pause_until = self._ledger(context)
         if pause_until > now:
             return ("paused", pause_until - now), False
-        calls = sorted(c for c in calls if c > now - self._horizon_ms)
-        wait = wait_ms(self._windows, now, lambda n: calls[-n] if len(calls) >= n else None)
+        calls = sorted(call for call in calls if call[0] > now - self._horizon_ms)
+
+        def nth_newest(n: int, counted: int) -> int | None:
+            stamps = [stamp for stamp, code in calls if code >= counted]
+            return stamps[-n] if len(stamps) >= n else None
+
+        wait = wait_ms(self._windows, now, nth_newest, lane)
         assert wait is not None, "a zero limit: Settings keeps every limit at 1 or more"
         if wait:
             return ("full", wait), False
-        calls.append(now)
+        calls.append((now, lane))
         self._store(context, calls, pause_until)
         return ("ok", 0), True
 
-    def acquire(self, deadline: float) -> None:
+    def acquire(self, deadline: float, lane: Lane = DEFAULT_LANE) -> float:
+        code = lane_code(lane)
+        slept = 0.0
         while True:
-            verdict, wait_ms = self._context.update(self._try_admit)
+            verdict, wait_ms = self._context.update(lambda context: self._try_admit(context, code))
             if verdict == "ok":
-                return
-            wait_or_refuse(wait_ms / 1000, deadline, self.budget, paused=verdict == "paused")
+                return slept
+            slept += wait_or_refuse(wait_ms / 1000, deadline, self.budget, paused=verdict == "paused", lane=lane)
 
     def pause(self, seconds: float) -> None:
         if seconds <= 0:
