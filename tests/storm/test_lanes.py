@@ -161,3 +161,29 @@ def test_a_sqlite_log_written_before_lanes_gets_its_lane_column_and_its_calls_co
         lanes = sorted(row[0] for row in conn.execute("SELECT lane FROM rate_log"))
     conn.close()
     assert lanes == [0, 0] + [1] * 8
+
+
+# -- processes of every lane at once --------------------------------------------------------------------
+
+def test_processes_of_all_three_lanes_keep_every_window_under_the_limit_and_each_lanes_share(
+        shared: dict[str, Any], workers: Any) -> None:
+    from tests.storm.test_ratelimit import FAST, gate, max_in_any_window
+
+    # 20 a minute (a real second, + 0.2 s margin): reserve 20% = 4, automation and bulk 16, bulk 10.
+    budget = {**FAST, "reserve_percent": 20, "bulk_percent": 50}
+    gate(shared, reserve_percent=20, bulk_percent=50)  # create the log before the race
+    spec = {**shared, "budget": budget, "seconds": 3.4, "start_at": time.time() + 5.0}
+    lanes = ["interactive", "automation", "bulk"] * 2
+    answers = workers.run("hammer", [{**spec, "lane": lane} for lane in lanes])
+    assert all(answer["on_time"] for answer in answers), "a worker started after the common start: machine too busy"
+    by_lane = {lane: sorted(t for answer, its in zip(answers, lanes, strict=True) if its == lane
+                            for t in answer["admitted"]) for lane in set(lanes)}
+    everything = sorted(t for times in by_lane.values() for t in times)
+    # Windows open at 0, 1.2 and 2.4 s: three of them in 3.4 s.
+    assert max_in_any_window(everything, 1.0) <= 20
+    assert max_in_any_window(by_lane["automation"] + by_lane["bulk"], 1.0) <= 16
+    assert max_in_any_window(by_lane["bulk"], 1.0) <= 10
+    assert len(everything) == 60  # every window was used to the full
+    assert len(by_lane["interactive"]) >= 3 * 4  # the reserve held in every window
+    assert len(by_lane["automation"]) >= 3 * (16 - 10)  # bulk never took more than its cap
+    print(f"\nadmitted per lane in three windows: { {lane: len(t) for lane, t in sorted(by_lane.items())} }")

@@ -67,7 +67,8 @@ def wait_for_start(spec: dict[str, Any]) -> bool:
 
 
 def hammer(spec: dict[str, Any]) -> Any:
-    """Acquire as fast as the gate allows for spec['seconds']; report each admission's wall time."""
+    """Acquire as fast as the gate allows for spec['seconds'] (in spec['lane'], automation by default);
+    report each admission's wall time."""
     gate = gate_for(spec)
     on_time = wait_for_start(spec)
     # Every worker stops at the same instant, however late it started.
@@ -80,7 +81,7 @@ def hammer(spec: dict[str, Any]) -> Any:
     while time.monotonic() < stop:
         asked = time.monotonic()
         try:
-            gate.acquire(stop)
+            gate.acquire(stop, spec.get("lane", "automation"))
         except RateLimitedError:
             failures += 1
             break
