@@ -589,6 +589,8 @@ def get_ip_statistics(config: Mapping[str, Any], args: Mapping[str, Any],
     if args.get("lookback_hours") not in (None, ""):
         hours = args["lookback_hours"]
         core_params["lookback_hours"] = int(hours) if str(hours).strip().isdigit() else hours
+    if args.get("lane") not in (None, ""):
+        core_params["lane"] = args["lane"]
     results = connector.run("get_ip_statistics", core_params, config, words=WORDS, **shared_state(config))
     return ip_statistics_entries(results, params)
 
