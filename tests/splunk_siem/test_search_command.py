@@ -93,8 +93,10 @@ def test_an_event_without_a_valid_address_passes_through_as_invalid_input_withou
 def test_a_rate_limit_wait_longer_than_max_wait_s_ends_the_search_on_time_with_rate_limited_rows(
         tmp_path: Path, addon_dir: Path, emu: Any, session_key: str) -> None:
     ips = public_ips(40, start=7000)
-    # Five calls a (real, uncompressed) minute: the sixth address would wait a minute for its slot.
-    advanced = advanced_values(emu, rate_limit_per_minute="5", rate_limit_time_scale="1")
+    # Five calls a (real, uncompressed) minute: the sixth address would wait a minute for its slot. Lanes off
+    # (no reserve, no bulk cap): all five are the search's.
+    advanced = advanced_values(emu, rate_limit_per_minute="5", rate_limit_time_scale="1",
+                               interactive_reserve_percent="0", bulk_max_percent="100")
     with configured_splunkd(tmp_path, addon_dir, session_key, {"main": account_values(emu)},
                             advanced) as (splunkd, _):
         run = splunkd.run(["field=dest_ip", "max_wait_s=2"], chunks_of(events_over(ips, 400), 100))
