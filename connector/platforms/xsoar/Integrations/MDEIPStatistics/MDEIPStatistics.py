@@ -583,14 +583,35 @@ def test_module(config: Mapping[str, Any]) -> str:
     return "ok" if result.succeeded else result.message
 
 
+def lane_of_caller(calling_context: Any) -> Lane:
+    """The lane of a command the arguments do not give one: who ran it, as far as XSOAR says.
+
+    XSOAR documents no "run by a playbook" flag. What it does hand a command is ``demisto.callingContext``:
+    a playbook task's entry carries ``context.ParentEntry.entryTask`` (playbookName, taskId, taskName, as
+    Cortex XDR's XQL integration reads them), and a command an analyst typed in the War Room has a
+    ParentEntry with the user and no task. So: a task is automation, a person's entry interactive, and
+    anything else (a script's executeCommand, an older server, a shape we do not know) automation, the
+    lane that cannot spend the reserve kept for people. Never an error: these keys are undocumented."""
+    try:
+        parent = (calling_context.get("context") or {}).get("ParentEntry") or {}
+        task = parent.get("entryTask") or {}
+        if task.get("taskId") or task.get("playbookName"):
+            return "automation"
+        if parent.get("user") and not parent.get("polling"):
+            return "interactive"
+    except AttributeError:  # a key holding something other than an object
+        pass
+    return DEFAULT_LANE
+
+
 def get_ip_statistics(config: Mapping[str, Any], args: Mapping[str, Any],
                       params: Mapping[str, Any]) -> list[Any]:
     core_params: dict[str, Any] = {"ip": args.get("ip") if args.get("ip") is not None else ""}
     if args.get("lookback_hours") not in (None, ""):
         hours = args["lookback_hours"]
         core_params["lookback_hours"] = int(hours) if str(hours).strip().isdigit() else hours
-    if args.get("lane") not in (None, ""):
-        core_params["lane"] = args["lane"]
+    given = args.get("lane") not in (None, "")
+    core_params["lane"] = args["lane"] if given else lane_of_caller(getattr(demisto, "callingContext", None) or {})
     results = connector.run("get_ip_statistics", core_params, config, words=WORDS, **shared_state(config))
     return ip_statistics_entries(results, params)
 
