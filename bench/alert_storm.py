@@ -5,6 +5,7 @@ process groups) and through a naive client (one request per lookup, retry on 429
     python bench/alert_storm.py                 # N=3000 lookups, D=400 distinct IPs, W=8 workers
     python bench/alert_storm.py --json          # the same figures as one JSON object
     python bench/alert_storm.py --quick --json  # a small storm in seconds (used by the tests)
+    python bench/alert_storm.py --mixed         # the storm, a bulk search and an analyst in lanes (bench/lanes.py)
 
 The storm: every one of D distinct IPs (three quarters seen in the organisation, a quarter never
 seen) once, plus N - D draws from a Zipf distribution over them, shuffled. W worker processes take the
@@ -407,6 +408,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    words = list(sys.argv[1:] if argv is None else argv)
+    if "--mixed" in words:  # the lanes scenario: bench/lanes.py
+        from bench.lanes import main as mixed_main
+
+        return mixed_main([word for word in words if word != "--mixed"])
     args = parse_args(argv)
     if args.group:
         return group_main(args.group)
