@@ -232,7 +232,10 @@ def run_configuration(name: str, args: argparse.Namespace, redis_url: str | None
                  "client_id": base["client_id"], "client_secret": base["client_secret"], "scope": emu.scope,
                  "api_url": emu.api_url, "ca_bundle": emu.ca_path}
         limits = list(emu.config.rate_limits)
-        bound_s = lower_bound_s(len(set(storm)), limits)
+        # Playbooks run in the automation lane: the interactive reserve is not theirs (bench/lanes.py).
+        from bench.lanes import automation_share
+
+        bound_s = lower_bound_s(len(set(storm)), limits if name == "naive" else automation_share(limits))
         timeout_s = 60.0 + (bound_s * 3 + 7200.0 * (name == "naive")) / args.time_scale
         procs = []
         try:

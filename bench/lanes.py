@@ -113,14 +113,21 @@ def worker_main(job: Job, counter: Any, ready: Any, start_at: Any) -> None:
     (Path(job.out_dir) / f"result-{job.name}.json").write_text(json.dumps(outcomes))
 
 
-def automation_share(lanes: dict[str, int], per_minute: int = 100, per_hour: int = 1500) -> list[tuple[int, float]]:
-    """What the automation lane is sure of while the bulk lane uses its whole cap, per window (API s)."""
+def automation_share(limits: Sequence[tuple[int, float]], reserve_percent: int | None = None,
+                     bulk_percent: int = 100, bulk_busy: bool = False) -> list[tuple[int, float]]:
+    """The part of each (limit, window) the automation lane is sure of: all but the interactive reserve
+    (the configuration's default when not given), and, while a bulk search uses its whole cap, all but
+    that cap too. With lanes off, the whole limit."""
     from connector.lanes import Shares
+    from connector.settings import Settings
 
+    if reserve_percent is None:
+        reserve_percent = int(Settings.model_fields["interactive_reserve_percent"].default)
     share = []
-    for limit, window in ((per_minute, 60.0), (per_hour, 3600.0)):
-        shares = Shares.of(limit, lanes["interactive_reserve_percent"], lanes["bulk_max_percent"])
-        share.append((shares.shared - shares.bulk if shares.bulk < shares.shared else shares.whole, window))
+    for limit, window in limits:
+        shares = Shares.of(limit, reserve_percent, bulk_percent)
+        share.append((shares.shared - shares.bulk if bulk_busy and shares.bulk < shares.shared else shares.shared,
+                      window))
     return share
 
 
@@ -184,7 +191,9 @@ def run_scenario(store: str, lanes_name: str, args: argparse.Namespace, redis_ur
                     proc.kill()
                     proc.join(10)
             shutil.rmtree(work, ignore_errors=True)
-    bound_s = lower_bound_s(len(set(storm)), automation_share(lanes))
+    share = automation_share(emu.config.rate_limits, lanes["interactive_reserve_percent"], lanes["bulk_max_percent"],
+                             bulk_busy=True)
+    bound_s = lower_bound_s(len(set(storm)), share)
     return figures(outcomes, go, scale, bound_s, counters, expected={"automation": len(storm), "bulk": len(bulk_ips),
                                                                      "interactive": clicks})
 
