@@ -45,6 +45,7 @@ if str(ROOT) not in sys.path:
 from bench.alert_storm import (  # noqa: E402  (the path above first)
     LOOKBACK_HOURS,
     NOT_SEEN_SHARE,
+    _fmt,
     clear_connector_keys,
     lower_bound_s,
     make_storm,
@@ -247,14 +248,6 @@ def print_table(results: dict[str, dict[str, Any]], args: argparse.Namespace) ->
         failures = {lane: errors for lane, errors in pairs if errors}
         if failures:
             print(f"{name} failures: {failures}")
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.3f}" if value < 10 else f"{value:.1f}"
-    return str(value)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
