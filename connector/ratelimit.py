@@ -9,6 +9,10 @@ sliding-window log of admitted calls (their times) where every sharer reads and 
 - **Redis** (a cluster): a sorted set per gate, checked and written by one Lua script on the server.
 - **Memory** (one process): the same log in a deque.
 
+Each call is logged with its lane (connector.lanes: interactive, automation, bulk), and a call is
+admitted only if every window has room for its lane: the whole limit for a person, all but the
+interactive reserve for playbooks, at most the bulk cap for searches. Still one atomic check per try.
+
 Around the log:
 
 - **Deadline-bounded, fail-fast waiting.** A refused call learns how long until the window's oldest

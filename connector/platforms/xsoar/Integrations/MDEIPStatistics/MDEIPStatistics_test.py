@@ -286,7 +286,7 @@ def admissions(context_file: Path) -> list[int]:
     for line in context_file.with_suffix(".history").read_text(encoding="utf-8").splitlines():
         for key, raw in json.loads(line).items():
             if key.startswith("mde-ipstats-rate/"):
-                stamps.update(json.loads(raw)["calls"])
+                stamps.update(call[0] for call in json.loads(raw)["calls"])  # [time, lane]
     return sorted(stamps)
 
 
