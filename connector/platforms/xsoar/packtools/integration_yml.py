@@ -125,6 +125,8 @@ CONTEXT_FIELDS: dict[str, tuple[str, str]] = {
     "Cached": ("result.cached", "Boolean"),
     "CacheAgeSeconds": ("result.cache_age_s", "Number"),
     "Warnings": ("result.warnings", "String"),
+    "Lane": ("summary.lane", "String"),
+    "LaneWaitSeconds": ("summary.lane_wait_s", "Number"),
 }
 STANDARD_OUTPUTS: list[tuple[str, str, str]] = [
     ("IP.Address", "The IP address.", "String"),
@@ -237,6 +239,8 @@ def _output_descriptions(manifest: dict[str, Any]) -> dict[str, str]:
     data = output["$defs"]["IpStatistics"]["properties"]
     found = {f"data.{k}": v.get("description", "") for k, v in data.items()}
     found.update({f"result.{k}": v.get("description", "") for k, v in output["properties"].items()})
+    summary = output["$defs"]["IpStatisticsSummary"]["properties"]
+    found.update({f"summary.{k}": v.get("description", "") for k, v in summary.items()})
     return found
 
 

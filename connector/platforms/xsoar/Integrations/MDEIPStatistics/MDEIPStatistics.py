@@ -436,6 +436,8 @@ def context_row(data: Mapping[str, Any], result: connector.ActionResult) -> dict
         "Cached": result.cached,
         "CacheAgeSeconds": result.cache_age_s,
         "Warnings": result.warnings or None,  # what the connector's own state went through (docs/reliability.md)
+        "Lane": result.summary.get("lane"),  # the share of the rate limit it used (README "Lanes")
+        "LaneWaitSeconds": result.summary.get("lane_wait_s"),
     }
 
 

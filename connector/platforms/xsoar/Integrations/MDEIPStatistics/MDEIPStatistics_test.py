@@ -177,6 +177,8 @@ def test_a_war_room_command_may_use_the_reserve_a_playbook_task_may_not(fresh_em
                                context_file, calling_context=WAR_ROOM))
     analyst = run_command("mde-get-ip-statistics", params, {"ip": ips[11]}, context_file, calling_context=WAR_ROOM)
     assert analyst.errors == [] and len(api_paths(fresh_emu)) == 10
+    assert [row["Lane"] for row in tasks.entries[0]["EntryContext"][MDE_KEY]] == ["automation"] * 9
+    assert [row["Lane"] for row in analyst.entries[0]["EntryContext"][MDE_KEY]] == ["interactive"]
 
 
 @pytest.mark.parametrize(("calling_context", "lane"), [
