@@ -5,6 +5,7 @@ process groups) and through a naive client (one request per lookup, retry on 429
     python bench/alert_storm.py                 # N=3000 lookups, D=400 distinct IPs, W=8 workers
     python bench/alert_storm.py --json          # the same figures as one JSON object
     python bench/alert_storm.py --quick --json  # a small storm in seconds (used by the tests)
+    python bench/alert_storm.py --mixed         # the storm, a bulk search and an analyst in lanes (bench/lanes.py)
 
 The storm: every one of D distinct IPs (three quarters seen in the organisation, a quarter never
 seen) once, plus N - D draws from a Zipf distribution over them, shuffled. W worker processes take the
@@ -231,7 +232,10 @@ def run_configuration(name: str, args: argparse.Namespace, redis_url: str | None
                  "client_id": base["client_id"], "client_secret": base["client_secret"], "scope": emu.scope,
                  "api_url": emu.api_url, "ca_bundle": emu.ca_path}
         limits = list(emu.config.rate_limits)
-        bound_s = lower_bound_s(len(set(storm)), limits)
+        # Playbooks run in the automation lane: the interactive reserve is not theirs (bench/lanes.py).
+        from bench.lanes import automation_share
+
+        bound_s = lower_bound_s(len(set(storm)), limits if name == "naive" else automation_share(limits))
         timeout_s = 60.0 + (bound_s * 3 + 7200.0 * (name == "naive")) / args.time_scale
         procs = []
         try:
@@ -407,6 +411,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    words = list(sys.argv[1:] if argv is None else argv)
+    if "--mixed" in words:  # the lanes scenario: bench/lanes.py
+        from bench.lanes import main as mixed_main
+
+        return mixed_main([word for word in words if word != "--mixed"])
     args = parse_args(argv)
     if args.group:
         return group_main(args.group)

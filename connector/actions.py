@@ -22,8 +22,16 @@ from typing import TYPE_CHECKING, Any
 from connector.cache import ResultCache
 from connector.endpoints import REQUIRED_ROLE
 from connector.errors import ConnectorError, InvalidInputError, PermissionDeniedError
-from connector.inputs import DEFAULT_LOOKBACK_HOURS, ParsedItem, parse_ip_items, parse_lookback_hours, show
+from connector.inputs import (
+    DEFAULT_LOOKBACK_HOURS,
+    ParsedItem,
+    parse_ip_items,
+    parse_lane,
+    parse_lookback_hours,
+    show,
+)
 from connector.interpret import Judgement, describe, interpret, scope_summary, summary_of
+from connector.lanes import DEFAULT_LANE, Admission, Lane
 from connector.manifest import input_validator
 from connector.models import ShapeError, load, to_builtins
 from connector.results import ActionResult, OrgStatistics
@@ -170,27 +178,32 @@ class Connector:
     # -- get_ip_statistics ------------------------------------------------------------------------
 
     def get_ip_statistics(self, params: Mapping[str, Any], progress: Progress | None = None) -> list[ActionResult]:
-        items, hours_or_error = parse_get_ip_statistics(params)
+        items, hours_or_error, lane = parse_get_ip_statistics(params)
         results: list[ActionResult] = []
         total = len(items)
         for done, item in enumerate(items, start=1):
-            results.append(speak_result(self._answer(item, hours_or_error), self.words))
+            results.append(speak_result(self._answer(item, hours_or_error, lane), self.words))
             if progress is not None:
                 progress(done, total)
         return results
 
-    def _answer(self, item: ParsedItem, hours: int | InvalidInputError) -> ActionResult:
+    def _answer(self, item: ParsedItem, hours: int | InvalidInputError, lane: Lane | None) -> ActionResult:
+        """One item's result; lane None is a lane input that was refused (hours then holds why)."""
         parameters = {"ip": item.ip or item.raw, "lookback_hours": hours if isinstance(hours, int) else None}
+        lane_only = {} if lane is None else {"lane": lane}
         if item.error is not None:
-            return ActionResult.failure(GET_IP_STATISTICS, parameters, item.error)
-        if isinstance(hours, InvalidInputError):
-            return ActionResult.failure(GET_IP_STATISTICS, parameters, hours, scope_summary(item.ip))
+            return ActionResult.failure(GET_IP_STATISTICS, parameters, item.error, lane_only)
+        if isinstance(hours, InvalidInputError) or lane is None:
+            assert isinstance(hours, InvalidInputError)
+            return ActionResult.failure(GET_IP_STATISTICS, parameters, hours, {**scope_summary(item.ip), **lane_only})
         assert item.ip is not None
+        admission = Admission(lane, self.settings.budget_s(lane))
         try:
-            result = self.lookup(item.ip, hours)
+            result = self.lookup(item.ip, hours, admission)
         except ConnectorError as exc:
             log.info("%s: %s (%s)", item.ip, exc.category.value, exc.message)
             result = ActionResult.failure(GET_IP_STATISTICS, parameters, exc, scope_summary(item.ip))
+        result = result.replace(summary={**result.summary, **lane_summary(admission)})
         warnings = self.take_notices()
         return result.replace(warnings=warnings) if warnings else result
 
@@ -204,18 +217,20 @@ class Connector:
                 notices.extend(take())
         return notices
 
-    def lookup(self, ip: str, lookback_hours: int) -> ActionResult:
-        """One canonical IP: from the result cache when fresh, else from the API (one fetch at a time)."""
-        deadline = time.monotonic() + self.settings.item_budget_s
+    def lookup(self, ip: str, lookback_hours: int, admission: Admission | None = None) -> ActionResult:
+        """One canonical IP: from the result cache when fresh (in every lane), else from the API (one
+        fetch at a time), within the lane's time budget (``admission``: automation by default)."""
+        admission = admission or Admission(DEFAULT_LANE, self.settings.budget_s(DEFAULT_LANE))
+        deadline = time.monotonic() + admission.budget_s
         cache = self.cache
         cached = self._cached(cache, ip, lookback_hours)
         if cached is None:
             # Waiting on another worker's fetch of the same IP ends in time for a call of our own.
-            wait_s = deadline - call_reserve_s(self.settings.timeout_s, self.settings.item_budget_s) - time.monotonic()
+            wait_s = deadline - call_reserve_s(self.settings.timeout_s, admission.budget_s) - time.monotonic()
             with cache.single_flight(ip, lookback_hours, timeout_s=max(0.0, wait_s)):
                 cached = self._cached(cache, ip, lookback_hours)
                 if cached is None:
-                    facts = self.client.ip_stats(ip, lookback_hours, deadline)
+                    facts = self.client.ip_stats(ip, lookback_hours, deadline, admission)
                     if self._answered_as(cache.identity):
                         cache.put(ip, lookback_hours, to_builtins(facts))
                     return self._success(facts)
@@ -342,16 +357,26 @@ def _connectivity_failure(stage: str, exc: ConnectorError, checks: dict[str, Any
                           summary={k: checks[k] for k in ("sign_in", "permission", "api")})
 
 
-_JUDGED_BY_PARSERS = frozenset({"ip", "lookback_hours"})
+_JUDGED_BY_PARSERS = frozenset({"ip", "lookback_hours", "lane"})
 """get_ip_statistics' inputs that inputs.py judges itself, item by item, more strictly than the schema."""
 
 
-def parse_get_ip_statistics(params: Mapping[str, Any]) -> tuple[list[ParsedItem], int | InvalidInputError]:
-    """The items and look-back of a get_ip_statistics call, checked against manifest.json's schema.
+def lane_summary(admission: Admission) -> dict[str, Any]:
+    """What a lookup's summary says of its lane: which, and how long it waited for a slot (seconds,
+    only when it did)."""
+    if admission.waited_s > 0:
+        return {"lane": admission.lane, "lane_wait_s": round(admission.waited_s, 3)}
+    return {"lane": admission.lane}
 
-    The item parser decides each address, so one bad address fails alone while a bad look-back fails
-    every item. The schema decides the rest of the document's shape; a document holding nothing but
-    the parsers' own fields (every usual call) has no rest, and compiles no schema.
+
+def parse_get_ip_statistics(
+        params: Mapping[str, Any]) -> tuple[list[ParsedItem], int | InvalidInputError, Lane | None]:
+    """The items, look-back and lane of a get_ip_statistics call, checked against manifest.json's schema.
+
+    The item parser decides each address, so one bad address fails alone while a bad look-back or lane
+    fails every item (the lane is then None, and the second value says why). The schema decides the
+    rest of the document's shape; a document holding nothing but the parsers' own fields (every usual
+    call) has no rest, and compiles no schema.
     """
     document = dict(params)
     hours: int | InvalidInputError
@@ -361,19 +386,27 @@ def parse_get_ip_statistics(params: Mapping[str, Any]) -> tuple[list[ParsedItem]
             if error.absolute_path and error.absolute_path[0] in _JUDGED_BY_PARSERS:
                 continue  # judged below, per item and with a precise message
             problems.append(error)
+    lane: Lane | None
+    try:
+        lane = parse_lane(document.get("lane"))
+    except InvalidInputError as exc:
+        lane = None
+        lane_error = exc
     if "ip" not in document:
         missing = InvalidInputError("The ip parameter is required.", code="MissingRequiredParameter")
-        return [ParsedItem("", None, missing)], DEFAULT_LOOKBACK_HOURS
+        return [ParsedItem("", None, missing)], DEFAULT_LOOKBACK_HOURS, lane
     try:
         hours = parse_lookback_hours(document.get("lookback_hours"))
     except InvalidInputError as exc:
         hours = exc
+    if lane is None and isinstance(hours, int):
+        hours = lane_error
     if problems:
         unknown = ", ".join(sorted(show(k) for k in document if k not in _JUDGED_BY_PARSERS))
         hours = InvalidInputError(
-            f"Unknown parameter(s) {unknown}: get_ip_statistics takes ip and lookback_hours." if unknown
+            f"Unknown parameter(s) {unknown}: get_ip_statistics takes ip, lookback_hours and lane." if unknown
             else f"Invalid parameters: {problems[0].message[:200]}", code="InvalidInput")
-    return parse_ip_items(document["ip"]), hours
+    return parse_ip_items(document["ip"]), hours, lane
 
 
 def run(
@@ -435,10 +468,11 @@ def failure_for_every_item(action: str, params: Mapping[str, Any], exc: Connecto
     invalid item keeps its own, more precise, verdict)."""
     if action in (TEST_CONNECTIVITY, *SIGN_IN_ACTIONS):
         return [ActionResult.failure(action, {}, exc)]
-    items, hours = parse_get_ip_statistics(params)
+    items, hours, lane = parse_get_ip_statistics(params)
     results = []
     for item in items:
         parameters = {"ip": item.ip or item.raw, "lookback_hours": hours if isinstance(hours, int) else None}
         error: ConnectorError = item.error or (hours if isinstance(hours, InvalidInputError) else exc)
-        results.append(ActionResult.failure(action, parameters, error, scope_summary(item.ip)))
+        summary = {**scope_summary(item.ip), **({} if lane is None else {"lane": lane})}
+        results.append(ActionResult.failure(action, parameters, error, summary))
     return results

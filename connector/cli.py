@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 from connector.actions import GET_IP_STATISTICS, TEST_CONNECTIVITY, Progress
 from connector.actions import run as core_run
+from connector.lanes import LANES, Lane
 from connector.manifest import load_manifest
 from connector.redaction import RedactingFilter
 from connector.results import ActionResult
@@ -235,6 +236,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     get = commands.add_parser("get-ip-statistics", help="organization prevalence of IP addresses")
     get.add_argument("ips", nargs="+", metavar="IP", help="IPv4/IPv6 addresses; '-' reads them from stdin")
     get.add_argument("--lookback-hours", default=720, help="1 to 720 (default 720)")
+    get.add_argument("--lane", choices=LANES,
+                     help="share of the rate limit to use (default: interactive when the output is a terminal, "
+                          "a person waiting; otherwise automation)")
     common(get)
     common(commands.add_parser("test-connectivity", help="check sign-in, permission and API access"))
     common(commands.add_parser("login", help="delegated access (auth_mode delegated): sign an analyst in "
@@ -243,6 +247,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run the connector end to end against the built-in emulator")
     demo.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
     return parser
+
+
+def default_lane(stdout: TextIO) -> Lane:
+    """interactive when a person reads the answer on a terminal; automation when a script reads it."""
+    return "interactive" if stdout.isatty() else "automation"
 
 
 def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
@@ -272,7 +281,8 @@ def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None, stdo
         ips.extend(stdin.read().split() if item == "-" else [item])
     update, bar = progress_bar(len(ips), sys.stderr)
     try:
-        results = run(GET_IP_STATISTICS, {"ip": ips, "lookback_hours": args.lookback_hours}, config,
+        results = run(GET_IP_STATISTICS, {"ip": ips, "lookback_hours": args.lookback_hours,
+                                          "lane": args.lane or default_lane(stdout)}, config,
                       state_dir=args.state_dir, progress=update)
     finally:
         if bar is not None:

@@ -30,6 +30,7 @@ from connector.errors import (
     UnavailableError,
     UnexpectedResponseError,
 )
+from connector.lanes import Admission
 from connector.mapping import not_seen, statistics_from_body
 from connector.ratelimit import RateGate
 from connector.results import OrgStatistics
@@ -93,8 +94,13 @@ class MdeClient:
         self._max_attempts = max_attempts
         self._api_url = settings.endpoints.api_url
 
-    def ip_stats(self, ip: str, lookback_hours: int, deadline: float) -> OrgStatistics:
-        """Statistics for one canonical IP; raises ConnectorError when no answer can be had in time."""
+    def ip_stats(self, ip: str, lookback_hours: int, deadline: float,
+                 admission: Admission | None = None) -> OrgStatistics:
+        """Statistics for one canonical IP; raises ConnectorError when no answer can be had in time.
+        ``admission`` is the lookup's lane and budget in the rate limit (automation and item_budget_s by
+        default), and adds up the time the lookup waits there."""
+        admission = admission or Admission(budget_s=self._settings.item_budget_s)
+        reserve_s = call_reserve_s(self._settings.timeout_s, admission.budget_s)
         url = f"{self._api_url}/api/ips/{quote(ip, safe=':.')}/stats"
         attempt = 0
         refreshed = False
@@ -104,7 +110,7 @@ class MdeClient:
             # The token first: the gate admits a call for *now*, and the server counts it when it
             # arrives, so nothing slow (a sign-in, a wait for the token lock) may come in between.
             token = self._tokens.get(deadline)
-            self._gate.acquire(deadline - call_reserve_s(self._settings.timeout_s, self._settings.item_budget_s))
+            admission.waited_s += self._gate.acquire(deadline - reserve_s, admission.lane)
             try:
                 answer = self._send(url, lookback_hours, token, deadline)
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:

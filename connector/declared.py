@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from connector.lanes import DEFAULT_LANE, Lane
 from connector.meaning import Scope, Verdict
 from connector.models import Model
 from connector.results import ActionResult, IpStatistics
@@ -33,6 +34,12 @@ class GetIpStatisticsInput(Model):
     lookback_hours: int = Field(
         default=720, ge=1, le=720,
         description="Look-back window in hours (1 to 720; Defender's maximum, 30 days, is the default)")
+    lane: Lane = Field(
+        default=DEFAULT_LANE,
+        description="Who is asking, for the share of Defender's rate limit the lookup may use: interactive (a "
+                    "person is waiting: may use a reserve no other lane touches, with a shorter time budget), "
+                    "automation (a playbook; the default) or bulk (a search or sweep over many addresses: "
+                    "capped, so playbooks keep flowing)")
 
 
 class TestConnectivityInput(Model):
@@ -46,6 +53,10 @@ class IpStatisticsSummary(Model):
     seen_in_org: bool | None = None
     verdict: Verdict | None = None
     ip_scope: Scope | None = Field(default=None, description="Present for every valid address, failed lookups too")
+    lane: Lane | None = Field(default=None, description="The lane the lookup ran in (absent only when the lane "
+                                                        "input itself was refused)")
+    lane_wait_s: float | None = Field(default=None, ge=0, description="Seconds the lookup waited for a rate-limit "
+                                                                      "slot; absent when it waited none")
 
 
 class IpStatisticsResult(ActionResult):

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 from connector.client import MdeClient
 from connector.errors import PermissionDeniedError
+from connector.lanes import Admission
 from connector.results import OrgStatistics
 
 
 class ExplainsForbidden(MdeClient):
     """An MdeClient whose 403s are reworded by ``explain_forbidden`` (None keeps the base message)."""
 
-    def ip_stats(self, ip: str, lookback_hours: int, deadline: float) -> OrgStatistics:
+    def ip_stats(self, ip: str, lookback_hours: int, deadline: float,
+                 admission: Admission | None = None) -> OrgStatistics:
         try:
-            return super().ip_stats(ip, lookback_hours, deadline)
+            return super().ip_stats(ip, lookback_hours, deadline, admission)
         except PermissionDeniedError as exc:
             if exc.http_status != 403:
                 raise

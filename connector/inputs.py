@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from connector.errors import InvalidInputError
+from connector.lanes import DEFAULT_LANE, LANES, Lane
 
 DEFAULT_LOOKBACK_HOURS = 720
 MAX_LOOKBACK_HOURS = 720
@@ -137,6 +138,20 @@ def parse_lookback_hours(value: Any) -> int:
             code="InvalidInput",
         )
     return hours
+
+
+def parse_lane(value: Any) -> Lane:
+    """The ``lane`` input: interactive, automation (the default, also for an empty value) or bulk, in any
+    case and with spaces around; anything else fails every item, before any lookup."""
+    if value is None or value == "":
+        return DEFAULT_LANE
+    text = value.strip().lower() if isinstance(value, str) else None
+    for lane in LANES:
+        if text == lane:
+            return lane
+    raise InvalidInputError(
+        f"lane {show(value)} is not valid: give interactive (a person is waiting), automation (a playbook; "
+        "the default) or bulk (a search or sweep over many addresses).", code="InvalidInput")
 
 
 def unique_ips(items: Iterable[ParsedItem]) -> list[str]:

@@ -9,6 +9,10 @@ sliding-window log of admitted calls (their times) where every sharer reads and 
 - **Redis** (a cluster): a sorted set per gate, checked and written by one Lua script on the server.
 - **Memory** (one process): the same log in a deque.
 
+Each call is logged with its lane (connector.lanes: interactive, automation, bulk), and a call is
+admitted only if every window has room for its lane: the whole limit for a person, all but the
+interactive reserve for playbooks, at most the bulk cap for searches. Still one atomic check per try.
+
 Around the log:
 
 - **Deadline-bounded, fail-fast waiting.** A refused call learns how long until the window's oldest
@@ -59,6 +63,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from connector.clock import CLOCK_STEP_TOLERANCE_MS, WallClock, boot_id
 from connector.errors import ConfigurationError, RateLimitedError, UnavailableError
+from connector.lanes import AUTOMATION, DEFAULT_LANE, INTERACTIVE, LANES, Lane, Shares, lane_code
 from connector.settings import Settings
 from connector.state import MemoryStateStore, StateStore
 from connector.state_files import (
@@ -98,8 +103,9 @@ _SQLITE_BUSY_TIMEOUT_S = 10.0
 class RateGate(Protocol):
     """Admission to call the API, shared by everyone using the same application and tenant."""
 
-    def acquire(self, deadline: float) -> None:
-        """Block until a call may be made. deadline is in time.monotonic() seconds; when no slot can be
+    def acquire(self, deadline: float, lane: Lane = DEFAULT_LANE) -> float:
+        """Block until a call in ``lane`` (connector.lanes) may be made, and return the seconds it slept
+        for a slot (0.0: admitted at once). deadline is in time.monotonic() seconds; when no slot can be
         had before it, raise RateLimitedError at once (with retry_after_s) rather than wait in vain."""
         ...
 
@@ -114,36 +120,51 @@ class UnlimitedGate:
     def __init__(self) -> None:
         self.pauses: list[float] = []
 
-    def acquire(self, deadline: float) -> None:
-        return None
+    def acquire(self, deadline: float, lane: Lane = DEFAULT_LANE) -> float:
+        return 0.0
 
     def pause(self, seconds: float) -> None:
         self.pauses.append(seconds)
 
 
 class Window(NamedTuple):
-    """At most ``limit`` calls in any ``interval`` milliseconds (real time, margin included)."""
+    """At most ``limit`` calls in any ``interval`` milliseconds (real time, margin included); of them at
+    most ``shared`` from the automation and bulk lanes together and ``bulk`` from the bulk lane
+    (connector.lanes; None: as many as the limit before, lanes off)."""
 
     limit: int
     interval: int
+    shared: int | None = None
+    bulk: int | None = None
+
+    def shares(self) -> Shares:
+        shared = self.limit if self.shared is None else self.shared
+        return Shares(self.limit, shared, shared if self.bulk is None else self.bulk)
 
 
-def wait_ms(windows: Sequence[Window], now_ms: int, nth_newest: Callable[[int], int | None]) -> int | None:
-    """How long a call at now_ms must wait to fit every window: 0 = go now, None = never (a zero limit).
+NthNewest = Callable[[int, int], int | None]
+"""nth_newest(n, lane): the time of the n-th most recent call of that lane code and above in the log."""
 
-    nth_newest(n) is the time of the n-th most recent call in the log (1 = the newest), or None when the
-    log holds fewer. A window of limit L is full while its L-th newest call is still inside it, i.e.
-    later than now_ms - interval (a call exactly one interval old has left); the caller may go when
-    that call leaves, at its time + interval. Counting from the newest end counts calls stamped after
-    now_ms too (a clock stepped back): they are in the window as surely as older ones.
+
+def wait_ms(windows: Sequence[Window], now_ms: int, nth_newest: NthNewest, lane: int = INTERACTIVE) -> int | None:
+    """How long a call in lane (a code of connector.lanes) at now_ms must wait to fit every window's caps
+    for its lane: 0 = go now, None = never (a zero limit).
+
+    nth_newest(n, k) is the time of the n-th most recent call of lane k and above in the log (1 = the
+    newest; k = 0 counts every call), or None when the log holds fewer. A cap of C is full while its
+    C-th newest call is still inside the window, i.e. later than now_ms - interval (a call exactly one
+    interval old has left); the caller may go when that call leaves, at its time + interval. Counting
+    from the newest end counts calls stamped after now_ms too (a clock stepped back): they are in the
+    window as surely as older ones.
     """
     wait = 0
     for window in windows:
-        if window.limit <= 0:
-            return None
-        stamp = nth_newest(window.limit)
-        if stamp is not None and stamp > now_ms - window.interval:
-            wait = max(wait, stamp + window.interval - now_ms)
+        for counted, cap in window.shares().caps(lane):
+            if cap <= 0:
+                return None
+            stamp = nth_newest(cap, counted)
+            if stamp is not None and stamp > now_ms - window.interval:
+                wait = max(wait, stamp + window.interval - now_ms)
     return wait
 
 
@@ -155,10 +176,16 @@ class Budget(NamedTuple):
     time_scale: float = 1.0
     margin_api_s: float = MARGIN_API_S
     margin_floor_real_s: float = MARGIN_FLOOR_REAL_S
+    reserve_percent: int = 0
+    """The interactive lane's reserve, a percentage of each window (connector.lanes); 0 and a bulk
+    percentage of 100 are lanes off."""
+    bulk_percent: int = 100
+    """The bulk lane's cap, a percentage of each window."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Budget:
-        return cls(settings.rate_limit_per_minute, settings.rate_limit_per_hour, settings.rate_limit_time_scale)
+        return cls(settings.rate_limit_per_minute, settings.rate_limit_per_hour, settings.rate_limit_time_scale,
+                   reserve_percent=settings.interactive_reserve_percent, bulk_percent=settings.bulk_max_percent)
 
     @property
     def margin_real_s(self) -> float:
@@ -167,33 +194,54 @@ class Budget(NamedTuple):
     def window_real_s(self, nominal_api_s: float) -> float:
         return nominal_api_s / self.time_scale + self.margin_real_s
 
+    def window(self, limit: int, nominal_api_s: float) -> Window:
+        """One window, with its lanes' shares when lanes are on (connector.lanes rounds them)."""
+        interval = round(self.window_real_s(nominal_api_s) * 1000)
+        if self.reserve_percent <= 0 and self.bulk_percent >= 100:
+            return Window(limit, interval)
+        shares = Shares.of(limit, self.reserve_percent, self.bulk_percent)
+        return Window(limit, interval, shares.shared, shares.bulk)
+
     def rates(self) -> list[Window]:
         """The windows to enforce, without one the other already implies (it could never bind, and
         each window costs a look-up per call).
 
         Any stretch of one hour-window splits into ceil(hour / minute) stretches no longer than a
         minute-window, so 10 a minute allow at most 590 calls in it (with the margins): a 1,500-an-hour
-        rule is moot. The other way, 50 an hour cap every minute at 50 anyway.
+        rule is moot. The other way, 50 an hour cap every minute at 50 anyway. With lanes on, a window
+        is moot only when each of its lanes' shares is.
         """
-        minute = Window(self.per_minute, round(self.window_real_s(60.0) * 1000))
-        hour = Window(self.per_hour, round(self.window_real_s(3600.0) * 1000))
-        if self.per_hour <= self.per_minute:
+        minute = self.window(self.per_minute, 60.0)
+        hour = self.window(self.per_hour, 3600.0)
+        pairs = list(zip(minute.shares(), hour.shares(), strict=True))
+        if all(per_hour <= per_minute for per_minute, per_hour in pairs):
             return [hour]
-        if self.per_minute * math.ceil(hour.interval / minute.interval) <= self.per_hour:
+        stretches = math.ceil(hour.interval / minute.interval)
+        if all(per_minute * stretches <= per_hour for per_minute, per_hour in pairs):
             return [minute]
         return [minute, hour]
 
-    def describe(self) -> str:
-        return f"{self.per_minute} calls a minute, {self.per_hour} an hour"
+    def describe(self, lane: Lane | None = None) -> str:
+        """The limit in words; for a lane whose share is smaller, that share of it."""
+        if lane is None:
+            return f"{self.per_minute} calls a minute, {self.per_hour} an hour"
+        code = lane_code(lane)
+        minute, hour = (Shares.of(limit, self.reserve_percent, self.bulk_percent).caps(code)[-1][1]
+                        for limit in (self.per_minute, self.per_hour))
+        if (minute, hour) == (self.per_minute, self.per_hour):
+            return self.describe()
+        return (f"{self.describe()}, of which the {lane} lane may use {minute} a minute and {hour} an hour")
 
 
 def _retry_hint(seconds: float) -> float:
     return math.ceil(seconds * 10) / 10
 
 
-def wait_or_refuse(wait_s: float, deadline: float, budget: Budget, *, paused: bool) -> None:
-    """Sleep wait_s when that still fits before deadline; otherwise fail at once as rate_limited with
-    retry_after_s, rather than wait in vain. Every gate (the platforms' own ledgers too) says it alike."""
+def wait_or_refuse(wait_s: float, deadline: float, budget: Budget, *, paused: bool,
+                   lane: Lane = DEFAULT_LANE) -> float:
+    """Sleep wait_s when that still fits before deadline, and return the seconds slept; otherwise fail at
+    once as rate_limited with retry_after_s, rather than wait in vain. Every gate (the platforms' own
+    ledgers too) says it alike."""
     if time.monotonic() + wait_s > deadline:
         hint = _retry_hint(wait_s)
         if paused:
@@ -201,11 +249,14 @@ def wait_or_refuse(wait_s: float, deadline: float, budget: Budget, *, paused: bo
                        f"all lookups pause for {hint:g} s more, beyond this lookup's time budget. "
                        f"Retry after {hint:g} s.")
         else:
-            message = (f"Defender's rate limit for this application ({budget.describe()}) is in use "
-                       f"by other lookups; the next free slot is {hint:g} s away, beyond this lookup's "
-                       f"time budget. Retry after {hint:g} s, or raise item_budget_s.")
+            setting = "interactive_budget_s" if lane == "interactive" else "item_budget_s"
+            message = (f"Defender's rate limit for this application ({budget.describe(lane)}) is in use "
+                       f"by other lookups; the next free slot is {hint:g} s away, beyond this {lane} lookup's "
+                       f"time budget. Retry after {hint:g} s, or raise {setting}.")
         raise RateLimitedError(message, http_status=None, code="RateLimitBudget", retry_after_s=hint)
-    time.sleep(max(wait_s, _MIN_SLEEP_S))
+    slept = max(wait_s, _MIN_SLEEP_S)
+    time.sleep(slept)
+    return slept
 
 
 _ADMITTED, _PAUSED, _FULL = "admitted", "paused", "full"
@@ -257,29 +308,32 @@ class _LogGate:
         """Milliseconds on the clock every sharer agrees on."""
         return time.time_ns() // 1_000_000
 
-    def _admit(self) -> int | None:
-        """Atomically: stamp a call, and log it if every window has room. Returns wait_ms's verdict."""
+    def _admit(self, lane: int) -> int | None:
+        """Atomically: stamp a call of lane (a code), and log it if every window has room for that lane.
+        Returns wait_ms's verdict."""
         raise NotImplementedError
 
-    def _try(self) -> tuple[str, int | None]:
-        """(verdict, ms to wait): the pause first, then the windows."""
+    def _try(self, lane: int) -> tuple[str, int | None]:
+        """(verdict, ms to wait): the pause first (it stops every lane), then the windows."""
         now = self.now_ms()
         paused_ms = self._paused_until_ms(now) - now
         if paused_ms > 0:
             return _PAUSED, paused_ms
-        wait = self._admit()
+        wait = self._admit(lane)
         return (_ADMITTED, 0) if wait == 0 else (_FULL, wait)
 
     # -- the gate ----------------------------------------------------------------------------------
-    def acquire(self, deadline: float) -> None:
+    def acquire(self, deadline: float, lane: Lane = DEFAULT_LANE) -> float:
+        code = lane_code(lane)
+        slept = 0.0
         while True:
-            verdict, wait = self._try()
+            verdict, wait = self._try(code)
             if verdict == _ADMITTED:
-                return
+                return slept
             if wait is None:
-                raise RateLimitedError(f"The rate-limit budget ({self.budget.describe()}) admits no call",
+                raise RateLimitedError(f"The rate-limit budget ({self.budget.describe(lane)}) admits no call",
                                        retry_after_s=None)
-            wait_or_refuse(wait / 1000, deadline, self.budget, paused=verdict == _PAUSED)
+            slept += wait_or_refuse(wait / 1000, deadline, self.budget, paused=verdict == _PAUSED, lane=lane)
 
     def _pause_record(self) -> PauseRecord | None:
         return PauseRecord.decode(self._pause_store.get(self._pause_key))
@@ -332,14 +386,23 @@ class SqliteRateGate(_LogGate, SetsAsideDamage):
     call for an hour on a guess would cost more than the 429 it might avoid, and a 429 still pauses
     every sharer (the shared pause). So a reset costs at most one minute of calls, and never a burst
     over the minute's limit.
+
+    Each call is logged with its lane's code (connector.lanes), and an index on (gate, time, lane)
+    answers "the n-th newest call of lane k and above" from the index alone. A log written before lanes
+    (no lane column) gets the column, every call in it counted as automation; a process of that older
+    version still writing to it logs its calls as automation too (the column's default), so the file
+    keeps its schema version.
     """
 
     SCHEMA_VERSION = 1
-    _SCHEMA = ("CREATE TABLE IF NOT EXISTS rate_log (gate TEXT NOT NULL, at_ms INTEGER NOT NULL)",
-               "CREATE INDEX IF NOT EXISTS rate_log_by_time ON rate_log (gate, at_ms)",
+    _SCHEMA = ("CREATE TABLE IF NOT EXISTS rate_log (gate TEXT NOT NULL, at_ms INTEGER NOT NULL,"
+               f" lane INTEGER NOT NULL DEFAULT {AUTOMATION})",
                "CREATE TABLE IF NOT EXISTS rate_clock (gate TEXT PRIMARY KEY, boot TEXT NOT NULL,"
                " offset_ms INTEGER NOT NULL)",
                f"PRAGMA user_version = {SCHEMA_VERSION}")
+    _LANE_SCHEMA = (f"ALTER TABLE rate_log ADD COLUMN lane INTEGER NOT NULL DEFAULT {AUTOMATION}",)
+    _INDEXES = ("CREATE INDEX IF NOT EXISTS rate_log_by_lane ON rate_log (gate, at_ms, lane)",
+                "DROP INDEX IF EXISTS rate_log_by_time")
 
     def __init__(self, path: Path, budget: Budget, tenant_id: str, client_id: str, pause_store: StateStore, *,
                  clock: WallClock = time.time) -> None:
@@ -351,7 +414,8 @@ class SqliteRateGate(_LogGate, SetsAsideDamage):
         self._guard = threading.Lock()
         self._notices: list[str] = []
         self._refill_lost_minute = False
-        self._unlogged: list[int] = []
+        self._unlogged: list[tuple[int, int]] = []
+        """(time, lane code) of the calls admitted while the disk was full."""
         self._full = False
         try:
             with sqlite_errors(path):
@@ -408,9 +472,13 @@ class SqliteRateGate(_LogGate, SetsAsideDamage):
         whose fake wall clock stands for time passing, which moves both)."""
         return time.monotonic_ns() // 1_000_000
 
-    def _nth_newest(self, n: int) -> int | None:
-        row = self._conn.execute("SELECT at_ms FROM rate_log WHERE gate = ? ORDER BY at_ms DESC LIMIT 1 OFFSET ?",
-                                 (self._gate, n - 1)).fetchone()
+    def _nth_newest(self, n: int, lane: int = INTERACTIVE) -> int | None:
+        if lane == INTERACTIVE:  # every call counts
+            row = self._conn.execute("SELECT at_ms FROM rate_log WHERE gate = ? ORDER BY at_ms DESC LIMIT 1 OFFSET ?",
+                                     (self._gate, n - 1)).fetchone()
+        else:
+            row = self._conn.execute("SELECT at_ms FROM rate_log WHERE gate = ? AND lane >= ? ORDER BY at_ms DESC "
+                                     "LIMIT 1 OFFSET ?", (self._gate, lane, n - 1)).fetchone()
         return None if row is None else int(row[0])
 
     def _restamp_the_future(self, conn: sqlite3.Connection, now: int) -> None:
@@ -445,28 +513,37 @@ class SqliteRateGate(_LogGate, SetsAsideDamage):
         conn.execute("INSERT OR REPLACE INTO rate_clock (gate, boot, offset_ms) VALUES (?, ?, ?)",
                      (self._gate, boot, offset))
 
-    def _admit(self) -> int | None:
+    def _admit(self, lane: int) -> int | None:
         with sqlite_errors(self._path), self._guard:
             try:
-                return self._recovering(self._admit_once)
+                return self._recovering(lambda: self._admit_once(lane))
             except sqlite3.DatabaseError as exc:
                 if not is_full(exc):
                     raise
-            return self._admit_unlogged()
+            return self._admit_unlogged(lane)
 
-    def _admit_unlogged(self) -> int | None:
+    def _admit_unlogged(self, lane: int) -> int | None:
         """The disk is full and the log cannot take a call: admit against what the log holds plus this
         process's own calls since (kept here, and written into the log when there is room again). The
         other processes' calls made meanwhile cannot be seen: the shared 429 pause covers that gap."""
         now = self.now_ms()
-        self._unlogged = [stamp for stamp in self._unlogged if stamp > now - self.keep_ms]
+        self._unlogged = [(stamp, code) for stamp, code in self._unlogged if stamp > now - self.keep_ms]
         deepest = max(window.limit for window in self.windows)
-        logged = [row[0] for row in self._conn.execute(
-            "SELECT at_ms FROM rate_log WHERE gate = ? ORDER BY at_ms DESC LIMIT ?", (self._gate, deepest))]
-        stamps = sorted([*logged, *self._unlogged], reverse=True)
-        wait = wait_ms(self.windows, now, lambda n: stamps[n - 1] if len(stamps) >= n else None)
+        try:
+            logged = [(int(row[0]), int(row[1])) for row in self._conn.execute(
+                "SELECT at_ms, lane FROM rate_log WHERE gate = ? ORDER BY at_ms DESC LIMIT ?", (self._gate, deepest))]
+        except sqlite3.OperationalError:  # a log from before lanes, not yet given its lane column
+            logged = [(int(row[0]), AUTOMATION) for row in self._conn.execute(
+                "SELECT at_ms FROM rate_log WHERE gate = ? ORDER BY at_ms DESC LIMIT ?", (self._gate, deepest))]
+        calls = sorted([*logged, *self._unlogged], reverse=True)
+
+        def nth_newest(n: int, counted: int) -> int | None:
+            stamps = [stamp for stamp, code in calls if code >= counted]
+            return stamps[n - 1] if len(stamps) >= n else None
+
+        wait = wait_ms(self.windows, now, nth_newest, lane)
         if wait == 0:
-            self._unlogged.append(now)
+            self._unlogged.append((now, lane))
         notice = disk_full_notice(self._path, "the rate limit counts this process's calls and those logged "
                                               "before, not other processes' calls since")
         if notice not in self._notices:
@@ -474,26 +551,35 @@ class SqliteRateGate(_LogGate, SetsAsideDamage):
             self._notices.append(notice)
         return wait
 
-    def _admit_once(self) -> int | None:
+    def _set_up(self, conn: sqlite3.Connection) -> None:
+        """The tables, the lane column (added to a log written before lanes) and the index."""
+        for statement in self._SCHEMA:
+            conn.execute(statement)
+        if "lane" not in {row[1] for row in conn.execute("PRAGMA table_info(rate_log)")}:
+            for statement in self._LANE_SCHEMA:
+                conn.execute(statement)
+        for statement in self._INDEXES:
+            conn.execute(statement)
+
+    def _admit_once(self, lane: int) -> int | None:
         with immediate_transaction(self._conn) as conn:
             if not self._schema_ready:
-                for statement in self._SCHEMA:
-                    conn.execute(statement)
+                self._set_up(conn)
             if self._unlogged:  # calls admitted while the disk was full, counted by everyone from now on
-                conn.executemany("INSERT INTO rate_log (gate, at_ms) VALUES (?, ?)",
-                                 [(self._gate, stamp) for stamp in self._unlogged])
+                conn.executemany("INSERT INTO rate_log (gate, at_ms, lane) VALUES (?, ?, ?)",
+                                 [(self._gate, stamp, code) for stamp, code in self._unlogged])
             # Stamped with the write lock held: a stamp taken before waiting for the lock would
             # date the call earlier than its admission, and free its slot early by the wait.
             now = self.now_ms()
             self._follow_a_step(conn, now)
-            if self._refill_lost_minute:
+            if self._refill_lost_minute:  # logged as automation: full for every lane
                 minute = min(self.windows, key=lambda window: window.interval)
-                conn.executemany("INSERT INTO rate_log (gate, at_ms) VALUES (?, ?)",
-                                 [(self._gate, now)] * minute.limit)
+                conn.executemany("INSERT INTO rate_log (gate, at_ms, lane) VALUES (?, ?, ?)",
+                                 [(self._gate, now, AUTOMATION)] * minute.limit)
             self._restamp_the_future(conn, now)
-            wait = wait_ms(self.windows, now, self._nth_newest)
+            wait = wait_ms(self.windows, now, self._nth_newest, lane)
             if wait == 0:
-                conn.execute("INSERT INTO rate_log (gate, at_ms) VALUES (?, ?)", (self._gate, now))
+                conn.execute("INSERT INTO rate_log (gate, at_ms, lane) VALUES (?, ?, ?)", (self._gate, now, lane))
                 conn.execute("DELETE FROM rate_log WHERE gate = ? AND at_ms <= ?",
                              (self._gate, now - self.keep_ms))
         self._schema_ready = True
@@ -503,14 +589,18 @@ class SqliteRateGate(_LogGate, SetsAsideDamage):
 
 
 _REDIS_ADMIT_LUA = """
--- KEYS[1]: the call log, a sorted set scored by call time (ms); KEYS[2]: the pause ("until length", ms).
--- ARGV[1]: how long the log keeps a call (ms); ARGV[2]: the clock-step tolerance (ms); then each
--- window's limit and interval (ms).
+-- KEYS[1]: the call log, a sorted set scored by call time (ms); KEYS[2]: the pause ("until length", ms);
+-- KEYS[3], KEYS[4]: the same log of the automation and bulk lanes' calls, and of the bulk lane's alone.
+-- ARGV[1]: how long the log keeps a call (ms); ARGV[2]: the clock-step tolerance (ms); ARGV[3]: the
+-- call's lane (0 interactive, 1 automation, 2 bulk: it is logged in KEYS[1] and, from 1, KEYS[3], from 2,
+-- KEYS[4]); then, per cap to fit, the lane it counts from (0, 1, 2: KEYS[1], KEYS[3], KEYS[4]), the cap
+-- and the window's interval (ms).
 -- Returns {0, 0} admitted, {1, ms} paused, {2, ms} full, {3, 0} never (a zero limit).
 if redis.replicate_commands then redis.replicate_commands() end
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local tolerance = tonumber(ARGV[2])
+local logs = {KEYS[1], KEYS[3], KEYS[4]}
 -- A stamp further ahead than it could be means the server's clock stepped back: count it as now.
 local raw = redis.call('GET', KEYS[2])
 local paused_until = 0
@@ -527,20 +617,22 @@ if raw then
   end
 end
 if paused_until > now then return {1, paused_until - now} end
-local newest = redis.call('ZREVRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-if newest[2] and tonumber(newest[2]) > now + tolerance then
-  local ahead = redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
-  local same = redis.call('ZCOUNT', KEYS[1], now, now)
-  for i = 1, ahead do
-    redis.call('ZADD', KEYS[1], now, string.format('%d:%d', now, same + i - 1))
+for _, log in ipairs(logs) do
+  local newest = redis.call('ZREVRANGE', log, 0, 0, 'WITHSCORES')
+  if newest[2] and tonumber(newest[2]) > now + tolerance then
+    local ahead = redis.call('ZCOUNT', log, '(' .. now, '+inf')
+    redis.call('ZREMRANGEBYSCORE', log, '(' .. now, '+inf')
+    local same = redis.call('ZCOUNT', log, now, now)
+    for i = 1, ahead do
+      redis.call('ZADD', log, now, string.format('%d:%d', now, same + i - 1))
+    end
   end
 end
 local wait = 0
-for i = 3, #ARGV, 2 do
-  local limit, interval = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
-  if limit <= 0 then return {3, 0} end
-  local nth = redis.call('ZREVRANGE', KEYS[1], limit - 1, limit - 1, 'WITHSCORES')
+for i = 4, #ARGV, 3 do
+  local log, cap, interval = logs[tonumber(ARGV[i]) + 1], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  if cap <= 0 then return {3, 0} end
+  local nth = redis.call('ZREVRANGE', log, cap - 1, cap - 1, 'WITHSCORES')
   if nth[2] then
     local stamp = tonumber(nth[2])
     if stamp > now - interval then wait = math.max(wait, stamp + interval - now) end
@@ -548,10 +640,13 @@ for i = 3, #ARGV, 2 do
 end
 if wait > 0 then return {2, wait} end
 local keep = tonumber(ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - keep)
-local same = redis.call('ZCOUNT', KEYS[1], now, now)
-redis.call('ZADD', KEYS[1], now, string.format('%d:%d', now, same))
-redis.call('PEXPIRE', KEYS[1], keep + 1000)
+for lane = 0, tonumber(ARGV[3]) do
+  local log = logs[lane + 1]
+  redis.call('ZREMRANGEBYSCORE', log, '-inf', now - keep)
+  local same = redis.call('ZCOUNT', log, now, now)
+  redis.call('ZADD', log, now, string.format('%d:%d', now, same))
+  redis.call('PEXPIRE', log, keep + 1000)
+end
 return {0, 0}
 """
 _REDIS_ADMIT_SHA = hashlib.sha1(_REDIS_ADMIT_LUA.encode(), usedforsecurity=False).hexdigest()
@@ -567,7 +662,9 @@ class RedisRateGate(_LogGate):
     race the multi-process test once caught in a client-stamped script), and a try costs one round
     trip, the 429 pause read included. Members are "time:n" (n counts the calls of that millisecond),
     unique without a counter key. The script is sent by its SHA1; a server that does not know it
-    (restarted: scripts are not persisted) is given it once more.
+    (restarted: scripts are not persisted) is given it once more. The lanes (connector.lanes) keep two
+    more sorted sets beside the log, of the automation and bulk lanes' calls and of the bulk lane's, so
+    each count a lane must fit is one ZREVRANGE.
     """
 
     def __init__(self, url: str, budget: Budget, tenant_id: str, client_id: str,
@@ -577,23 +674,28 @@ class RedisRateGate(_LogGate):
         super().__init__(budget, pause_store, f"ratepause:{gate}")
         self._url = url
         self._client = redis_client(url)
-        self._keys = (f"{namespace}:rate:{gate}", pause_store.key(self._pause_key))
-        self._args = (self.keep_ms, CLOCK_STEP_TOLERANCE_MS, *(number for window in self.windows for number in window))
+        log = f"{namespace}:rate:{gate}"
+        self._keys = (log, pause_store.key(self._pause_key), f"{log}:shared", f"{log}:bulk")
+        self._args = {code: (self.keep_ms, CLOCK_STEP_TOLERANCE_MS, code,
+                             *(number for window in self.windows for counted, cap in window.shares().caps(code)
+                               for number in (counted, cap, window.interval)))
+                      for code in range(len(LANES))}
 
     def now_ms(self) -> int:
         with redis_errors(self._url):
             seconds, micros = self._client.time()
         return int(seconds) * 1000 + int(micros) // 1000
 
-    def _try(self) -> tuple[str, int | None]:
+    def _try(self, lane: int) -> tuple[str, int | None]:
         import redis.exceptions as rex
 
+        args = self._args[lane]
         with redis_errors(self._url):
             try:
-                code, wait = self._client.evalsha(_REDIS_ADMIT_SHA, len(self._keys), *self._keys, *self._args)
+                code, wait = self._client.evalsha(_REDIS_ADMIT_SHA, len(self._keys), *self._keys, *args)
             except rex.NoScriptError:
                 self._client.script_load(_REDIS_ADMIT_LUA)
-                code, wait = self._client.evalsha(_REDIS_ADMIT_SHA, len(self._keys), *self._keys, *self._args)
+                code, wait = self._client.evalsha(_REDIS_ADMIT_SHA, len(self._keys), *self._keys, *args)
         return _REDIS_VERDICTS.get(int(code), _FULL), None if int(code) == 3 else int(wait)
 
 
@@ -602,23 +704,27 @@ class MemoryRateGate(_LogGate):
 
     def __init__(self, budget: Budget) -> None:
         super().__init__(budget, MemoryStateStore(), "ratepause")
-        self._log: deque[int] = deque()
+        self._logs: list[deque[int]] = [deque() for _ in LANES]
+        """Per lane code k, the calls of lane k and above (a call is in the logs up to its lane's)."""
         self._guard = threading.Lock()
 
     def now_ms(self) -> int:
         return time.monotonic_ns() // 1_000_000
 
-    def _nth_newest(self, n: int) -> int | None:
-        return self._log[-n] if len(self._log) >= n else None
+    def _nth_newest(self, n: int, lane: int = INTERACTIVE) -> int | None:
+        log = self._logs[lane]
+        return log[-n] if len(log) >= n else None
 
-    def _admit(self) -> int | None:
+    def _admit(self, lane: int) -> int | None:
         with self._guard:
             now = self.now_ms()
-            while self._log and self._log[0] <= now - self.horizon_ms:
-                self._log.popleft()
-            wait = wait_ms(self.windows, now, self._nth_newest)
+            for log in self._logs:
+                while log and log[0] <= now - self.horizon_ms:
+                    log.popleft()
+            wait = wait_ms(self.windows, now, self._nth_newest, lane)
             if wait == 0:
-                self._log.append(now)
+                for log in self._logs[:lane + 1]:
+                    log.append(now)
             return wait
 
 

@@ -17,6 +17,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from connector.endpoints import Cloud, Endpoints, Region, resolve_endpoints
 from connector.errors import ConfigurationError
+from connector.lanes import Lane
 from connector.models import Model, Secret, ShapeError, load
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -99,6 +100,22 @@ class Settings(Model):
                                        json_schema_extra={"x-tier": "advanced"})
     rate_limit_per_hour: int = Field(default=1500, ge=1, le=1500, description="Calls allowed per sliding hour",
                                      json_schema_extra={"x-tier": "advanced"})
+    interactive_reserve_percent: int = Field(
+        default=10, ge=0, le=50,
+        description="Share of each rate-limit window (minute and hour) kept for interactive lookups (a person "
+                    "waiting): playbooks and searches never use it. Rounded up to whole calls; 0 (with "
+                    "bulk_max_percent 100) turns lanes off",
+        json_schema_extra={"x-tier": "advanced"})
+    bulk_max_percent: int = Field(
+        default=50, ge=1, le=100,
+        description="Most of each rate-limit window (minute and hour) that bulk lookups (searches, sweeps) may "
+                    "use, so that playbooks keep flowing during a large search. Rounded down, at least one call",
+        json_schema_extra={"x-tier": "advanced"})
+    interactive_budget_s: float = Field(
+        default=15.0, gt=0, le=3600,
+        description="Time one interactive lookup may take (a person is waiting), rate-limit waits included; "
+                    "never more than item_budget_s",
+        json_schema_extra={"x-tier": "advanced"})
     rate_limit_time_scale: float = Field(default=1.0, gt=0, le=1000,
                                          description="Testing only: compress rate-limit windows (emulator)",
                                          json_schema_extra={"x-tier": "testing"})
@@ -155,6 +172,12 @@ class Settings(Model):
     def endpoints(self) -> Endpoints:
         return resolve_endpoints(self.cloud, self.region, api_url=self.api_url, login_url=self.login_url,
                                  scope=self.scope)
+
+    def budget_s(self, lane: Lane) -> float:
+        """The time one lookup in lane may take: an interactive one its own, shorter, budget."""
+        if lane == "interactive":
+            return min(self.interactive_budget_s, self.item_budget_s)
+        return self.item_budget_s
 
     @property
     def uses_certificate(self) -> bool:

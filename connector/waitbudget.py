@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 
 from connector.errors import RateLimitedError
+from connector.lanes import DEFAULT_LANE, Lane
 from connector.ratelimit import RateGate
 
 
@@ -41,11 +42,11 @@ class WaitBudget:
         with self._guard:
             self._left = max(0.0, self._left - max(0.0, seconds))
 
-    def acquire(self, deadline: float) -> None:
+    def acquire(self, deadline: float, lane: Lane = DEFAULT_LANE) -> float:
         started = self._clock()
         left = self._left
         try:
-            self._inner.acquire(min(deadline, started + left))
+            return self._inner.acquire(min(deadline, started + left), lane)
         except RateLimitedError as exc:
             if exc.retry_after_s is None or exc.code != "RateLimitBudget":
                 raise

@@ -16,7 +16,7 @@ REQUIRED = ("name", "version", "author", "url", "license", "description", "dataT
 ITEM_TYPES = {"string", "number", "boolean"}
 DATA_TYPES = {"domain", "file", "filename", "fqdn", "hash", "ip", "mail", "mail-subject", "other", "regexp",
               "registry", "uri_path", "url", "user-agent"}
-CORTEX_ONLY = {"lookback_hours", "state_dir", "taxonomy_level_common", "taxonomy_level_rare",
+CORTEX_ONLY = {"lookback_hours", "lane", "state_dir", "taxonomy_level_common", "taxonomy_level_rare",
                "taxonomy_level_not_seen"}
 
 
@@ -80,7 +80,7 @@ def test_items_are_what_a_cortex_administrator_sets_by_tier(definition: dict[str
     assert set(shown) - set(fields) == CORTEX_ONLY
     assert {"tenant_id", "client_id", "client_secret", "cloud", "store_url"} <= set(shown)
     assert not {"rate_limit_time_scale", "api_url", "scope", "rate_limit_per_minute"} & set(shown)
-    assert len(shown) <= 16
+    assert len(shown) <= 17
 
 
 def test_required_items_and_defaults_follow_the_manifest(definition: dict[str, Any]) -> None:
@@ -111,7 +111,8 @@ def test_types_map_to_cortexs_three() -> None:
             "e": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None, "x-tier": "basic"},
             "f": {"enum": ["x", "y"], "default": "x", "x-tier": "basic"},
         }},
-        "actions": {"get_ip_statistics": {"input": {"properties": {"lookback_hours": {"type": "integer"}}}}},
+        "actions": {"get_ip_statistics": {"input": {"properties": {
+            "lookback_hours": {"type": "integer"}, "lane": {"enum": ["interactive", "automation", "bulk"]}}}}},
     }
     generated = items(flavor.generate(manifest))
     assert {n: generated[n]["type"] for n in "abcdef"} == {

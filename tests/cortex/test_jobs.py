@@ -117,6 +117,25 @@ def test_the_look_back_window_is_a_configuration_item(job: Callable[..., Job], e
     assert "lookBackHours=48" in emulator.request_log()[-1]["path"]
 
 
+def test_a_job_runs_in_the_interactive_lane_unless_its_parameters_or_the_item_say_otherwise(
+        job: Callable[..., Job], emulator: Emulator) -> None:
+    """Cortex's job input says nothing of who started a job: an analyst waiting on TheHive's report, by
+    default; the organization's lane item, and a job's own parameters.lane, say otherwise."""
+    ips = emulator.org.sample_ips(3, seen=True)
+    by_default = job(emulator, ips[0])
+    by_item = job(emulator, ips[1], items={"lane": "automation"})
+    by_job = job(emulator, ips[2], items={"lane": "automation"}, parameters={"lane": "bulk"})
+    assert [j.output["full"]["summary"]["lane"] for j in (by_default, by_item, by_job)] == [
+        "interactive", "automation", "bulk"]
+
+
+def test_a_lane_that_is_not_a_lane_fails_before_any_request(job: Callable[..., Job], emulator: Emulator) -> None:
+    done = job(emulator, DOC_IP, parameters={"lane": "urgent"})
+    assert done.output["success"] is False
+    assert "lane" in done.output["errorMessage"] and "interactive" in done.output["errorMessage"]
+    assert_no_request(emulator)
+
+
 def test_a_certificate_credential_pasted_as_pem_text_signs_in(job: Callable[..., Job], emulator: Emulator) -> None:
     certificate = emulator.connector_config(auth="certificate")
     done = job(emulator, DOC_IP, items={"client_secret": "", "private_key": certificate["private_key"],

@@ -129,7 +129,7 @@ def test_a_failed_lookup_still_says_the_address_scope(emulator, tmp_path: Path) 
                     "--format", "json")
     (result,) = json.loads(out)
     assert code == 1 and result["error"]["category"] == "permission"
-    assert result["summary"] == {"ip_scope": "private"}
+    assert result["summary"] == {"ip_scope": "private", "lane": "automation"}  # output to a pipe: automation
 
 
 def test_the_demo_shows_each_verdict_once_in_words() -> None:

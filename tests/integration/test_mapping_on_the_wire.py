@@ -46,7 +46,7 @@ def test_a_seen_ip_gives_the_computed_statistics_in_every_generation(emulator, t
                                      "devices in the last 48 hours, first ")
     assert data["verdict"] == result.summary["verdict"] == "common" and data["ipScope"] == "private"
     assert result.summary == {"organization_prevalence": prevalence, "seen_in_org": True, "verdict": "common",
-                              "ip_scope": "private"}
+                              "ip_scope": "private", "lane": "automation"}
     [request] = api_requests(emulator)
     assert request["path"] == f"/api/ips/{DOC_IP}/stats?lookBackHours=48"
 

@@ -56,7 +56,8 @@ def test_a_killed_workers_admitted_calls_count_and_a_killed_waiter_holds_nothing
                                                                                   tmp_path: Path) -> None:
     scale = 12.0  # the minute is 5 s (+ 0.25 s margin): long enough to kill a worker while it waits
     state = tmp_path / "state"
-    config = config_for(emulator, rate_limit_time_scale=scale, rate_limit_per_minute=5)
+    # Lanes off (no interactive reserve): every one of the five calls a minute is the workers' to take.
+    config = config_for(emulator, rate_limit_time_scale=scale, rate_limit_per_minute=5, interactive_reserve_percent=0)
     ips = seen_ips(emulator, 2)
     admitted = start_state_worker("admit-and-hang", {"config": config, "state_dir": str(state), "calls": 5})
     assert admitted.stdout is not None and admitted.stdout.readline().strip() == "admitted"

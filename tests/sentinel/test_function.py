@@ -70,6 +70,18 @@ def test_an_invalid_item_is_one_failed_result_and_reaches_no_api(function_app: E
     assert "FAILED" in document["comment_html"] and "1.1.1.1/../machines" in document["comment_html"]
 
 
+def test_a_playbook_runs_in_the_automation_lane_unless_its_body_names_another(function_app: Emulator) -> None:
+    ips = function_app.org.sample_ips(3, seen=True)
+    _, by_default = call({"ips": ips[:1]})
+    _, on_demand = call({"ips": ips[1:2], "lane": "interactive"})
+    status, wrong = call({"ips": ips[2:], "lane": "urgent"})
+    assert by_default["results"][0]["summary"]["lane"] == "automation"
+    assert on_demand["results"][0]["summary"]["lane"] == "interactive"
+    assert status == 200 and wrong["results"][0]["error"]["category"] == "invalid_input"
+    assert "interactive" in wrong["results"][0]["message"]
+    assert ips[2] not in " ".join(str(entry["path"]) for entry in api_calls(function_app))
+
+
 def test_a_body_that_is_neither_shape_is_a_400_saying_what_is_accepted(function_app: Emulator) -> None:
     for raw in (b"not json", b"[1, 2]", b'{"ip": "1.1.1.1"}', b'{"ips": "1.1.1.1"}', b'{"ips": [], "IPs": []}'):
         status, document = call(None, raw=raw)

@@ -47,6 +47,7 @@ def test_both_body_shapes_give_the_same_lookup() -> None:
     assert listed == entities
     assert listed.items == ["1.2.3.4", "2001:db8::1"] and listed.lookback_hours == 48
     assert parse_body(b'{"IPs": null}').items == []
+    assert listed.lane is None and parse_body(b'{"ips": [], "lane": "interactive"}').lane == "interactive"
 
 
 @pytest.mark.parametrize("raw", [b"", b"{", b'"ips"', b'{"ips": {}}', b'{"IPs": [], "extra": 1}', b"\xff"])

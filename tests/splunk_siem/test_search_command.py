@@ -93,8 +93,10 @@ def test_an_event_without_a_valid_address_passes_through_as_invalid_input_withou
 def test_a_rate_limit_wait_longer_than_max_wait_s_ends_the_search_on_time_with_rate_limited_rows(
         tmp_path: Path, addon_dir: Path, emu: Any, session_key: str) -> None:
     ips = public_ips(40, start=7000)
-    # Five calls a (real, uncompressed) minute: the sixth address would wait a minute for its slot.
-    advanced = advanced_values(emu, rate_limit_per_minute="5", rate_limit_time_scale="1")
+    # Five calls a (real, uncompressed) minute: the sixth address would wait a minute for its slot. Lanes off
+    # (no reserve, no bulk cap): all five are the search's.
+    advanced = advanced_values(emu, rate_limit_per_minute="5", rate_limit_time_scale="1",
+                               interactive_reserve_percent="0", bulk_max_percent="100")
     with configured_splunkd(tmp_path, addon_dir, session_key, {"main": account_values(emu)},
                             advanced) as (splunkd, _):
         run = splunkd.run(["field=dest_ip", "max_wait_s=2"], chunks_of(events_over(ips, 400), 100))
@@ -275,3 +277,44 @@ def test_the_fake_splunkd_hides_app_only_objects_from_other_apps_namespaces(sess
                 with urllib.request.urlopen(request, context=context, timeout=10) as answer:  # noqa: S310
                     found[app] = answer.read().decode().count("<entry>")
         assert found == {"search": expected, "TA-mde-ipstats": 1}, (sharing, found)
+
+
+def test_a_search_is_bulk_an_adhoc_one_may_say_interactive_and_a_scheduled_one_stays_bulk(
+        tmp_path: Path, addon_dir: Path, emu: Any, session_key: str) -> None:
+    """Ten calls a (real) minute: a bulk search may use five (bulk_max_percent 50), a person all ten. Eight
+    addresses and one second to wait show which share each search had."""
+    advanced = advanced_values(emu, rate_limit_per_minute="10", rate_limit_time_scale="1")
+    searches = {
+        "default": ([], "1764480000.7"),
+        "adhoc_interactive": (["lane=interactive"], "1764480001.8"),
+        "scheduled": (["lane=interactive"], "scheduler__admin__search__RMD5a1b2c3d4e5f6_at_1764480000_12"),
+        "scheduled_rt": ([], "rt_scheduler__admin__search__RMD5a1b2c3d4e5f6_at_1764480000_13.0"),
+    }
+    succeeded, warnings = {}, {}
+    for n, (name, (args, sid)) in enumerate(searches.items()):
+        with configured_splunkd(tmp_path / name, addon_dir, session_key, {"main": account_values(emu)},
+                                advanced) as (splunkd, _):
+            events = events_over(public_ips(8, start=40_000 + 100 * n), 8)
+            run = splunkd.run(["field=dest_ip", "max_wait_s=1", *args], chunks_of(events, 8), sid=sid)
+        assert run.returncode == 0, run.stderr
+        assert len(run.events) == 8
+        assert {e["mde_status"] for e in run.events} <= {"success", "rate_limited"}
+        succeeded[name] = sum(e["mde_status"] == "success" for e in run.events)
+        warnings[name] = [text for level, text in run.messages if level == "WARN"]
+        log = (tmp_path / name / "log" / "ta_mde_ipstats_mdeipstats.log").read_text(encoding="utf-8")
+        assert f"lane {'interactive' if name == 'adhoc_interactive' else 'bulk'}" in log
+    assert succeeded == {"default": 5, "adhoc_interactive": 8, "scheduled": 5, "scheduled_rt": 5}
+    assert any("scheduled search" in text and "lane=interactive" in text for text in warnings["scheduled"])
+    assert not warnings["default"] and not warnings["adhoc_interactive"] and not warnings["scheduled_rt"]
+
+
+def test_a_lane_that_is_not_a_lane_is_refused_before_any_lookup(
+        tmp_path: Path, addon_dir: Path, emu: Any, session_key: str) -> None:
+    calls = api_calls(emu)
+    with configured_splunkd(tmp_path, addon_dir, session_key, {"main": account_values(emu)},
+                            advanced_values(emu)) as (splunkd, _):
+        run = splunkd.run(["field=dest_ip", "lane=urgent"], chunks_of(events_over(public_ips(2), 2), 2))
+    errors = [text for level, text in run.messages if level == "ERROR"]
+    assert run.returncode != 0
+    assert errors and "lane=urgent" in errors[0]  # splunklib's words for every option (searchbnf lists the lanes)
+    assert api_calls(emu) == calls

@@ -103,11 +103,12 @@ class SlowGate:
         self.deadlines: list[float] = []
         self.pauses: list[float] = []
 
-    def acquire(self, deadline: float) -> None:
+    def acquire(self, deadline: float, lane: str = "automation") -> float:
         self.deadlines.append(deadline)
         if self.clock.now + self.wait_s > deadline:
             raise RateLimitedError("no slot", code="RateLimitBudget", retry_after_s=self.wait_s)
         self.clock.now += self.wait_s
+        return self.wait_s
 
     def pause(self, seconds: float) -> None:
         self.pauses.append(seconds)

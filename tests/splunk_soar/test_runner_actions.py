@@ -178,3 +178,18 @@ def test_the_msal_token_cache_lives_in_the_asset_auth_state_never_in_clear(emu: 
     assert value.startswith(b"gAAAAA")  # the core's own Fernet layer on top of the SDK's encryption
     assert b"AccessToken" not in value
     assert oct(runner.state_file().stat().st_mode & 0o777) == "0o600"
+
+
+def test_the_lane_parameter_reaches_the_core_and_the_summary_says_it(emu: Any, runner: SoarRunner,
+                                                                    asset_file: Path) -> None:
+    """SOAR does not tell an app whether a person or a playbook ran it: the lane is the parameter's,
+    automation unless the analyst picks interactive; a value that is no lane sends nothing."""
+    first, second, third = emu.org.sample_ips(3, seen=True)
+    by_default = runner.run("get-ip-statistics", asset_file, {"ip": first}).results
+    by_hand = runner.run("get-ip-statistics", asset_file, {"ip": second, "lane": "interactive"}).results
+    calls = emu.counters()["api_calls"]
+    wrong = runner.run("get-ip-statistics", asset_file, {"ip": third, "lane": "urgent"}).results
+    assert [r.summary["lane"] for r in by_default + by_hand] == ["automation", "interactive"]
+    assert [r.success for r in wrong] == [False] and wrong[0].summary["error"]["category"] == "invalid_input"
+    assert "interactive" in wrong[0].message
+    assert emu.counters()["api_calls"] == calls

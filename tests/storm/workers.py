@@ -67,7 +67,9 @@ def wait_for_start(spec: dict[str, Any]) -> bool:
 
 
 def hammer(spec: dict[str, Any]) -> Any:
-    """Acquire as fast as the gate allows for spec['seconds']; report each admission's wall time."""
+    """Acquire as fast as the gate allows for spec['seconds'] (in spec['lane'], automation by default);
+    report each admission's wall time. With spec['pace_s'], ask once every pace_s instead (a person
+    clicking), each time willing to wait spec['wait_s'] at most, and go on after a refusal."""
     gate = gate_for(spec)
     on_time = wait_for_start(spec)
     # Every worker stops at the same instant, however late it started.
@@ -75,15 +77,22 @@ def hammer(spec: dict[str, Any]) -> Any:
     admitted: list[float] = []
     failures = 0
     longest_wait = 0.0
+    pace = spec.get("pace_s")
     from connector.errors import RateLimitedError
 
+    tick = time.monotonic()
     while time.monotonic() < stop:
+        if pace is not None:
+            time.sleep(max(0.0, tick - time.monotonic()))
+            tick += float(pace)
         asked = time.monotonic()
         try:
-            gate.acquire(stop)
+            gate.acquire(stop if pace is None else asked + float(spec["wait_s"]), spec.get("lane", "automation"))
         except RateLimitedError:
             failures += 1
-            break
+            if pace is None:
+                break
+            continue
         longest_wait = max(longest_wait, time.monotonic() - asked)
         admitted.append(time.time())
     return {"admitted": admitted, "rate_limited": failures, "on_time": on_time, "longest_wait_s": longest_wait}

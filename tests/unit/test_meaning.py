@@ -122,7 +122,7 @@ class _OneAnswerClient:
         self.facts = facts
         self.calls = 0
 
-    def ip_stats(self, ip: str, lookback_hours: int, deadline: float) -> OrgStatistics:
+    def ip_stats(self, ip: str, lookback_hours: int, deadline: float, admission: object = None) -> OrgStatistics:
         self.calls += 1
         return self.facts
 
@@ -193,7 +193,7 @@ def test_a_failed_lookup_of_a_valid_address_still_carries_its_scope(tmp_path) ->
     from connector.errors import PermissionDeniedError
 
     class Refusing:
-        def ip_stats(self, ip: str, lookback_hours: int, deadline: float) -> OrgStatistics:
+        def ip_stats(self, ip: str, lookback_hours: int, deadline: float, admission: object = None) -> OrgStatistics:
             raise PermissionDeniedError("403 for the test")
 
     connector = _connector(tmp_path)

@@ -58,6 +58,6 @@ def test_the_models_only_the_declaration_needs_are_found_where_they_belong() -> 
     assert signin.SignInResult.__name__ == "SignInResult"
     from connector.manifest import GetIpStatisticsInput
 
-    assert set(GetIpStatisticsInput.model_fields) == {"ip", "lookback_hours"}
+    assert set(GetIpStatisticsInput.model_fields) == {"ip", "lookback_hours", "lane"}
     with pytest.raises(AttributeError, match="has no attribute 'Nothing'"):
         results.Nothing  # noqa: B018

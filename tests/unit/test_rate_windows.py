@@ -24,10 +24,10 @@ TENANT = "contoso.onmicrosoft.com"
 CLIENT = "11111111-2222-3333-4444-555555555555"
 
 
-def log_of(*stamps: int) -> Callable[[int], int | None]:
+def log_of(*stamps: int) -> Callable[[int, int], int | None]:
     """nth_newest over a log holding stamps (in any order)."""
     newest_first = sorted(stamps, reverse=True)
-    return lambda n: newest_first[n - 1] if len(newest_first) >= n else None
+    return lambda n, lane=0: newest_first[n - 1] if len(newest_first) >= n else None
 
 
 # -- the arithmetic -----------------------------------------------------------------------------------
@@ -80,7 +80,7 @@ def test_a_zero_limit_never_admits() -> None:
 def test_the_windows_are_whole_milliseconds_with_the_names_the_ledgers_read() -> None:
     minute, hour = Budget().rates()
     assert (minute.limit, minute.interval, hour.limit, hour.interval) == (100, 61_500, 1500, 3_601_500)
-    assert all(isinstance(number, int) for number in (*minute, *hour))
+    assert all(isinstance(number, int) for number in (*minute.shares(), minute.interval, *hour.shares(), hour.interval))
 
 
 def test_windows_neither_implies_are_both_kept_as_configured() -> None:

@@ -148,7 +148,8 @@ def test_outputs_are_the_declared_context_paths() -> None:
     paths = {o["contextPath"] for o in COMMAND["outputs"]}
     mde = {p.removeprefix("MDE.IPStatistics.") for p in paths if p.startswith("MDE.IPStatistics.")}
     assert mde == {"IPAddress", "OrganizationPrevalence", "OrgPrevalence", "OrgFirstSeen", "OrgLastSeen", "SeenInOrg",
-                   "LookBackHours", "Verdict", "IPScope", "NewInWindow", "Cached", "CacheAgeSeconds", "Warnings"}
+                   "LookBackHours", "Verdict", "IPScope", "NewInWindow", "Cached", "CacheAgeSeconds", "Warnings",
+                   "Lane", "LaneWaitSeconds"}
     assert {"IP.Address", "IP.OrganizationPrevalence", "IP.OrganizationFirstSeen", "IP.OrganizationLastSeen",
             "DBotScore.Score", "DBotScore.Reliability", "MicrosoftATP.IPStatistics.IPAddress",
             "MicrosoftATP.IPStatistics.Statistics.OrgPrevalence", "MicrosoftATP.IPStatistics.Statistics.OrgFirstSeen",

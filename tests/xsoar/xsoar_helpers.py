@@ -68,14 +68,15 @@ class Run:
 
 def run_command(command: str, params: dict[str, Any], args: dict[str, Any] | None, context_file: Path,
                 *, env: dict[str, str] | None = None, timeout: float = 90.0, start: bool = False,
-                context_latency_s: float = 0.0) -> Any:
-    """Run one command in a fresh process; return the Run (or, with start=True, the Popen and its out file)."""
+                context_latency_s: float = 0.0, calling_context: dict[str, Any] | None = None) -> Any:
+    """Run one command in a fresh process; return the Run (or, with start=True, the Popen and its out file).
+    ``calling_context`` is demisto.callingContext: who ran the command (a playbook task, a War Room entry)."""
     work = context_file.parent
     out_file = work / f"out-{uuid.uuid4().hex[:12]}.json"
     spec_file = out_file.with_suffix(".spec.json")
     spec_file.write_text(json.dumps({"command": command, "params": params, "args": args or {},
                                      "context_file": str(context_file), "out_file": str(out_file),
-                                     "context_latency_s": context_latency_s,
+                                     "context_latency_s": context_latency_s, "calling_context": calling_context,
                                      "vendor_dir": str(vendor_dir()), "integration_dir": str(INTEGRATION_DIR)}),
                          encoding="utf-8")
     child_env = {k: v for k, v in os.environ.items() if k not in PROXY_VARIABLES}

@@ -74,6 +74,7 @@ def main() -> None:
     demistomock.params = lambda: spec.get("params") or {}
     demistomock.args = lambda: spec.get("args") or {}
     demistomock.command = lambda: spec["command"]
+    demistomock.callingContext = spec.get("calling_context") or {}
     demistomock.results = entries.append
     demistomock.demistoVersion = lambda: {"version": "8.9.0", "buildNumber": "123456"}
     demistomock.getIntegrationContextVersioned = context.get

@@ -13,7 +13,7 @@ is an item. `proxy` and `ca_bundle` are never items: Cortex supplies those itsel
 Cortex's three (string, number, boolean). Cortex's schema has no secret flag, so a secret says so in its
 description, and the program blanks every secret field of the manifest when cortexutils echoes a job's
 input (see CONFIDENTIAL_NOTE).
-Items Cortex needs beyond the manifest (look-back, state directory, taxonomy levels) are declared here,
+Items Cortex needs beyond the manifest (look-back, lane, state directory, taxonomy levels) are declared here,
 and the program reads their defaults back from the generated file, so they live in one place.
 """
 
@@ -42,6 +42,11 @@ CONFIDENTIAL_NOTE = "Secret: a failed job's echoed input shows it as REMOVED."
 DEFAULT_STATE_DIR = "/var/lib/cortex-analyzers/mde-ipstats"
 """FHS's place for state a program keeps between runs: it outlives an upgrade of the analyzers folder
 (often read-only to Cortex and replaced wholesale by a git pull or a new archive)."""
+DEFAULT_LANE = "interactive"
+"""An analyzer job is started by an analyst who waits for its report (TheHive's "Run analyzers"): Cortex's
+job input says nothing of who started it (JobRunnerSrv writes data, dataType, tlp, pap, message,
+parameters and config), so the lane is the job's parameters.lane, else this item, else interactive. An
+organization whose Cortex jobs come from automation sets the item to automation."""
 TAXONOMY_LEVELS = ("info", "safe", "suspicious", "malicious")
 DEFAULT_TAXONOMY_LEVELS = {"common": "info", "rare": "suspicious", "not_seen": "suspicious"}
 """Prevalence is not reputation: an IP many devices talk to is context (info); one that few or none of
@@ -92,9 +97,14 @@ def configuration_item(name: str, schema: dict[str, Any], required: bool, where:
 
 def cortex_only_items(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     """What a Cortex job needs that the core's configuration does not hold."""
-    lookback = manifest["actions"][ACTION]["input"]["properties"]["lookback_hours"]
+    inputs = manifest["actions"][ACTION]["input"]["properties"]
+    lane = {**inputs["lane"], "default": DEFAULT_LANE,
+            "description": "Share of Defender's rate limit for jobs that do not say (a job's parameters.lane "
+                           "wins): interactive, for an analyst waiting on the report, may use a reserve "
+                           "playbooks never touch; set automation when jobs come from automation"}
     items = [
-        configuration_item("lookback_hours", lookback, False, f"actions.{ACTION}.input.lookback_hours"),
+        configuration_item("lookback_hours", inputs["lookback_hours"], False, f"actions.{ACTION}.input.lookback_hours"),
+        configuration_item("lane", lane, False, f"actions.{ACTION}.input.lane"),
         {"name": "state_dir", "type": "string", "multi": False, "required": False,
          "defaultValue": DEFAULT_STATE_DIR,
          "description": "Directory, writable by the user Cortex runs analyzers as, where the token cache, "

@@ -199,9 +199,10 @@ class MdeIpStatistics(Analyzer):  # type: ignore[misc, unused-ignore]
         config = self.core_config()
         state_dir = self.state_dir()
         hours = self.get_param("parameters.lookback_hours") or self.setting("lookback_hours")
+        lane = self.get_param("parameters.lane") or self.setting("lane")  # flavor.DEFAULT_LANE says why
         scope = self.state_scope(config, state_dir)
-        results = connector.run(ACTION, {"ip": ip, "lookback_hours": hours}, config, state_dir=state_dir,
-                                words=WORDS)
+        results = connector.run(ACTION, {"ip": ip, "lookback_hours": hours, "lane": lane}, config,
+                                state_dir=state_dir, words=WORDS)
         full: dict[str, Any] = results[0].to_dict()
         error = full["error"] or {"message": full["message"]}
         if full["status"] != "success":

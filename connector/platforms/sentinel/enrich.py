@@ -68,6 +68,8 @@ def lookups(lookup: Lookup, setup: FunctionConfig) -> list[ActionResult]:
     params: dict[str, Any] = {"ip": lookup.items}
     if lookup.lookback_hours is not None:
         params["lookback_hours"] = lookup.lookback_hours
+    if lookup.lane is not None:
+        params["lane"] = lookup.lane
     if setup.problem is not None:
         return failure_for_every_item(GET_IP_STATISTICS, params, setup.problem)
     gate = None

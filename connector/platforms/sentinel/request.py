@@ -1,7 +1,9 @@
 """What a playbook may POST to the Function, read into the core's get_ip_statistics parameters.
 
 Two shapes: ``{"ips": ["..."], "lookback_hours": 48}``, and Sentinel's "Entities - Get IPs" output as
-the playbook passes it on, ``{"IPs": [{"Address": "..."}], "lookback_hours": 48}``. Entity addresses may
+the playbook passes it on, ``{"IPs": [{"Address": "..."}], "lookback_hours": 48}``; either may add
+``"lane"`` (the share of the rate limit: a playbook is automation, the core's default; a playbook an
+analyst runs on demand and waits on may say interactive; the core checks the value). Entity addresses may
 carry a port (Sentinel maps ``ip:port`` strings to IP entities): it is taken off here, at the edge,
 only in the two unambiguous spellings (``[2001:db8::1]:443``, ``1.2.3.4:80``); every other text goes to
 the core's strict parser as it came, which decides. A bad item is a failed result, never a bad request:
@@ -15,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-ACCEPTED_KEYS = ("ips", "IPs", "lookback_hours")
+ACCEPTED_KEYS = ("ips", "IPs", "lookback_hours", "lane")
 _BRACKETED = re.compile(r"^\[([0-9A-Fa-f:.]+)\](?::([0-9]{1,5}))?$")
 _IPV4_PORT = re.compile(r"^([0-9]{1,3}(?:\.[0-9]{1,3}){3}):([0-9]{1,5})$")
 MAX_BODY_BYTES = 1 << 20
@@ -27,10 +29,11 @@ class BadRequest(ValueError):
 
 @dataclass(frozen=True)
 class Lookup:
-    """The core's parameters for one call: every address as given (port taken off), and the window."""
+    """The core's parameters for one call: every address as given (port taken off), the window, the lane."""
 
     items: list[Any]
     lookback_hours: Any
+    lane: Any = None
 
 
 def without_port(address: Any) -> Any:
@@ -61,7 +64,7 @@ def parse_body(body: bytes) -> Lookup:
     if unknown or len(shapes) != 1:
         raise BadRequest(
             "Send {\"ips\": [\"...\"], \"lookback_hours\": 48} or Sentinel's Entities - Get IPs output "
-            "{\"IPs\": [{\"Address\": \"...\"}]}"
+            "{\"IPs\": [{\"Address\": \"...\"}]}, either with \"lane\" if need be"
             + (f"; unknown keys: {', '.join(json.dumps(k) for k in unknown)[:200]}" if unknown else "")
             + ("; give ips or IPs, not both" if len(shapes) > 1 else "") + ".")
     listed = document[shapes[0]]
@@ -70,7 +73,7 @@ def parse_body(body: bytes) -> Lookup:
     if not isinstance(listed, list):
         raise BadRequest(f"{shapes[0]} must be a list.")
     items = listed if shapes[0] == "ips" else [_entity_address(entity) for entity in listed]
-    return Lookup([without_port(item) for item in items], document.get("lookback_hours"))
+    return Lookup([without_port(item) for item in items], document.get("lookback_hours"), document.get("lane"))
 
 
 def _entity_address(entity: Any) -> Any:

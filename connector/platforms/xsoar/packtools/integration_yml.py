@@ -63,12 +63,16 @@ DISPLAY: dict[str, str] = {
     "cache_ttl_s": "Result cache lifetime (seconds, 0 disables)",
     "rate_limit_per_minute": "Rate limit: calls per minute",
     "rate_limit_per_hour": "Rate limit: calls per hour",
+    "interactive_reserve_percent": "Rate limit: interactive reserve (% of each window)",
+    "bulk_max_percent": "Rate limit: bulk cap (% of each window)",
+    "interactive_budget_s": "Time budget per interactive lookup (seconds)",
     "rate_limit_time_scale": "Rate-limit time scale (testing only)",
     "rare_device_threshold": "Rare: seen on at most this many devices",
     "novelty_hours": "New: first seen within this many hours",
 }
 LONG_TEXT = {"ca_bundle", "public_certificate"}
-REACH = {"region", "api_url", "login_url", "scope", "ca_bundle", "proxy", "timeout_s", "item_budget_s"}
+REACH = {"region", "api_url", "login_url", "scope", "ca_bundle", "proxy", "timeout_s", "item_budget_s",
+         "interactive_budget_s"}
 """Advanced fields about how the instance reaches Entra ID and Defender: XSOAR's Connect section. The other
 advanced fields (cache, limits, store, thresholds: how answers are gathered) go to its Collect section."""
 XSOAR_ONLY_SECTION = {"integrationReliability": "Collect", "official_context_paths": "Collect"}
@@ -121,6 +125,8 @@ CONTEXT_FIELDS: dict[str, tuple[str, str]] = {
     "Cached": ("result.cached", "Boolean"),
     "CacheAgeSeconds": ("result.cache_age_s", "Number"),
     "Warnings": ("result.warnings", "String"),
+    "Lane": ("summary.lane", "String"),
+    "LaneWaitSeconds": ("summary.lane_wait_s", "Number"),
 }
 STANDARD_OUTPUTS: list[tuple[str, str, str]] = [
     ("IP.Address", "The IP address.", "String"),
@@ -233,6 +239,8 @@ def _output_descriptions(manifest: dict[str, Any]) -> dict[str, str]:
     data = output["$defs"]["IpStatistics"]["properties"]
     found = {f"data.{k}": v.get("description", "") for k, v in data.items()}
     found.update({f"result.{k}": v.get("description", "") for k, v in output["properties"].items()})
+    summary = output["$defs"]["IpStatisticsSummary"]["properties"]
+    found.update({f"summary.{k}": v.get("description", "") for k, v in summary.items()})
     return found
 
 
@@ -305,6 +313,9 @@ def _ip_statistics_command(action: dict[str, Any], inputs: dict[str, Any], outpu
              "isArray": True},
             {"name": "lookback_hours", "description": lookback["description"] + ".", "required": False,
              "defaultValue": str(lookback["default"])},
+            # No defaultValue: a lane not given is the integration's to tell (the core's default otherwise).
+            {"name": "lane", "description": inputs["lane"]["description"] + ".", "required": False,
+             "auto": "PREDEFINED", "predefined": [str(lane) for lane in inputs["lane"]["enum"]]},
         ],
         "outputs": outputs,
     }]

@@ -45,6 +45,7 @@ from CommonServerPython import (  # type: ignore[import-not-found]
 
 import connector
 from connector.errors import ConfigurationError, UnavailableError
+from connector.lanes import AUTOMATION, DEFAULT_LANE, Lane, lane_code
 from connector.manifest import load_manifest
 from connector.ratelimit import Budget, gate_id, wait_ms, wait_or_refuse
 from connector.redaction import redact
@@ -281,8 +282,10 @@ class ContextRateGate:
 
     The windows and their safety margin are the core's ``Budget``: each admitted call is a timestamp
     (ms) in one context entry, and a call is admitted only if every window, counted up to any time
-    (entries stamped later by another container included), still has room. Admission is the same
-    versioned update as every other write, so two containers cannot both take the last slot.
+    (entries stamped later by another container included), still has room for the call's lane
+    (connector.lanes: each call is kept as [time, lane code]; a bare time, written before lanes, counts
+    as automation). Admission is the same versioned update as every other write, so two containers cannot
+    both take the last slot.
     """
 
     def __init__(self, context: VersionedContext, budget: Budget, gate_id: str,
@@ -294,35 +297,47 @@ class ContextRateGate:
         self._key = _RATE_PREFIX + gate_id
         self._clock_ms = clock_ms
 
-    def _ledger(self, context: dict[str, Any]) -> tuple[list[int], int]:
+    def _ledger(self, context: dict[str, Any]) -> tuple[list[tuple[int, int]], int]:
         entry = _json_or_none(context.get(self._key)) or {}
-        calls = [int(c) for c in entry.get("calls", []) if isinstance(c, int | float)]
+        calls = []
+        for call in entry.get("calls", []):
+            if isinstance(call, int | float):
+                calls.append((int(call), AUTOMATION))
+            elif isinstance(call, list) and len(call) == 2 and all(isinstance(part, int) for part in call):
+                calls.append((call[0], call[1]))
         return calls, int(entry.get("pause_until", 0) or 0)
 
-    def _store(self, context: dict[str, Any], calls: list[int], pause_until: int) -> None:
-        context[self._key] = json.dumps({"calls": calls, "pause_until": pause_until})
+    def _store(self, context: dict[str, Any], calls: list[tuple[int, int]], pause_until: int) -> None:
+        context[self._key] = json.dumps({"calls": [list(call) for call in calls], "pause_until": pause_until})
 
-    def _try_admit(self, context: dict[str, Any]) -> tuple[tuple[str, int], bool]:
-        """('ok', 0) after stamping a call, or ('paused'|'full', ms to wait) without writing."""
+    def _try_admit(self, context: dict[str, Any], lane: int) -> tuple[tuple[str, int], bool]:
+        """('ok', 0) after stamping a call of lane (a code), or ('paused'|'full', ms to wait) without writing."""
         now = self._clock_ms()
         calls, pause_until = self._ledger(context)
         if pause_until > now:
             return ("paused", pause_until - now), False
-        calls = sorted(c for c in calls if c > now - self._horizon_ms)
-        wait = wait_ms(self._windows, now, lambda n: calls[-n] if len(calls) >= n else None)
+        calls = sorted(call for call in calls if call[0] > now - self._horizon_ms)
+
+        def nth_newest(n: int, counted: int) -> int | None:
+            stamps = [stamp for stamp, code in calls if code >= counted]
+            return stamps[-n] if len(stamps) >= n else None
+
+        wait = wait_ms(self._windows, now, nth_newest, lane)
         assert wait is not None, "a zero limit: Settings keeps every limit at 1 or more"
         if wait:
             return ("full", wait), False
-        calls.append(now)
+        calls.append((now, lane))
         self._store(context, calls, pause_until)
         return ("ok", 0), True
 
-    def acquire(self, deadline: float) -> None:
+    def acquire(self, deadline: float, lane: Lane = DEFAULT_LANE) -> float:
+        code = lane_code(lane)
+        slept = 0.0
         while True:
-            verdict, wait_ms = self._context.update(self._try_admit)
+            verdict, wait_ms = self._context.update(lambda context: self._try_admit(context, code))
             if verdict == "ok":
-                return
-            wait_or_refuse(wait_ms / 1000, deadline, self.budget, paused=verdict == "paused")
+                return slept
+            slept += wait_or_refuse(wait_ms / 1000, deadline, self.budget, paused=verdict == "paused", lane=lane)
 
     def pause(self, seconds: float) -> None:
         if seconds <= 0:
@@ -421,6 +436,8 @@ def context_row(data: Mapping[str, Any], result: connector.ActionResult) -> dict
         "Cached": result.cached,
         "CacheAgeSeconds": result.cache_age_s,
         "Warnings": result.warnings or None,  # what the connector's own state went through (docs/reliability.md)
+        "Lane": result.summary.get("lane"),  # the share of the rate limit it used (README "Lanes")
+        "LaneWaitSeconds": result.summary.get("lane_wait_s"),
     }
 
 
@@ -568,12 +585,35 @@ def test_module(config: Mapping[str, Any]) -> str:
     return "ok" if result.succeeded else result.message
 
 
+def lane_of_caller(calling_context: Any) -> Lane:
+    """The lane of a command the arguments do not give one: who ran it, as far as XSOAR says.
+
+    XSOAR documents no "run by a playbook" flag. What it does hand a command is ``demisto.callingContext``:
+    a playbook task's entry carries ``context.ParentEntry.entryTask`` (playbookName, taskId, taskName, as
+    Cortex XDR's XQL integration reads them), and a command an analyst typed in the War Room has a
+    ParentEntry with the user and no task. So: a task is automation, a person's entry interactive, and
+    anything else (a script's executeCommand, an older server, a shape we do not know) automation, the
+    lane that cannot spend the reserve kept for people. Never an error: these keys are undocumented."""
+    try:
+        parent = (calling_context.get("context") or {}).get("ParentEntry") or {}
+        task = parent.get("entryTask") or {}
+        if task.get("taskId") or task.get("playbookName"):
+            return "automation"
+        if parent.get("user") and not parent.get("polling"):
+            return "interactive"
+    except AttributeError:  # a key holding something other than an object
+        pass
+    return DEFAULT_LANE
+
+
 def get_ip_statistics(config: Mapping[str, Any], args: Mapping[str, Any],
                       params: Mapping[str, Any]) -> list[Any]:
     core_params: dict[str, Any] = {"ip": args.get("ip") if args.get("ip") is not None else ""}
     if args.get("lookback_hours") not in (None, ""):
         hours = args["lookback_hours"]
         core_params["lookback_hours"] = int(hours) if str(hours).strip().isdigit() else hours
+    given = args.get("lane") not in (None, "")
+    core_params["lane"] = args["lane"] if given else lane_of_caller(getattr(demisto, "callingContext", None) or {})
     results = connector.run("get_ip_statistics", core_params, config, words=WORDS, **shared_state(config))
     return ip_statistics_entries(results, params)
 

@@ -153,6 +153,49 @@ def test_429_is_an_error_entry_with_retry_after_and_pauses_the_instance(fresh_em
     assert len(api_paths(fresh_emu)) == 1
 
 
+PLAYBOOK_TASK = {"context": {"ParentEntry": {"user": "", "entryTask": {
+    "playbookName": "Enrich IP", "taskId": "7", "taskName": "MDE IP statistics"}}}}
+WAR_ROOM = {"context": {"ParentEntry": {"user": "analyst", "entryTask": None}}}
+
+
+def test_a_war_room_command_may_use_the_reserve_a_playbook_task_may_not(fresh_emu: Any, context_file: Path) -> None:
+    """Ten calls a (real) minute, one of them kept for people (interactive_reserve_percent 10): playbook
+    tasks spend nine, and a tenth task is refused at once (its budget is a second). The analyst who types the
+    command in the War Room still gets an answer, unless the command itself says lane=automation."""
+    ips = fresh_emu.org.sample_ips(12, seen=True)
+    params = xsoar_params(fresh_emu, rate_limit_per_minute="10", item_budget_s="1")
+
+    def refused(run: Any) -> bool:
+        return [e["Type"] for e in run.entries[1:]] == [4] and "rate_limited" in run.entries[1]["HumanReadable"]
+
+    tasks = run_command("mde-get-ip-statistics", params, {"ip": ",".join(ips[:9])}, context_file,
+                        calling_context=PLAYBOOK_TASK)
+    assert tasks.errors == [] and len(api_paths(fresh_emu)) == 9
+    assert refused(run_command("mde-get-ip-statistics", params, {"ip": ips[9]}, context_file,
+                               calling_context=PLAYBOOK_TASK))
+    assert refused(run_command("mde-get-ip-statistics", params, {"ip": ips[10], "lane": "automation"},
+                               context_file, calling_context=WAR_ROOM))
+    analyst = run_command("mde-get-ip-statistics", params, {"ip": ips[11]}, context_file, calling_context=WAR_ROOM)
+    assert analyst.errors == [] and len(api_paths(fresh_emu)) == 10
+    assert [row["Lane"] for row in tasks.entries[0]["EntryContext"][MDE_KEY]] == ["automation"] * 9
+    assert [row["Lane"] for row in analyst.entries[0]["EntryContext"][MDE_KEY]] == ["interactive"]
+
+
+@pytest.mark.parametrize(("calling_context", "lane"), [
+    (PLAYBOOK_TASK, "automation"),
+    (WAR_ROOM, "interactive"),
+    ({"context": {"ParentEntry": {"user": "analyst", "polling": True}}}, "automation"),  # a scheduled re-run
+    ({"context": {"ParentEntry": {"user": "analyst", "entryTask": {"playbookName": "P", "taskId": "3"}}}},
+     "automation"),
+    ({}, "automation"),
+    ({"context": None}, "automation"),
+    ({"context": {"ParentEntry": "not an object"}}, "automation"),
+])
+def test_the_lane_of_a_command_that_does_not_say_is_read_from_who_ran_it(
+        integration: Any, calling_context: dict[str, Any], lane: str) -> None:
+    assert integration.lane_of_caller(calling_context) == lane
+
+
 def test_a_second_run_reuses_the_token_from_the_integration_context(fresh_emu: Any, context_file: Path) -> None:
     first, second = fresh_emu.org.sample_ips(2, seen=True)
     params = xsoar_params(fresh_emu)
@@ -245,7 +288,7 @@ def admissions(context_file: Path) -> list[int]:
     for line in context_file.with_suffix(".history").read_text(encoding="utf-8").splitlines():
         for key, raw in json.loads(line).items():
             if key.startswith("mde-ipstats-rate/"):
-                stamps.update(json.loads(raw)["calls"])
+                stamps.update(call[0] for call in json.loads(raw)["calls"])  # [time, lane]
     return sorted(stamps)
 
 

@@ -1,4 +1,4 @@
-"""``| mdeipstats field=<field> [lookback_hours=720] [account=NAME] [max_wait_s=30] [prefix=mde_]``
+"""``| mdeipstats field=<field> [lookback_hours=720] [account=NAME] [max_wait_s=30] [prefix=mde_] [lane=bulk]``
 
 A splunklib StreamingCommand on protocol v2 (chunked). ``distributed=False`` keeps it on the search head
 (splunklib then declares it "stateful" to splunkd): indexers have neither the account's secret nor the
@@ -12,6 +12,7 @@ import atexit
 import logging
 import logging.handlers
 import os
+import re
 import sys
 from collections.abc import Iterator, MutableMapping
 from pathlib import Path
@@ -27,6 +28,7 @@ from splunklib.searchcommands import (  # type: ignore[import-not-found,import-u
 
 from connector import Connector, Settings
 from connector.errors import ConnectorError
+from connector.lanes import LANES, Lane
 from connector.ratelimit import open_rate_gate
 
 from . import APP_NAME, REST_ROOT
@@ -41,7 +43,26 @@ HTTP_ALLOWANCE_CALLS = 2
 """Each lookup's item_budget_s = what is left of max_wait_s + this many request timeouts: waits are
 bounded by the search's budget, the requests themselves by the core's timeout."""
 
+SCHEDULED_SID = re.compile(r"^(rt_)?scheduler__")
+"""A scheduled search's id, as Splunk names its dispatch directory (Search Manual, "Dispatch directory and
+search artifacts": scheduler__<user>__<app>__..., rt_scheduler__... for a real-time one). The search info
+splunkd hands a command has no other sign of who started the search."""
+
 log = logging.getLogger("ta_mde_ipstats")
+
+
+def search_lane(option: str | None, sid: str | None) -> tuple[Lane, str | None]:
+    """The lane of a search's lookups, and a note when the search's own lane= was overruled.
+
+    A search enriches many events: bulk, capped so that playbooks sharing the app registration keep
+    flowing. An analyst's ad-hoc search may say lane=interactive (or automation); a scheduled search is
+    bulk whatever it says, since nobody waits on it and a saved search copied from an ad-hoc one would
+    otherwise spend the reserve kept for people."""
+    if SCHEDULED_SID.match(sid or ""):
+        if option not in (None, "bulk"):
+            return "bulk", f"lane={option} is ignored: a scheduled search runs in the bulk lane (nobody waits on it)."
+        return "bulk", None
+    return next((lane for lane in LANES if lane == option), "bulk"), None
 
 
 def splunk_home() -> Path | None:
@@ -133,17 +154,20 @@ class _Search:
         self.wait_budget = SearchWaitBudget(open_rate_gate(settings, where), max_wait_s)
         self._connector = Connector(settings, state_dir=where, gate=self.wait_budget, words=WORDS)
         hours = int(command.lookback_hours)
+        lane, overruled = search_lane(command.lane, command.metadata.searchinfo.sid)
+        if overruled:
+            command.write_warning(overruled)
         connector = self._connector
 
         def lookup(ip: str) -> Any:
             # The core reads item_budget_s when a lookup starts: give it what the search has left.
             budget_s = min(3600.0, self.wait_budget.left_s + HTTP_ALLOWANCE_CALLS * timeout_s)
             connector.settings = connector.settings.replace(item_budget_s=budget_s)
-            return connector.get_ip_statistics({"ip": ip, "lookback_hours": hours})[0]
+            return connector.get_ip_statistics({"ip": ip, "lookback_hours": hours, "lane": lane})[0]
 
         self.enricher = Enricher(command.field, lookup, self.prefix)
-        log.info("search %s: account %s, field %s, lookback_hours %d, max_wait_s %g",
-                 command.metadata.searchinfo.sid, addon.account, command.field, hours, max_wait_s)
+        log.info("search %s: account %s, field %s, lookback_hours %d, max_wait_s %g, lane %s",
+                 command.metadata.searchinfo.sid, addon.account, command.field, hours, max_wait_s, lane)
 
     def enrich(self, records: Iterator[MutableMapping[str, Any]]) -> list[MutableMapping[str, Any]]:
         if self.enricher is None:
@@ -165,12 +189,15 @@ class MdeIpStatsCommand(StreamingCommand):  # type: ignore[misc,unused-ignore]
 
     ##Syntax
     mdeipstats field=<field> [lookback_hours=<int>] [account=<name>] [max_wait_s=<number>] [prefix=<string>]
+    [lane=<bulk|automation|interactive>]
 
     ##Description
     For each event, how many of the organization's devices communicated with the IP address in ``field``
     in the last ``lookback_hours`` (1 to 720), and when first and last: fields mde_prevalence,
     mde_first_seen, mde_last_seen, mde_seen_in_org, mde_verdict, mde_ip_scope, mde_new_in_window,
-    mde_status, mde_error, mde_retry_after_s.
+    mde_status, mde_error, mde_retry_after_s. The lookups run in the bulk lane of the rate limit Defender
+    gives the app registration (capped, so playbooks sharing it keep flowing); an ad-hoc search an analyst
+    waits on may say ``lane=interactive``. A scheduled search is always bulk.
     """
 
     field = Option(doc="The field holding one IP address per event", require=True, validate=validators.Fieldname())
@@ -182,6 +209,10 @@ class MdeIpStatsCommand(StreamingCommand):  # type: ignore[misc,unused-ignore]
                         default=30.0, validate=validators.Float(0, 3600))
     prefix = Option(doc="Prefix of the output fields", require=False, default="mde_",
                     validate=validators.Match("prefix", r"^[A-Za-z_][A-Za-z0-9_]{0,31}$"))
+
+    lane = Option(doc="Share of the rate limit: bulk (the default), automation, or interactive (an analyst "
+                      "waiting on an ad-hoc search); a scheduled search is always bulk",
+                  require=False, default=None, validate=validators.Set(*LANES))
 
     _search: _Search | None = None
 
