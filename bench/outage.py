@@ -61,14 +61,33 @@ def compress_backoff(time_scale: float) -> None:
     retry.RETRY_FLOOR_S /= time_scale
 
 
+def count_api_attempts() -> list[float]:
+    """When this process hands each API call to the transport: the calls that never reach a server (the
+    connection refused) are counted too, which the emulator's log cannot see."""
+    import requests.adapters
+
+    attempts: list[float] = []
+    send = requests.adapters.HTTPAdapter.send
+
+    def counted(adapter: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+        if "/api/ips/" in (request.url or ""):
+            attempts.append(time.time())
+        return send(adapter, request, *args, **kwargs)
+
+    requests.adapters.HTTPAdapter.send = counted  # type: ignore[method-assign]
+    return attempts
+
+
 def worker(spec: dict[str, Any]) -> dict[str, Any]:
     """Answer spec["lookups"] ([real seconds after start_at, ip] each) one after the other, each not
-    before its arrival: when each began and ended, and its result. A bounded loop (the list)."""
+    before its arrival: when each began and ended, and its result; and when each API call was sent.
+    A bounded loop (the list)."""
     from connector import run
 
     logging.basicConfig(level=logging.ERROR)  # the breaker's warnings are the run's figures, not its output
     if spec.get("time_scale"):
         compress_backoff(float(spec["time_scale"]))
+    attempts = count_api_attempts()
     records = []
     for arrival, ip in spec["lookups"]:
         delay = spec["start_at"] + arrival - time.time()
@@ -82,7 +101,7 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
                         "status": result.status, "category": error.category.value if error else None,
                         "code": error.code if error else None, "retry_after_s": error.retry_after_s if error else None,
                         "message": result.message if error else None})
-    return {"records": records}
+    return {"records": records, "attempts": attempts}
 
 
 # -- one run against a fresh emulator ---------------------------------------------------------------
