@@ -42,11 +42,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-NORMAL_LATENCY_S = 2.0
-"""A lookup answered within this many (service) seconds of its arrival is normal service..."""
+NORMAL_LATENCY_S = 10.0
+"""A lookup answered within this many (service) seconds of its arrival is normal service (a lookup
+takes milliseconds; a backlog, or a rate log the outage's retries filled, makes them wait tens of
+seconds)..."""
 NORMAL_LATENCY_FLOOR_REAL_S = 0.25
 """...or within this many real seconds: the machine's hiccups (a busy core, a garbage collection) are
-not compressed with the run, and at x20 two service seconds are a tenth of a real one."""
+not compressed with the run."""
 START_DELAY_S = 4.0
 """Real seconds for the worker processes to start and import before the first arrival."""
 DEFAULT_TIME_SCALE = 20.0
@@ -191,7 +193,7 @@ def figures(records: list[dict[str, Any]], log: list[dict[str, Any]], counters: 
         "failed_by": categories,
         "failed_median_s": round(statistics.median((r["ended"] - r["began"]) * scale for r in failed), 3)
         if failed else None,
-        "retry_after_s_max": max((r["retry_after_s"] or 0.0) for r in circuit) if circuit else None,
+        "retry_after_s_max": round(max((r["retry_after_s"] or 0.0) for r in circuit) * scale, 1) if circuit else None,
         "recovery_s": None if normal_from is None else round(max(0.0, normal_from - outage_to) * scale, 1),
         "example_message": circuit[0]["message"] if circuit else None,
     }
