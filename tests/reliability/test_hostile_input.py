@@ -72,12 +72,14 @@ def _every_property_ran_its_examples(request: pytest.FixtureRequest) -> Iterator
     yield
     if not EXAMPLES_RUN:
         return  # a selection of tests without properties
-    report = request.config.pluginmanager.get_plugin("terminalreporter")
-    if PROFILE != "default" and report is not None:
-        report.write_line(f"\nhostile-input properties, profile {PROFILE}: {sum(EXAMPLES_RUN.values()):,} examples "
-                          f"in {time.monotonic() - started:.0f} s")
-        for name, count in sorted(EXAMPLES_RUN.items()):
-            report.write_line(f"  {count:>7,}  {name}")
+    plugins = request.config.pluginmanager
+    report, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
+    if PROFILE != "default" and report is not None and capture is not None:
+        with capture.global_and_fixture_disabled():  # said even under pytest's output capture
+            report.write_line(f"\nhostile-input properties, profile {PROFILE}: {sum(EXAMPLES_RUN.values()):,} "
+                              f"examples in {time.monotonic() - started:.0f} s")
+            for name, count in sorted(EXAMPLES_RUN.items()):
+                report.write_line(f"  {count:>7,}  {name}")
     wanted = {name: PROPERTY.max_examples if name.startswith("connector:") else PARSER_ONLY.max_examples
               for name in EXAMPLES_RUN}
     assert all(EXAMPLES_RUN[name] >= wanted[name] for name in wanted), (dict(EXAMPLES_RUN), wanted)
