@@ -2,10 +2,12 @@
 # The project's commands. On a fresh machine each one sets up what it needs first.
 #   ./run.sh demo    set up .venv and run the connector end to end against the built-in emulator
 #   ./run.sh test    set up everything (venvs, redis-server, chromium) and run every check
+#   ./run.sh test --long   the long profile: the hostile-input properties at 30,000 examples (not in ./run.sh test)
 #   ./run.sh setup   only set up .venv
 #   ./run.sh bench   the alert-storm benchmark (bench/alert_storm.py; pass its options after 'bench')
 #   ./run.sh bench cold   the cold action cost: a fresh process's lookup against two floors (bare requests; requests + pydantic)
 #   ./run.sh bench soar   the connector's own import in a Splunk SOAR action process, after the SDK's
+#   ./run.sh bench outage   a steady storm through a five-minute Defender outage, breaker on and off (bench/outage.py)
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
@@ -72,14 +74,26 @@ run_tests() {
   MDE_TEST_REDIS_URL="$redis_url" scripts/test-splunk-siem.sh
 }
 
+run_long_tests() {
+  setup
+  log "long profile: the hostile-input properties at 10,000 examples each over the parser and 2,500 each through the connector"
+  MDE_HYPOTHESIS_PROFILE=long .venv/bin/python -m pytest -q tests/reliability/test_hostile_input.py
+}
+
 case "${1:-}" in
   setup) setup ;;
   demo) setup; shift; exec .venv/bin/mde-ipstats demo "$@" ;;
-  test) run_tests ;;
+  test)
+    case "${2:-}" in
+      "") run_tests ;;
+      --long) run_long_tests ;;
+      *) echo "unknown option for test: $2 (known: --long)" >&2; exit 2 ;;
+    esac ;;
   bench)
     setup; shift
     if [ "${1:-}" = cold ]; then shift; exec .venv/bin/python bench/cold_start.py "$@"; fi
+    if [ "${1:-}" = outage ]; then shift; exec .venv/bin/python bench/outage.py "$@"; fi
     if [ "${1:-}" = soar ]; then shift; exec "$(scripts/soar-venv.sh | tail -n 1)" bench/soar_import.py "$@"; fi
     exec .venv/bin/python bench/alert_storm.py "$@" ;;
-  *) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -52,6 +52,7 @@ from connector.wording import Words, speak_result
 
 if TYPE_CHECKING:
     from connector.auth import TokenProvider
+    from connector.breaker import Breaker
     from connector.client import MdeClient
     from connector.ratelimit import RateGate
     from connector.transport import ConnectorSession
@@ -149,18 +150,25 @@ class Connector:
         return open_rate_gate(self.settings, self.state_dir)
 
     @cached_property
+    def breaker(self) -> Breaker:
+        """Shared through the same store as the result cache and locks: every worker learns of an outage once."""
+        from connector.breaker import Breaker
+
+        return Breaker.for_settings(self.settings, self.store)
+
+    @cached_property
     def client(self) -> MdeClient:
         if self.settings.auth_mode == "delegated":
             from connector.delegated import DelegatedMdeClient
 
-            return DelegatedMdeClient(self.settings, self.session, self.tokens, self.gate)
+            return DelegatedMdeClient(self.settings, self.session, self.tokens, self.gate, breaker=self.breaker)
         if self.settings.auth_mode == "managed_identity":
             from connector.managed_identity import ManagedIdentityMdeClient
 
-            return ManagedIdentityMdeClient(self.settings, self.session, self.tokens, self.gate)
+            return ManagedIdentityMdeClient(self.settings, self.session, self.tokens, self.gate, breaker=self.breaker)
         from connector.client import MdeClient
 
-        return MdeClient(self.settings, self.session, self.tokens, self.gate)
+        return MdeClient(self.settings, self.session, self.tokens, self.gate, breaker=self.breaker)
 
     def close(self) -> None:
         # Only what was opened: a cache hit never opened the rate gate.

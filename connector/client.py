@@ -3,8 +3,9 @@
 One lookup owns a deadline (the per-item time budget). Within it the client retries what is worth
 retrying — 429 after its Retry-After, 500/502/503/504 and connection failures with exponential
 backoff and full jitter, one 401 with a fresh token — at most MAX_ATTEMPTS_PER_ITEM calls in all,
-and turns everything else into a :class:`ConnectorError` of the documented category as soon as it is
-known to be final. A Retry-After of 0, negative, past or unreadable is treated as none (retry.py).
+and none while the shared breaker says Defender is down (connector.breaker) — and turns everything
+else into a :class:`ConnectorError` of the documented category as soon as it is known to be final.
+A Retry-After of 0, negative, past or unreadable is treated as none (retry.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from urllib.parse import quote
 import requests
 
 from connector.auth import TokenProvider, token_claims
+from connector.breaker import Breaker
 from connector.endpoints import REQUIRED_ROLE
 from connector.errors import (
     AuthenticationError,
@@ -85,6 +87,7 @@ class MdeClient:
         *,
         sleep: Callable[[float], None] = time.sleep,
         max_attempts: int = MAX_ATTEMPTS_PER_ITEM,
+        breaker: Breaker | None = None,
     ) -> None:
         self._settings = settings
         self._session = session
@@ -92,6 +95,7 @@ class MdeClient:
         self._gate = gate
         self._sleep = sleep
         self._max_attempts = max_attempts
+        self._breaker = breaker or Breaker.off()
         self._api_url = settings.endpoints.api_url
 
     def ip_stats(self, ip: str, lookback_hours: int, deadline: float,
@@ -107,6 +111,7 @@ class MdeClient:
         previous: ConnectorError | None = None
         while True:
             attempt += 1
+            probe = self._breaker.before_call()  # while Defender is down: fail at once, no call
             # The token first: the gate admits a call for *now*, and the server counts it when it
             # arrives, so nothing slow (a sign-in, a wait for the token lock) may come in between.
             token = self._tokens.get(deadline)
@@ -117,6 +122,9 @@ class MdeClient:
                 failure: ConnectorError = connection_failure(exc, "the Defender API", self._api_url)
                 if is_certificate_failure(exc):
                     raise failure from None  # an untrusted certificate stays untrusted: no retry
+                outage = self._breaker.failed(type(exc).__name__, probe=probe)
+                if outage is not None:
+                    raise outage from None
                 if previous is not None and time.monotonic() >= deadline:
                     # The budget cut this last try short: the service's own earlier answer says more.
                     raise previous from None
@@ -124,6 +132,8 @@ class MdeClient:
                 self._backoff_or_raise(attempt, None, deadline, failure, f"{type(exc).__name__}")
                 continue
             status = answer.status
+            if status not in RETRYABLE_STATUSES:
+                self._breaker.succeeded()
             if status == 200:
                 return statistics_from_body(ip, lookback_hours, self._json(answer))
             if status == 404:
@@ -145,6 +155,9 @@ class MdeClient:
                 self._wait_or_raise(attempt, wait, deadline, failure, "429")
                 continue
             if status in RETRYABLE_STATUSES:
+                outage = self._breaker.failed(f"{status} {code or ''}".rstrip(), probe=probe)
+                if outage is not None:
+                    raise outage from None
                 failure = previous = UnavailableError(
                     f"The Defender API is unavailable ({status} {code or ''}".rstrip() + "); retry later.",
                     http_status=status, code=code, correlation_id=correlation)

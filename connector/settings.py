@@ -90,6 +90,15 @@ class Settings(Model):
     item_budget_s: float = Field(default=120.0, gt=0, le=3600,
                                  description="Time one IP may take, retries and rate-limit waits included",
                                  json_schema_extra={"x-tier": "advanced"})
+    breaker_threshold: int = Field(
+        default=10, ge=0, le=1000,
+        description="After this many API calls in a row fail (5xx, refused, timed out), across every worker, "
+                    "lookups fail at once as unavailable, with no call, until a test call succeeds; 0: never",
+        json_schema_extra={"x-tier": "advanced"})
+    breaker_probe_interval_s: float = Field(
+        default=30.0, ge=0.1, le=3600,
+        description="While calls are held back after failures, one test call goes this often, seconds",
+        json_schema_extra={"x-tier": "advanced"})
     store_backend: StoreBackend = Field(default="sqlite", description="Where shared state lives",
                                         json_schema_extra={"x-tier": "advanced"})
     store_url: Secret | None = Field(default=None, description="Redis URL when store_backend is redis",

@@ -10,9 +10,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
+
+_T = TypeVar("_T")
+
+Change = Callable[[bytes | None, float], tuple[bytes | None, _T]]
+"""A read-modify-write of one key: given the value there (None: absent or expired) and now on the
+store's own clock (seconds), the value to leave there (None: none) and what to answer the caller."""
 
 
 @runtime_checkable
@@ -32,6 +38,36 @@ class StateStore(Protocol):
     def lock(self, name: str, timeout_s: float) -> AbstractContextManager[bool]:
         """Hold a lock shared by every user of the store; yields False if not acquired in time."""
         ...
+
+
+@runtime_checkable
+class UpdatingStore(Protocol):
+    """A store that can read, change and write one key as one step for every process sharing it."""
+
+    def update(self, key: str, change: Change[_T], ttl_s: float | None = None) -> _T:
+        """Apply change to key atomically (its clock: the one the store's expiries run on); the new value
+        expires after ttl_s seconds when given. Answers what change answered."""
+        ...
+
+
+UPDATE_LOCK_TIMEOUT_S = 5.0
+
+
+def update(store: StateStore, key: str, change: Change[_T], ttl_s: float | None = None) -> _T:
+    """Read, change and write one key as one step for everyone sharing the store: the store's own atomic
+    update where it has one (memory, SQLite, Redis), otherwise (a platform's own store) under the store's
+    named lock, on the wall clock. When that lock cannot be had in time the change is answered but not
+    written: a caller of update() must treat its state as advice, never as the only guard."""
+    if isinstance(store, UpdatingStore):
+        return store.update(key, change, ttl_s)
+    with store.lock(f"update:{key}", UPDATE_LOCK_TIMEOUT_S) as held:
+        new, answer = change(store.get(key), time.time())
+        if held:
+            if new is None:
+                store.delete(key)
+            else:
+                store.set(key, new, ttl_s)
+        return answer
 
 
 class ProcessLocks:
@@ -81,6 +117,18 @@ class MemoryStateStore:
     def delete(self, key: str) -> None:
         with self._guard:
             self._values.pop(key, None)
+
+    def update(self, key: str, change: Change[_T], ttl_s: float | None = None) -> _T:
+        with self._guard:
+            now = time.monotonic()
+            entry = self._values.get(key)
+            current = entry[0] if entry is not None and (entry[1] is None or entry[1] > now) else None
+            new, answer = change(current, now)
+            if new is None:
+                self._values.pop(key, None)
+            else:
+                self._values[key] = (new, None if ttl_s is None else now + ttl_s)
+            return answer
 
     def lock(self, name: str, timeout_s: float) -> AbstractContextManager[bool]:
         return self._locks.lock(name, timeout_s)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import random
 import socket
 import sqlite3
 import threading
@@ -28,7 +29,7 @@ from typing import Any, TypeVar
 from connector.clock import WallClock, boot_id, stepped_back
 from connector.errors import ConfigurationError, UnavailableError
 from connector.settings import Settings
-from connector.state import MemoryStateStore, StateStore
+from connector.state import Change, MemoryStateStore, StateStore
 from connector.state_files import (
     NoRoomError,
     SetsAsideDamage,
@@ -51,6 +52,8 @@ _T = TypeVar("_T")
 
 _POLL_FIRST_S = 0.002
 _POLL_MAX_S = 0.025
+_UPDATE_TRIES = 50
+"""A Redis update retried this often when other writers keep changing the key under it."""
 
 
 def process_space() -> str:
@@ -395,6 +398,33 @@ class SqliteStateStore(SetsAsideDamage):
 
         self._keep(write, None)
 
+    def update(self, key: str, change: Change[_T], ttl_s: float | None = None) -> _T:
+        """One transaction holding SQLite's write lock: read, change, write. On a full disk the change is
+        answered from the value read, unwritten (the lookups go on; take_notices() says so)."""
+        answered: list[_T] = []
+
+        def write() -> _T:
+            with self._write() as conn:
+                now = self._clock()
+                row = conn.execute("SELECT value, expires_at FROM kv WHERE key = ?", (key,)).fetchone()
+                current = bytes(row[0]) if row is not None and (row[1] is None or row[1] > now) else None
+                new, answer = change(current, now)
+                answered[:] = [answer]
+                if new is None:
+                    conn.execute("DELETE FROM kv WHERE key = ?", (key,))
+                else:
+                    conn.execute(
+                        "INSERT INTO kv (key, value, expires_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE "
+                        "SET value = excluded.value, expires_at = excluded.expires_at",
+                        (key, new, None if ttl_s is None else now + ttl_s))
+            return answer
+
+        skipped = object()
+        answer = self._keep(write, skipped)
+        if answer is skipped:
+            return answered[0] if answered else change(None, self._clock())[1]
+        return answer  # type: ignore[return-value]
+
     def _purge_expired(self, conn: sqlite3.Connection) -> None:
         now_wall, now_mono = self._clock(), time.monotonic()
         if now_mono - self._last_purge >= self._PURGE_EVERY_S:
@@ -569,6 +599,32 @@ class RedisStateStore:
     def delete(self, key: str) -> None:
         with self.errors():
             self.client.delete(self.key(key))
+
+    def update(self, key: str, change: Change[_T], ttl_s: float | None = None) -> _T:
+        """WATCH the key, read it and the server's clock, write the change in MULTI/EXEC; another writer
+        in between makes EXEC fail, and the change is worked out again on what that writer left."""
+        import redis.exceptions as rex
+
+        name = self.key(key)
+        px = None if ttl_s is None else max(1, round(ttl_s * 1000))
+        with self.errors(), self.client.pipeline() as pipe:
+            for _ in range(_UPDATE_TRIES):
+                try:
+                    pipe.watch(name)
+                    raw = pipe.get(name)
+                    seconds, micros = pipe.time()
+                    new, answer = change(None if raw is None else bytes(raw), int(seconds) + int(micros) / 1e6)
+                    pipe.multi()
+                    if new is None:
+                        pipe.delete(name)
+                    else:
+                        pipe.set(name, new, px=px)
+                    pipe.execute()
+                    return answer
+                except rex.WatchError:
+                    time.sleep(random.uniform(0, _POLL_FIRST_S))
+        raise UnavailableError(f"Redis at {_redis_location(self._url)} is too busy to update shared state "
+                               f"({_UPDATE_TRIES} tries); try again")
 
     def _lock_key(self, name: str) -> str:
         return f"{self._ns}:lock:{name}"

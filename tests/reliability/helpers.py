@@ -144,10 +144,10 @@ def _relay(a: socket.socket, b: socket.socket, stop: threading.Event, until: flo
 class _LoopbackServer:
     """Accept loop on 127.0.0.1 in a daemon thread; bounded in connections and lifetime."""
 
-    def __init__(self, max_connections: int, lifetime_s: float) -> None:
+    def __init__(self, max_connections: int, lifetime_s: float, port: int = 0) -> None:
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind(("127.0.0.1", 0))
+        self._listener.bind(("127.0.0.1", port))
         self._listener.listen(16)
         self.port: int = self._listener.getsockname()[1]
         self._stop = threading.Event()
@@ -230,11 +230,11 @@ class SwitchableForwarder(_LoopbackServer):
     ``restore()`` undoes it.
     """
 
-    def __init__(self, upstream_port: int, max_connections: int = 64, lifetime_s: float = 60.0) -> None:
+    def __init__(self, upstream_port: int, max_connections: int = 64, lifetime_s: float = 60.0, port: int = 0) -> None:
         self._upstream_port = upstream_port
         self._blackholed = False
         self._fillers: list[socket.socket] = []
-        super().__init__(max_connections, lifetime_s)
+        super().__init__(max_connections, lifetime_s, port)
 
     def _may_accept(self) -> bool:
         return not self._blackholed

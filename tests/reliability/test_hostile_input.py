@@ -9,9 +9,13 @@ accepts but which must never reach a URL path.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
+import os
 import re
+import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,10 +38,51 @@ FAKE_PEM_HEADER = "-----BEGIN " + "PRIVATE KEY-----"  # a header only, split so 
 
 SEPARATORS = re.compile(r"[,\s]+")
 GENEROUS_LIMITS = ((1_000_000, 60.0),)
-PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+PROFILES = {"default": (60, 400), "long": (2_500, 10_000)}
+"""Examples per property (through the connector, over the parser alone) in each profile: ``default`` in
+``./run.sh test`` (1,040 in all, about 10 s); ``long`` in ``./run.sh test --long`` (30,000 in all: 10,000
+through the connector, 20,000 over the parser), selected by MDE_HYPOTHESIS_PROFILE."""
+PROFILE = os.environ.get("MDE_HYPOTHESIS_PROFILE") or "default"
+if PROFILE not in PROFILES:
+    raise pytest.UsageError(f"MDE_HYPOTHESIS_PROFILE must be one of {', '.join(PROFILES)}, not {PROFILE!r}")
+PROPERTY = settings(max_examples=PROFILES[PROFILE][0], deadline=None, suppress_health_check=[HealthCheck.too_slow],
                     database=None)
-"""Through the connector: each example is real HTTPS, so a modest number of them."""
-PARSER_ONLY = settings(max_examples=400, deadline=None, database=None)
+"""Through the connector: each example is real HTTPS, so a modest number of them by default."""
+PARSER_ONLY = settings(max_examples=PROFILES[PROFILE][1], deadline=None, suppress_health_check=[HealthCheck.too_slow],
+                       database=None)
+EXAMPLES_RUN: Counter[str] = Counter()
+"""Examples each property ran, checked against its max_examples when the module ends (a strategy that
+ran dry would otherwise fall short silently), and reported in the long profile."""
+
+
+def counted(name: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Count each example the property runs under ``name``."""
+    def decorate(check: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(check)
+        def run(*args: Any, **kwargs: Any) -> None:
+            EXAMPLES_RUN[name] += 1
+            check(*args, **kwargs)
+        return run
+    return decorate
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _every_property_ran_its_examples(request: pytest.FixtureRequest) -> Iterator[None]:
+    started = time.monotonic()
+    yield
+    if not EXAMPLES_RUN:
+        return  # a selection of tests without properties
+    plugins = request.config.pluginmanager
+    report, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
+    if PROFILE != "default" and report is not None and capture is not None:
+        with capture.global_and_fixture_disabled():  # said even under pytest's output capture
+            report.write_line(f"\nhostile-input properties, profile {PROFILE}: {sum(EXAMPLES_RUN.values()):,} "
+                              f"examples in {time.monotonic() - started:.0f} s")
+            for name, count in sorted(EXAMPLES_RUN.items()):
+                report.write_line(f"  {count:>7,}  {name}")
+    wanted = {name: PROPERTY.max_examples if name.startswith("connector:") else PARSER_ONLY.max_examples
+              for name in EXAMPLES_RUN}
+    assert all(EXAMPLES_RUN[name] >= wanted[name] for name in wanted), (dict(EXAMPLES_RUN), wanted)
 
 
 # -- the oracle ---------------------------------------------------------------------------------------
@@ -259,6 +304,7 @@ def assert_matches_oracle(results: list[ActionResult], value: Any, hours: int) -
 
 @PARSER_ONLY
 @given(st.one_of(ip_texts(), st.text(), st.lists(st.one_of(any_item, non_string_json), max_size=6)))
+@counted("parser: any input")
 def test_the_parser_agrees_with_the_oracle_on_any_input(value: Any) -> None:
     items = parse_ip_items(value)
     expected = oracle_items(value)
@@ -271,6 +317,7 @@ def test_the_parser_agrees_with_the_oracle_on_any_input(value: Any) -> None:
 
 @PARSER_ONLY
 @given(lookback_values)
+@counted("parser: look-backs")
 def test_the_look_back_parser_agrees_with_the_oracle(value: Any) -> None:
     expected = oracle_hours(value)
     if expected is None:
@@ -292,6 +339,7 @@ def test_any_text_becomes_canonical_addresses_and_nothing_else_is_sent(make_emul
         @example(", ".join(WIRE_EXAMPLES[:8]))
         @example("\n".join(WIRE_EXAMPLES[8:16]))
         @example(" \t".join(WIRE_EXAMPLES[16:]))
+        @counted("connector: any text")
         def check(text: str) -> None:
             since = len(emu.request_log())
             results = connector.get_ip_statistics({"ip": text, "lookback_hours": 24})
@@ -311,6 +359,7 @@ def test_hostile_items_are_refused_and_only_addresses_are_sent(make_emulator, tm
 
         @PROPERTY
         @given(st.lists(hostile_items, min_size=1, max_size=4))
+        @counted("connector: hostile items")
         def check(items: list[str]) -> None:
             since = len(emu.request_log())
             results = connector.get_ip_statistics({"ip": items, "lookback_hours": 24})
@@ -325,6 +374,7 @@ def test_non_string_json_is_invalid_input_item_by_item(make_emulator, tmp_path: 
 
         @PROPERTY
         @given(non_string_json)
+        @counted("connector: non-string JSON")
         def check(value: Any) -> None:
             results = connector.get_ip_statistics({"ip": value})
             expected = len(value) if isinstance(value, list) and value else 1
@@ -341,6 +391,7 @@ def test_any_look_back_is_a_whole_number_of_hours_from_1_to_720_or_refused(make_
 
         @PROPERTY
         @given(lookback_values)
+        @counted("connector: look-backs")
         def check(value: Any) -> None:
             since = len(emu.request_log())
             [result] = connector.get_ip_statistics({"ip": DOC_IP, "lookback_hours": value})

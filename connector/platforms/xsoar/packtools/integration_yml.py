@@ -60,6 +60,8 @@ DISPLAY: dict[str, str] = {
     "ca_bundle": "Trusted CA certificates (PEM text or file path)",
     "timeout_s": "HTTP read timeout (seconds)",
     "item_budget_s": "Time budget per IP (seconds)",
+    "breaker_threshold": "Defender down: failed calls in a row before lookups pause (0: never)",
+    "breaker_probe_interval_s": "Defender down: one test call every (seconds)",
     "cache_ttl_s": "Result cache lifetime (seconds, 0 disables)",
     "rate_limit_per_minute": "Rate limit: calls per minute",
     "rate_limit_per_hour": "Rate limit: calls per hour",
@@ -72,7 +74,7 @@ DISPLAY: dict[str, str] = {
 }
 LONG_TEXT = {"ca_bundle", "public_certificate"}
 REACH = {"region", "api_url", "login_url", "scope", "ca_bundle", "proxy", "timeout_s", "item_budget_s",
-         "interactive_budget_s"}
+         "interactive_budget_s", "breaker_threshold", "breaker_probe_interval_s"}
 """Advanced fields about how the instance reaches Entra ID and Defender: XSOAR's Connect section. The other
 advanced fields (cache, limits, store, thresholds: how answers are gathered) go to its Collect section."""
 XSOAR_ONLY_SECTION = {"integrationReliability": "Collect", "official_context_paths": "Collect"}
