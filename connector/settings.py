@@ -34,6 +34,7 @@ limits, store, cache, verdict thresholds, shown behind the platform's "advanced"
 TIERS = ("basic", "advanced", "testing")
 
 StoreBackend = Literal["sqlite", "redis", "memory"]
+StoreUnavailable = Literal["local", "fail"]
 AuthMode = Literal["application", "delegated", "managed_identity"]
 
 
@@ -99,6 +100,13 @@ class Settings(Model):
                                        json_schema_extra={"x-tier": "advanced"})
     rate_limit_per_hour: int = Field(default=1500, ge=1, le=1500, description="Calls allowed per sliding hour",
                                      json_schema_extra={"x-tier": "advanced"})
+    store_unavailable: StoreUnavailable = Field(
+        default="local", json_schema_extra={"x-tier": "advanced"},
+        description="store_backend redis, when Redis cannot be reached: local goes on with this host's own state "
+                    "(every result says degraded, and Redis is tried again every store_retry_s); fail fails each "
+                    "lookup as unavailable, with no API call")
+    store_retry_s: float = Field(default=5.0, ge=0.1, le=300, json_schema_extra={"x-tier": "advanced"},
+                                 description="While Redis is unreachable, how often (seconds) a process tries it again")
     rate_limit_time_scale: float = Field(default=1.0, gt=0, le=1000,
                                          description="Testing only: compress rate-limit windows (emulator)",
                                          json_schema_extra={"x-tier": "testing"})
