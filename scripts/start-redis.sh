@@ -36,7 +36,12 @@ case "${1:-start}" in
     pid="$(cat "$base_dir/mde-redis-$port/redis.pid" 2>/dev/null || true)"
     [[ -n "$pid" ]] || { echo "start-redis: no instance on port $port" >&2; exit 1; }
     kill -KILL "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || exit 0; sleep 0.02; done
+    # Dead once gone, or a zombie (it holds no port; its reaper, PID 1 here, may take a second or more).
+    for _ in $(seq 1 100); do
+      kill -0 "$pid" 2>/dev/null || exit 0
+      [[ "$(cut -d' ' -f3 "/proc/$pid/stat" 2>/dev/null)" != Z ]] || exit 0
+      sleep 0.02
+    done
     echo "start-redis: pid $pid did not die" >&2
     exit 1 ;;
   stop|--stop)

@@ -34,8 +34,10 @@ def main(spec: dict[str, Any]) -> None:
 def lookups(spec: dict[str, Any], ips: list[str], until: float, stop_file: Path | None, out: Any) -> None:
     from connector import run
 
+    ended = "max_lookups"
     for n in range(int(spec.get("max_lookups", 1000))):
         if time.time() >= until or (stop_file is not None and stop_file.exists()):
+            ended = "until" if time.time() >= until else "stop_file"
             break
         began = time.time()
         result = run("get_ip_statistics", {"ip": ips[n % len(ips)], "lookback_hours": 24}, spec["config"],
@@ -45,6 +47,9 @@ def lookups(spec: dict[str, Any], ips: list[str], until: float, stop_file: Path 
                           "error": None if result.error is None else result.error.category.value,
                           "message": result.message}), file=out, flush=True)
         time.sleep(float(spec.get("pause_s", 0.0)))
+    # Not a result (collect() reads only the lines that start with '{'): what ended this worker, so a test
+    # can tell a storm that ran through its window from one that ran out of lookups or time before it.
+    print(f"ended: {ended}", file=out, flush=True)
 
 
 if __name__ == "__main__":

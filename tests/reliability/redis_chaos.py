@@ -66,6 +66,13 @@ def start_lookup_workers(specs: list[dict[str, Any]], out_dir: Path) -> Workers:
     return workers
 
 
+def ended(workers: Workers) -> list[str]:
+    """What ended each worker (after collect): stop_file, until or max_lookups (see lookup_worker.py)."""
+    return [next((line[len("ended: "):] for line in reversed(out.read_text().splitlines())
+                  if line.startswith("ended: ")), "killed") if out.exists() else "no output"
+            for _, out in workers]
+
+
 def collect(workers: Workers, timeout_s: float) -> list[list[dict[str, Any]]]:
     """Each worker's results (one list per worker), after it ends by itself (bounded by timeout_s)."""
     deadline = time.monotonic() + timeout_s
