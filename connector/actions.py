@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from connector.cache import ResultCache
 from connector.endpoints import REQUIRED_ROLE
 from connector.errors import ConnectorError, InvalidInputError, PermissionDeniedError
+from connector.failover import noting_degradation, open_shared_gate, open_shared_store
 from connector.inputs import (
     DEFAULT_LOOKBACK_HOURS,
     ParsedItem,
@@ -47,7 +48,6 @@ from connector.signin import (
     start_sign_in,
 )
 from connector.state import StateStore
-from connector.stores import open_state_store
 from connector.wording import Words, speak_result
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ class Connector:
         self.settings = settings
         self.words = words
         self.state_dir = state_dir or default_state_dir()
-        self.store = shared_store or open_state_store(settings, self.state_dir)
+        self.store = shared_store or open_shared_store(settings, self.state_dir)
         self.judgement = Judgement(settings.rare_device_threshold, settings.novelty_hours)
         self._token_store = token_store
         self._installation_key = installation_key
@@ -145,9 +145,7 @@ class Connector:
 
     @cached_property
     def gate(self) -> RateGate:
-        from connector.ratelimit import open_rate_gate
-
-        return open_rate_gate(self.settings, self.state_dir)
+        return open_shared_gate(self.settings, self.state_dir)
 
     @cached_property
     def breaker(self) -> Breaker:
@@ -190,7 +188,11 @@ class Connector:
         results: list[ActionResult] = []
         total = len(items)
         for done, item in enumerate(items, start=1):
-            results.append(speak_result(self._answer(item, hours_or_error, lane), self.words))
+            with noting_degradation() as notes:
+                result = self._answer(item, hours_or_error, lane)
+            if notes:
+                result = result.replace(degraded=True, warnings=[*result.warnings, *notes])
+            results.append(speak_result(result, self.words))
             if progress is not None:
                 progress(done, total)
         return results

@@ -97,6 +97,8 @@ class ActionResult(Model):
     cache_age_s: float | None = Field(default=None, description="Age of the cached answer in seconds")
     warnings: list[str] = Field(default=[], description="What went wrong around this answer without spoiling it "
                                 "(e.g. a damaged state file set aside and started afresh); empty when nothing did")
+    degraded: bool = Field(default=False, description="True when the answer was given without the shared state "
+                           "store (Redis unreachable: this host's own state was used instead; warnings say why)")
 
     @property
     def succeeded(self) -> bool:

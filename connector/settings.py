@@ -35,6 +35,7 @@ limits, store, cache, verdict thresholds, shown behind the platform's "advanced"
 TIERS = ("basic", "advanced", "testing")
 
 StoreBackend = Literal["sqlite", "redis", "memory"]
+StoreUnavailable = Literal["local", "fail"]
 AuthMode = Literal["application", "delegated", "managed_identity"]
 
 
@@ -125,6 +126,13 @@ class Settings(Model):
         description="Time one interactive lookup may take (a person is waiting), rate-limit waits included; "
                     "never more than item_budget_s",
         json_schema_extra={"x-tier": "advanced"})
+    store_unavailable: StoreUnavailable = Field(
+        default="local", json_schema_extra={"x-tier": "advanced"},
+        description="store_backend redis, when Redis cannot be reached: local goes on with this host's own state "
+                    "(every result says degraded, and Redis is tried again every store_retry_s); fail fails each "
+                    "lookup as unavailable, with no API call")
+    store_retry_s: float = Field(default=5.0, ge=0.1, le=300, json_schema_extra={"x-tier": "advanced"},
+                                 description="While Redis is unreachable, how often (seconds) a process tries it again")
     rate_limit_time_scale: float = Field(default=1.0, gt=0, le=1000,
                                          description="Testing only: compress rate-limit windows (emulator)",
                                          json_schema_extra={"x-tier": "testing"})
