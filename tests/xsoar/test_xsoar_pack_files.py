@@ -144,6 +144,16 @@ def test_the_command_takes_a_list_of_ips_and_a_lookback_defaulting_to_720() -> N
     assert set(arguments) == set(MANIFEST["actions"]["get_ip_statistics"]["input"]["properties"])
 
 
+def test_every_parameter_has_a_display_name_xsoar_accepts() -> None:
+    """demisto-sdk validate's IN135: a display name starts with a capital letter and has no underscore (a
+    field without a DISPLAY entry falls back to its description, which may name other fields)."""
+    for name, param in PARAMS.items():
+        display = param.get("display") or ""
+        if param.get("type") in (9,) and not display:  # a credentials pair shows its own labels
+            continue
+        assert display[:1].isupper() and "_" not in display, (name, display)
+
+
 def test_outputs_are_the_declared_context_paths() -> None:
     paths = {o["contextPath"] for o in COMMAND["outputs"]}
     mde = {p.removeprefix("MDE.IPStatistics.") for p in paths if p.startswith("MDE.IPStatistics.")}

@@ -62,6 +62,8 @@ DISPLAY: dict[str, str] = {
     "item_budget_s": "Time budget per IP (seconds)",
     "breaker_threshold": "Defender down: failed calls in a row before lookups pause (0: never)",
     "breaker_probe_interval_s": "Defender down: one test call every (seconds)",
+    "store_unavailable": "Redis unreachable: go on with local state, or fail",
+    "store_retry_s": "Redis unreachable: try it again every (seconds)",
     "cache_ttl_s": "Result cache lifetime (seconds, 0 disables)",
     "rate_limit_per_minute": "Rate limit: calls per minute",
     "rate_limit_per_hour": "Rate limit: calls per hour",
