@@ -6,6 +6,7 @@ process groups) and through a naive client (one request per lookup, retry on 429
     python bench/alert_storm.py --json          # the same figures as one JSON object
     python bench/alert_storm.py --quick --json  # a small storm in seconds (used by the tests)
     python bench/alert_storm.py --mixed         # the storm, a bulk search and an analyst in lanes (bench/lanes.py)
+    python bench/alert_storm.py --chaos         # calm, then with Redis, a worker and Defender failing (bench/chaos.py)
 
 The storm: every one of D distinct IPs (three quarters seen in the organisation, a quarter never
 seen) once, plus N - D draws from a Zipf distribution over them, shuffled. W worker processes take the
@@ -34,7 +35,8 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,7 +96,7 @@ class WorkerJob:
 
 
 def _wait_for_go(out_dir: Path, name: str) -> float:
-    (out_dir / f"ready-{name}").touch()
+    (out_dir / f"ready-{name}").write_text(str(os.getpid()))  # the pid: bench/chaos.py kills a worker
     deadline = time.monotonic() + READY_TIMEOUT_S
     go = out_dir / "go"
     while not go.exists():
@@ -115,12 +117,13 @@ def worker_main(job: WorkerJob, counter: Any) -> None:
         def lookup(ip: str) -> dict[str, Any]:
             result = connector.run("get_ip_statistics", {"ip": ip, "lookback_hours": LOOKBACK_HOURS}, job.config,
                                    state_dir=Path(job.state_dir))[0]
-            return {"ok": result.status == "success", "cached": result.cached,
+            return {"ok": result.status == "success", "cached": result.cached, "degraded": result.degraded,
                     "error": None if result.error is None else result.error.category.value}
     else:
         lookup = _naive_client(job)
     _wait_for_go(out_dir, job.name)
-    outcomes: list[dict[str, Any]] = []
+    # One line per outcome, flushed: a worker killed mid-storm (bench/chaos.py) loses only its lookup in flight.
+    results = (out_dir / f"result-{job.name}.jsonl").open("a", encoding="utf-8")
     while True:
         with counter.get_lock():
             index = counter.value
@@ -135,8 +138,8 @@ def worker_main(job: WorkerJob, counter: Any) -> None:
             outcome = {"ok": False, "cached": False, "error": f"crash: {type(exc).__name__}: {exc}"}
         outcome.update(index=job.first + index * job.stride, began_at=began, done_at=time.time(),
                        worker=job.name)
-        outcomes.append(outcome)
-    (out_dir / f"result-{job.name}.json").write_text(json.dumps(outcomes))
+        print(json.dumps(outcome), file=results, flush=True)
+    results.close()
 
 
 def _naive_client(job: WorkerJob) -> Any:
@@ -205,7 +208,11 @@ def group_main(spec_path: str) -> int:
 
 # -- one configuration against a fresh emulator ------------------------------------------------------
 
-def run_configuration(name: str, args: argparse.Namespace, redis_url: str | None) -> dict[str, Any]:
+def run_configuration(name: str, args: argparse.Namespace, redis_url: str | None,
+                      during: Callable[[Any, Path, float, float], list[dict[str, Any]]] | None = None
+                      ) -> dict[str, Any]:
+    """One storm against a fresh emulator; ``during(emu, out_dir, start_at, bound_real_s)``, when given,
+    runs while the storm does (bench/chaos.py's faults) and its events join the figures."""
     from emulator import Emulator, EmulatorConfig
 
     # Time compression is a device for the rate-limit windows; a token still lives an hour of real time
@@ -257,9 +264,11 @@ def run_configuration(name: str, args: argparse.Namespace, redis_url: str | None
             emu.reset_observations()
             start_at = time.time() + 0.2
             (out_dir / "go").write_text(repr(start_at))
+            events = during(emu, out_dir, start_at, bound_s / args.time_scale) if during is not None else []
             for proc in procs:
                 proc.wait(timeout=timeout_s + 30)
-            outcomes = [o for f in sorted(out_dir.glob("result-*.json")) for o in json.loads(f.read_text())]
+            outcomes = [json.loads(line) for f in sorted(out_dir.glob("result-*.jsonl"))
+                        for line in f.read_text().splitlines() if line]
             if os.environ.get("ALERT_STORM_DUMP"):
                 Path(os.environ["ALERT_STORM_DUMP"]).write_text(json.dumps(
                     {"start_at": start_at, "storm": storm, "outcomes": outcomes, "log": emu.request_log()}))
@@ -271,7 +280,8 @@ def run_configuration(name: str, args: argparse.Namespace, redis_url: str | None
                     proc.kill()
                     proc.wait(10)
             shutil.rmtree(work, ignore_errors=True)
-        return _figures(name, storm, outcomes, counters, log, start_at, args, limits, bound_s, token_lifetime_s)
+        figures = _figures(name, storm, outcomes, counters, log, start_at, args, limits, bound_s, token_lifetime_s)
+        return {**figures, "events": events} if during is not None else figures
 
 
 def _split(workers: int, groups: int) -> list[int]:
@@ -309,6 +319,7 @@ def _figures(name: str, storm: list[str], outcomes: list[dict[str, Any]], counte
         "lower_bound_api_s": bound_s,
         "makespan_real_s": round(makespan_real, 2),
         "cached_answers": sum(1 for o in outcomes if o.get("cached")),
+        "degraded_answers": sum(1 for o in outcomes if o.get("degraded")),
         "token_lifetimes": max(1, math.ceil(makespan_api / token_lifetime_s)),
         "tightest_window": _tightest_window(log, limits, args.time_scale),
         "errors": errors,
@@ -341,6 +352,29 @@ def start_redis() -> str:
 def stop_redis(url: str) -> None:
     subprocess.run([str(ROOT / "scripts" / "start-redis.sh"), "stop", url], capture_output=True, timeout=60,
                    check=False)
+
+
+@contextmanager
+def scratch_redis(wanted: bool, given: str | None = None) -> Iterator[str | None]:
+    """The Redis a run uses: the one given, else (when wanted) a private redis-server, stopped after."""
+    if not wanted or given:
+        yield given
+        return
+    url = start_redis()
+    try:
+        yield url
+    finally:
+        stop_redis(url)
+
+
+def report(results: dict[str, dict[str, Any]], args: argparse.Namespace,
+           table: Callable[[dict[str, dict[str, Any]], argparse.Namespace], None]) -> int:
+    """The figures as one JSON object (--json) or as the benchmark's table."""
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        table(results, args)
+    return 0
 
 
 def clear_connector_keys(url: str) -> None:
@@ -416,28 +450,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bench.lanes import main as mixed_main
 
         return mixed_main([word for word in words if word != "--mixed"])
+    if "--chaos" in words:  # the storm with its infrastructure failing: bench/chaos.py
+        from bench.chaos import main as chaos_main
+
+        return chaos_main([word for word in words if word != "--chaos"])
     args = parse_args(argv)
     if args.group:
         return group_main(args.group)
-    redis_url, own_redis = args.redis_url, False
-    if "redis" in args.only and not redis_url:
-        redis_url, own_redis = start_redis(), True
     results: dict[str, dict[str, Any]] = {}
-    try:
+    with scratch_redis("redis" in args.only, args.redis_url) as redis_url:
         for name in args.only:
             if name == "redis":
                 assert redis_url is not None
                 clear_connector_keys(redis_url)
             print(f"running {name} ...", file=sys.stderr, flush=True)
             results[name] = run_configuration(name, args, redis_url)
-    finally:
-        if own_redis and redis_url:
-            stop_redis(redis_url)
-    if args.json:
-        print(json.dumps(results, indent=2))
-    else:
-        print_table(results, args)
-    return 0
+    return report(results, args, print_table)
 
 
 if __name__ == "__main__":

@@ -49,8 +49,8 @@ from bench.alert_storm import (  # noqa: E402  (the path above first)
     clear_connector_keys,
     lower_bound_s,
     make_storm,
-    start_redis,
-    stop_redis,
+    report,
+    scratch_redis,
 )
 
 DEFAULT_TIME_SCALE = 6.0
@@ -280,20 +280,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    redis_url, own_redis = args.redis_url, False
-    if "redis" in args.only and not redis_url:
-        redis_url, own_redis = start_redis(), True
     results: dict[str, dict[str, Any]] = {}
-    try:
+    with scratch_redis("redis" in args.only, args.redis_url) as redis_url:
         for store in args.only:
             for lanes in args.lanes:
                 print(f"running {store}, lanes {lanes} ...", file=sys.stderr, flush=True)
                 results[f"{store} lanes {lanes}"] = run_scenario(store, lanes, args, redis_url)
-    finally:
-        if own_redis and redis_url:
-            stop_redis(redis_url)
-    if args.json:
-        print(json.dumps(results, indent=2))
-    else:
-        print_table(results, args)
-    return 0
+    return report(results, args, print_table)
