@@ -10,9 +10,10 @@ while the storm runs, at fixed shares of the storm's lower bound T (real seconds
 - at 0.25 T, one worker process is killed with SIGKILL (a crashed action run): the lookup it had in
   flight is lost (counted as ``lost``), the others carry on with the queue;
 - at 0.40 T, with Redis, redis-server itself is killed with SIGKILL and started again, empty, on the
-  same port REDIS_DOWN_REAL_S later: the workers go on with their host's own SQLite state (results say
+  same port 0.2 T later (REDIS_DOWN_SHARE; at least REDIS_DOWN_MIN_REAL_S, longer than the Redis
+  client's own reconnection attempts): the workers go on with their host's own SQLite state (results say
   ``degraded``) and return to Redis when it answers (``store_unavailable: local``, the default);
-- at 0.60 T, Defender is down for OUTAGE_API_S (every API call answers 503): the shared breaker opens
+- at 0.75 T, Defender is down for OUTAGE_API_S (every API call answers 503): the shared breaker opens
   after ``breaker_threshold`` failures in a row, lookups then fail at once as ``unavailable`` and make
   no call, and one probe per interval finds the service back.
 
@@ -47,9 +48,9 @@ from bench.alert_storm import (  # noqa: E402  (the path above first)
     scratch_redis,
 )
 
-KILL_WORKER_AT, KILL_REDIS_AT, OUTAGE_AT = 0.25, 0.40, 0.60
+KILL_WORKER_AT, KILL_REDIS_AT, OUTAGE_AT = 0.25, 0.40, 0.75
 """When each fault strikes, as a share of the storm's lower bound."""
-REDIS_DOWN_REAL_S = 2.0
+REDIS_DOWN_SHARE, REDIS_DOWN_MIN_REAL_S = 0.20, 10.0
 OUTAGE_API_S = 60.0
 """A minute of Defender answering 503 (in API seconds: divided by the time scale)."""
 SCRIPT = ROOT / "scripts" / "start-redis.sh"
@@ -80,7 +81,7 @@ def faults(store: str, redis_url: str | None, time_scale: float) -> Callable[...
             _at(start_at, bound_real_s, KILL_REDIS_AT)
             subprocess.run([str(SCRIPT), "kill", redis_url], capture_output=True, timeout=30, check=True)
             events.append(_event("redis-server killed (SIGKILL)", start_at, time_scale))
-            time.sleep(REDIS_DOWN_REAL_S)
+            time.sleep(max(REDIS_DOWN_MIN_REAL_S, REDIS_DOWN_SHARE * bound_real_s))
             port = redis_url.rsplit(":", 1)[1].split("/")[0]
             subprocess.run([str(SCRIPT), "start", port], capture_output=True, timeout=60, check=True)
             events.append(_event("redis-server started again, empty", start_at, time_scale))
@@ -117,7 +118,7 @@ def print_table(results: dict[str, dict[str, Any]], args: argparse.Namespace) ->
     names = list(results)
     print(f"Chaos: {args.lookups} lookups over {args.distinct} distinct IPs, {args.workers} worker processes, "
           f"time x{args.time_scale:g}; a worker killed at {KILL_WORKER_AT:g} T, Redis killed at {KILL_REDIS_AT:g} T "
-          f"and back {REDIS_DOWN_REAL_S:g} s later, Defender down {OUTAGE_API_S:g} API s from {OUTAGE_AT:g} T "
+          f"and back {REDIS_DOWN_SHARE:g} T later, Defender down {OUTAGE_API_S:g} API s from {OUTAGE_AT:g} T "
           "(T: the storm's lower bound)")
     print(f"{'':40}" + "".join(f"{n:>15}" for n in names))
     for label, key in rows:
