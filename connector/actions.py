@@ -200,12 +200,12 @@ class Connector:
     def _answer(self, item: ParsedItem, hours: int | InvalidInputError, lane: Lane | None) -> ActionResult:
         """One item's result; lane None is a lane input that was refused (hours then holds why)."""
         parameters = {"ip": item.ip or item.raw, "lookback_hours": hours if isinstance(hours, int) else None}
-        lane_only = {} if lane is None else {"lane": lane}
         if item.error is not None:
-            return ActionResult.failure(GET_IP_STATISTICS, parameters, item.error, lane_only)
+            return ActionResult.failure(GET_IP_STATISTICS, parameters, item.error, lane_only(lane))
         if isinstance(hours, InvalidInputError) or lane is None:
             assert isinstance(hours, InvalidInputError)
-            return ActionResult.failure(GET_IP_STATISTICS, parameters, hours, {**scope_summary(item.ip), **lane_only})
+            summary = {**scope_summary(item.ip), **lane_only(lane)}
+            return ActionResult.failure(GET_IP_STATISTICS, parameters, hours, summary)
         assert item.ip is not None
         admission = Admission(lane, self.settings.budget_s(lane))
         try:
@@ -371,6 +371,11 @@ _JUDGED_BY_PARSERS = frozenset({"ip", "lookback_hours", "lane"})
 """get_ip_statistics' inputs that inputs.py judges itself, item by item, more strictly than the schema."""
 
 
+def lane_only(lane: Lane | None) -> dict[str, Any]:
+    """The summary's lane for a result that never reached the rate gate (none when the lane was refused)."""
+    return {} if lane is None else {"lane": lane}
+
+
 def lane_summary(admission: Admission) -> dict[str, Any]:
     """What a lookup's summary says of its lane: which, and how long it waited for a slot (seconds,
     only when it did)."""
@@ -483,6 +488,5 @@ def failure_for_every_item(action: str, params: Mapping[str, Any], exc: Connecto
     for item in items:
         parameters = {"ip": item.ip or item.raw, "lookback_hours": hours if isinstance(hours, int) else None}
         error: ConnectorError = item.error or (hours if isinstance(hours, InvalidInputError) else exc)
-        summary = {**scope_summary(item.ip), **({} if lane is None else {"lane": lane})}
-        results.append(ActionResult.failure(action, parameters, error, summary))
+        results.append(ActionResult.failure(action, parameters, error, {**scope_summary(item.ip), **lane_only(lane)}))
     return results

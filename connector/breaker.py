@@ -20,7 +20,7 @@ spend the rate limit everyone shares. The breaker lets every worker learn it onc
 ID is another service), nor an untrusted certificate (a configuration fault, not an outage). The
 default threshold (10) is above the calls one lookup may make (6), so a single lookup's retries never
 open it on their own. The record is a few bytes of JSON under one key per tenant and API host; a
-closed breaker costs one read per call. Times are on the store's clock (the host's wall clock for
+closed breaker costs a read before each call and one after it. Times are on the store's clock (the host's wall clock for
 SQLite, the Redis server's), and an open record whose ``retry_at`` lies further ahead than an interval
 (the clock stepped back) is moved to one interval from now (connector.clock).
 """
@@ -71,41 +71,41 @@ class BreakerRecord(NamedTuple):
         return self.retry_at is not None
 
 
-class Admission(NamedTuple):
-    """The breaker's answer before a call: go (as the probe or not), or wait this long."""
+class Verdict(NamedTuple):
+    """The breaker's answer: go (as the probe or not), or wait this long (None: go)."""
 
     probe: bool
     wait_s: float | None
     record: BreakerRecord | None
 
 
-def admit(record: BreakerRecord | None, now: float, interval_s: float) -> tuple[BreakerRecord | None, Admission]:
+def admit(record: BreakerRecord | None, now: float, interval_s: float) -> tuple[BreakerRecord | None, Verdict]:
     """Before a call: a closed breaker lets it go; an open one makes it wait for retry_at, or, once that
     has come, makes it the probe and sets the next probe one interval on."""
     if record is None or record.retry_at is None:
-        return record, Admission(False, None, record)
+        return record, Verdict(False, None, record)
     retry_at = now + interval_s if stepped_back(record.retry_at, now, interval_s) else record.retry_at
     if now < retry_at:
         record = record._replace(retry_at=retry_at)
-        return record, Admission(False, retry_at - now, record)
+        return record, Verdict(False, retry_at - now, record)
     claimed = record._replace(retry_at=now + interval_s)
-    return claimed, Admission(True, None, claimed)
+    return claimed, Verdict(True, None, claimed)
 
 
 def count_failure(record: BreakerRecord | None, now: float, threshold: int, interval_s: float, why: str,
-                  *, probe: bool) -> tuple[BreakerRecord, Admission]:
+                  *, probe: bool) -> tuple[BreakerRecord, Verdict]:
     """After a failed call: one more in a row; the threshold-th opens the breaker, a failed probe opens it
     again for a whole interval (unless another call's success closed it meanwhile: then it counts as one
     more), and a failure while open (a call sent before it opened) changes nothing."""
     is_open = record is not None and record.retry_at is not None
     if record is not None and record.retry_at is not None and not probe:
-        return record, Admission(False, max(record.retry_at - now, 0.0), record)
+        return record, Verdict(False, max(record.retry_at - now, 0.0), record)
     failures = (record.failures if record is not None else 0) + 1
     if (probe and is_open) or failures >= threshold:
         opened = BreakerRecord(failures, now + interval_s, why)
-        return opened, Admission(False, interval_s, opened)
+        return opened, Verdict(False, interval_s, opened)
     counted = BreakerRecord(failures, None, why)
-    return counted, Admission(False, None, counted)
+    return counted, Verdict(False, None, counted)
 
 
 def breaker_key(tenant_id: str, api_url: str) -> str:
@@ -140,7 +140,7 @@ class Breaker:
             return False
         record = BreakerRecord.decode(self._store.get(self._key))
         if record is None or not record.is_open:
-            return False  # the usual case: one read, no write
+            return False  # the usual case: one read, no write (succeeded() reads once more after the call)
         admission = update(self._store, self._key, self._admitting)
         if admission.wait_s is not None:
             raise self._open_error(admission)
@@ -167,16 +167,16 @@ class Breaker:
                         admission.record.failures, why, admission.wait_s)
         return self._open_error(admission)
 
-    def _admitting(self, raw: bytes | None, now: float) -> tuple[bytes | None, Admission]:
+    def _admitting(self, raw: bytes | None, now: float) -> tuple[bytes | None, Verdict]:
         record, admission = admit(BreakerRecord.decode(raw), now, self.probe_interval_s)
         return (None if record is None else record.encode()), admission
 
-    def _counting(self, raw: bytes | None, now: float, why: str, probe: bool) -> tuple[bytes | None, Admission]:
+    def _counting(self, raw: bytes | None, now: float, why: str, probe: bool) -> tuple[bytes | None, Verdict]:
         record, admission = count_failure(BreakerRecord.decode(raw), now, self.threshold, self.probe_interval_s,
                                           why, probe=probe)
         return record.encode(), admission
 
-    def _open_error(self, admission: Admission) -> UnavailableError:
+    def _open_error(self, admission: Verdict) -> UnavailableError:
         wait = math.ceil((admission.wait_s or 0.0) * 10) / 10
         record = admission.record or BreakerRecord(self.threshold)
         last = f" (the last: {record.why})" if record.why else ""

@@ -57,7 +57,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
@@ -144,6 +144,17 @@ class Window(NamedTuple):
 
 NthNewest = Callable[[int, int], int | None]
 """nth_newest(n, lane): the time of the n-th most recent call of that lane code and above in the log."""
+
+
+def nth_newest_of(calls: Iterable[tuple[int, int]]) -> NthNewest:
+    """NthNewest over a log held in memory: (time ms, lane code) calls, in any order."""
+    newest_first = sorted(calls, reverse=True)
+
+    def nth_newest(n: int, counted: int) -> int | None:
+        stamps = [stamp for stamp, code in newest_first if code >= counted]
+        return stamps[n - 1] if len(stamps) >= n else None
+
+    return nth_newest
 
 
 def wait_ms(windows: Sequence[Window], now_ms: int, nth_newest: NthNewest, lane: int = INTERACTIVE) -> int | None:
@@ -535,13 +546,7 @@ class SqliteRateGate(_LogGate, SetsAsideDamage):
         except sqlite3.OperationalError:  # a log from before lanes, not yet given its lane column
             logged = [(int(row[0]), AUTOMATION) for row in self._conn.execute(
                 "SELECT at_ms FROM rate_log WHERE gate = ? ORDER BY at_ms DESC LIMIT ?", (self._gate, deepest))]
-        calls = sorted([*logged, *self._unlogged], reverse=True)
-
-        def nth_newest(n: int, counted: int) -> int | None:
-            stamps = [stamp for stamp, code in calls if code >= counted]
-            return stamps[n - 1] if len(stamps) >= n else None
-
-        wait = wait_ms(self.windows, now, nth_newest, lane)
+        wait = wait_ms(self.windows, now, nth_newest_of([*logged, *self._unlogged]), lane)
         if wait == 0:
             self._unlogged.append((now, lane))
         notice = disk_full_notice(self._path, "the rate limit counts this process's calls and those logged "

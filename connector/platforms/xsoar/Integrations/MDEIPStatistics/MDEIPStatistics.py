@@ -47,7 +47,7 @@ import connector
 from connector.errors import ConfigurationError, UnavailableError
 from connector.lanes import AUTOMATION, DEFAULT_LANE, Lane, lane_code
 from connector.manifest import load_manifest
-from connector.ratelimit import Budget, gate_id, wait_ms, wait_or_refuse
+from connector.ratelimit import Budget, gate_id, nth_newest_of, wait_ms, wait_or_refuse
 from connector.redaction import redact
 from connector.settings import Settings
 
@@ -317,12 +317,7 @@ class ContextRateGate:
         if pause_until > now:
             return ("paused", pause_until - now), False
         calls = sorted(call for call in calls if call[0] > now - self._horizon_ms)
-
-        def nth_newest(n: int, counted: int) -> int | None:
-            stamps = [stamp for stamp, code in calls if code >= counted]
-            return stamps[-n] if len(stamps) >= n else None
-
-        wait = wait_ms(self._windows, now, nth_newest, lane)
+        wait = wait_ms(self._windows, now, nth_newest_of(calls), lane)
         assert wait is not None, "a zero limit: Settings keeps every limit at 1 or more"
         if wait:
             return ("full", wait), False
